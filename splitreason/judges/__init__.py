@@ -1,0 +1,1 @@
+"""Judges mark difficult spans. One protocol (base.Judge), one small module per backend."""

@@ -1,0 +1,23 @@
+"""The record that flows from the readers into the annotator: one reasoning trace."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Trace(BaseModel):
+    """One generation of one OpenR1-Math problem, selected for annotation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    trace_id: str = Field(description='"{uuid}:{generation index}", unique across the dataset.')
+    uuid: str = Field(description="The OpenR1 record's uuid.")
+    generation_index: int = Field(ge=0, description="Index of this generation in the record's `generations`.")
+    problem: str = Field(description="The problem statement shown to the reasoning model.")
+    text: str = Field(description="The reasoning trace itself (the generation), never modified.")
+    answer: str | None = Field(default=None, description="The reference answer of the problem.")
+    source: str | None = Field(default=None, description="OpenR1 `source` (e.g. olympiads, amc_aime).")
+    problem_type: str | None = Field(default=None, description="OpenR1 `problem_type` (e.g. Algebra).")
+    question_type: str | None = Field(default=None, description="OpenR1 `question_type` (e.g. math-word-problem).")
+    origin: str = Field(default="", description="Where the record was read from: file path or hub id.")
+    origin_row: int | None = Field(default=None, description="1-based line (jsonl) or 0-based row (parquet/hub).")
