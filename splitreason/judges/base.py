@@ -46,6 +46,9 @@ class JudgeFailed(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+        # What the failed attempts cost; filled in by the judge so the run's totals stay honest.
+        self.usage = Usage()
+        self.requests = 0
 
 
 class JudgeUnavailable(Exception):

@@ -1,0 +1,255 @@
+"""The annotate job end to end: resolve the judge, check OUT, run, record the manifest.
+
+Kept apart from the CLI so tests and other tools can call `run_annotate` directly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import ProgressColumn, BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from splitreason.annotator.routing import RoutingPolicy
+from splitreason.annotator.run_config import RunConfig, check_compatible, environment_versions
+from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
+from splitreason.io.inputs import plan_input
+from splitreason.io.jsonl import atomic_write_json, iter_jsonl
+from splitreason.io.run_dir import RunDir, RunDirError
+from splitreason.io.selection import Selection
+from splitreason.judges.cache import RequestCache
+from splitreason.judges.factory import JudgeSettings, create_judge
+from splitreason.judges.llm import SamplingParams
+from splitreason.judges.registry import load_aliases, resolve
+from splitreason.judges.transport import RetryPolicy
+from splitreason.schemas import Annotation
+
+
+@dataclass
+class AnnotateRequest:
+    input: str | None
+    out: Path
+    judge: str = "heuristic"
+    base_url: str | None = None
+    judges_file: Path | None = None
+    target_coverage: float = 0.15
+    min_coverage: float = 0.02
+    max_coverage: float = 0.5
+    accept_threshold: float = 0.75
+    reject_threshold: float = 0.35
+    fuzzy_threshold: float = 0.85
+    concurrency: int = 16
+    rpm: float | None = None
+    timeout: float = 300.0
+    max_attempts: int = 4
+    retry_initial: float = 1.0
+    retry_max: float = 30.0
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 4096
+    seed: int | None = None
+    response_format: str | None = None
+    limit: int | None = None
+    require_correct: bool = True
+    require_stop: bool = True
+    require_complete: bool = True
+    hub_config: str | None = None
+    hub_split: str = "train"
+    num_shards: int | None = None
+    shard_index: int | None = None
+    retry_rejected: bool = False
+    progress: bool = True
+
+
+def _policy(request: AnnotateRequest) -> RoutingPolicy:
+    try:
+        return RoutingPolicy(
+            target_coverage=request.target_coverage, min_coverage=request.min_coverage,
+            max_coverage=request.max_coverage, accept_threshold=request.accept_threshold,
+            reject_threshold=request.reject_threshold,
+        )
+    except ValueError as error:
+        from splitreason.annotator.run_config import RunConfigError
+
+        raise RunConfigError(str(error)) from error
+
+
+async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
+    policy = _policy(request)
+    plan = plan_input(request.input, num_shards=request.num_shards, limit=request.limit)
+    if request.shard_index is not None and request.shard_index >= plan.num_shards:
+        raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
+    spec = resolve(request.judge, load_aliases(request.judges_file), base_url=request.base_url)
+    run_dir = RunDir(request.out)
+    run_dir.prepare()
+    cache = RequestCache(run_dir.cache_path) if spec.backend != "heuristic" else None
+    settings = JudgeSettings(
+        sampling=SamplingParams(temperature=request.temperature, top_p=request.top_p,
+                                max_tokens=request.max_tokens, seed=request.seed),
+        retry=RetryPolicy(max_attempts=request.max_attempts, backoff_initial=request.retry_initial,
+                          backoff_max=request.retry_max),
+        timeout=request.timeout,
+        requests_per_minute=request.rpm,
+        response_format=request.response_format,
+    )
+    judge = create_judge(spec, settings, cache)
+    await judge.start()  # an unreachable judge stops here, before anything is written
+    config = RunConfig(
+        input=plan.source, judge=judge.info, target_coverage=policy.target_coverage,
+        min_coverage=policy.min_coverage, max_coverage=policy.max_coverage,
+        accept_threshold=policy.accept_threshold, reject_threshold=policy.reject_threshold,
+        fuzzy_threshold=request.fuzzy_threshold, require_correct=request.require_correct,
+        require_stop=request.require_stop, require_complete=request.require_complete, limit=request.limit,
+        num_shards=plan.num_shards, shard_index=request.shard_index, hub_config=request.hub_config,
+        hub_split=request.hub_split, concurrency=request.concurrency, requests_per_minute=request.rpm,
+        timeout=request.timeout, max_attempts=request.max_attempts,
+    )
+    previous = _read_manifest(run_dir)
+    if previous is not None:
+        check_compatible(previous["config"], config)
+    options = AnnotateOptions(policy=policy, concurrency=request.concurrency, num_shards=plan.num_shards,
+                              shard_index=request.shard_index, retry_rejected=request.retry_rejected,
+                              fuzzy_threshold=request.fuzzy_threshold)
+    selection = Selection(require_correct=request.require_correct, require_stop=request.require_stop,
+                          require_complete=request.require_complete, limit=request.limit)
+    shard_indices = [request.shard_index] if request.shard_index is not None else None
+    manifest = {
+        "format": "splitreason-run", "format_version": 1, "config": config.model_dump(mode="json"),
+        "versions": environment_versions(), "started": _now(), "state": "running",
+        "invocations": (previous or {}).get("invocations", []),
+    }
+    atomic_write_json(run_dir.manifest_path, manifest)
+
+    try:
+        with _progress(console, request.progress, plan.expected) as tracker:
+            run = AnnotationRun(run_dir, judge, options, on_progress=tracker.update)
+            counts = await run.run(plan.items(selection, hub_split=request.hub_split,
+                                              hub_config=request.hub_config, shard_indices=shard_indices))
+    finally:
+        await judge.close()
+        transport_stats = getattr(getattr(judge, "transport", None), "stats", None)
+        if cache is not None:
+            cache.close()
+
+    totals = _finish_shards(run_dir, run.shards(), plan.num_shards)
+    invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
+    if transport_stats is not None:
+        invocation["retries"] = transport_stats.retries
+        invocation["errors"] = dict(transport_stats.errors)
+    manifest.update(state="complete", finished=_now(), totals=totals,
+                    invocations=[*manifest["invocations"], invocation])
+    atomic_write_json(run_dir.manifest_path, manifest)
+    _print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
+    return counts
+
+
+def _read_manifest(run_dir: RunDir) -> dict | None:
+    if not run_dir.manifest_path.exists():
+        return None
+    import json
+
+    try:
+        return json.loads(run_dir.manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise RunDirError(f"{run_dir.manifest_path} is not valid JSON ({error}); was it edited by hand?") from error
+
+
+def _finish_shards(run_dir: RunDir, shards: list[int], num_shards: int) -> dict:
+    """Count what each shard file holds now (this run and earlier ones) and seal it with a hash."""
+    import hashlib
+
+    totals: dict = {"status": {}, "shards": {}}
+    for shard in shards:
+        path = run_dir.shard_path(shard, num_shards)
+        status: dict[str, int] = {}
+        if path.exists():
+            for record in iter_jsonl(path):
+                status[record["status"]] = status.get(record["status"], 0) + 1
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            digest = None
+        info = {"file": path.name, "count": sum(status.values()), "status": status, "sha256": digest}
+        atomic_write_json(run_dir.shard_done_path(shard, num_shards), info)
+        totals["shards"][path.name] = info
+        for key, value in status.items():
+            totals["status"][key] = totals["status"].get(key, 0) + value
+    rejects = sum(1 for _ in iter_jsonl(run_dir.rejects_path)) if run_dir.rejects_path.exists() else 0
+    totals["input_rejects"] = rejects
+    return totals
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} traces/s" if speed else "- traces/s")
+
+
+class _Tracker:
+    def __init__(self, progress: Progress | None, expected: int | None):
+        self.progress = progress
+        self.task = progress.add_task("annotating", total=expected, tokens="0", status="") if progress else None
+
+    def update(self, counts: RunCounts, annotation: Annotation | None) -> None:
+        if self.progress is None:
+            return
+        tokens = counts.usage.prompt_tokens + counts.usage.completion_tokens
+        self.progress.update(self.task, completed=counts.annotated + counts.already_done,
+                             tokens=f"{tokens:,}", status=f"✓{counts.status['accepted']} "
+                             f"?{counts.status['review']} ✗{counts.status['rejected']}")
+
+
+class _progress:
+    def __init__(self, console: Console, enabled: bool, expected: int | None):
+        self.console, self.enabled, self.expected = console, enabled, expected
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> _Tracker:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                _RateColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("tokens {task.fields[tokens]}"),
+                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+            )
+            self._progress.start()
+        tracker = _Tracker(self._progress, self.expected)
+        if self._progress:
+            self._progress.update(tracker.task, status="")
+        return tracker
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress:
+            self._progress.stop()
+
+
+def _print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict) -> None:
+    table = Table(title=f"splitreason annotate → {out}", show_header=True)
+    table.add_column("")
+    table.add_column("this run", justify="right")
+    table.add_column("in OUT", justify="right")
+    for status in ("accepted", "review", "rejected"):
+        table.add_row(status, str(counts.status.get(status, 0)), str(totals["status"].get(status, 0)))
+    table.add_row("input rejects", str(sum(counts.input_rejects.values())), str(totals["input_rejects"]))
+    table.add_row("resumed (already done)", str(counts.already_done), "")
+    table.add_row("judge requests / cache hits", f"{counts.requests} / {counts.cache_hits}", "")
+    table.add_row("tokens (prompt / completion)", f"{counts.usage.prompt_tokens:,} / {counts.usage.completion_tokens:,}", "")
+    rate = counts.annotated / counts.elapsed if counts.elapsed else 0.0
+    table.add_row("time", f"{counts.elapsed:.1f} s ({rate:.1f} traces/s)", "")
+    console.print(table)
+    if counts.reasons:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in counts.reasons.most_common())
+        console.print(f"reasons: {reasons}", highlight=False)
+    if counts.input_rejects:
+        rejects = ", ".join(f"{reason} {n}" for reason, n in counts.input_rejects.most_common())
+        console.print(f"input rejects: {rejects} (see {out / 'rejects.jsonl'})", highlight=False)
+    not_selected = selection.get("not_selected") or {}
+    if not_selected:
+        console.print("not selected: " + ", ".join(f"{k} {v}" for k, v in not_selected.items()), highlight=False)

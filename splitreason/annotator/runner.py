@@ -1,0 +1,242 @@
+"""Run a judge over a stream of traces: bounded concurrency, resume, one record per trace.
+
+Every selected trace ends exactly once in its shard's annotations file (accepted, review or
+rejected); every bad input row ends once in rejects.jsonl. Reading happens in a thread that
+feeds a bounded queue, so memory stays flat whatever the input size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import IO
+
+from splitreason.annotator.annotate import build_annotation, failed_annotation, is_judge_failure
+from splitreason.annotator.routing import RoutingPolicy
+from splitreason.io.run_dir import RunDir
+from splitreason.judges.base import Judge, JudgeFailed
+from splitreason.schemas import Annotation, Reject, Trace, Usage
+
+# Flush Python's buffer after every record (survives SIGKILL); fsync at most this often
+# (survives power loss without paying a disk sync per record).
+_FSYNC_SECONDS = 1.0
+
+
+@dataclass
+class AnnotateOptions:
+    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    concurrency: int = 16
+    num_shards: int = 1
+    shard_index: int | None = None
+    retry_rejected: bool = False
+    fuzzy_threshold: float = 0.85
+
+
+@dataclass
+class RunCounts:
+    """What happened in this invocation (resumed records are counted separately)."""
+
+    status: Counter = field(default_factory=Counter)
+    reasons: Counter = field(default_factory=Counter)
+    input_rejects: Counter = field(default_factory=Counter)
+    already_done: int = 0
+    retried_rejected: int = 0
+    requests: int = 0
+    cache_hits: int = 0
+    usage: Usage = field(default_factory=Usage)
+    elapsed: float = 0.0
+
+    @property
+    def annotated(self) -> int:
+        return sum(self.status.values())
+
+    def as_dict(self) -> dict:
+        return {
+            "annotated": self.annotated,
+            "status": dict(self.status),
+            "reasons": dict(self.reasons),
+            "input_rejects": dict(self.input_rejects),
+            "already_done": self.already_done,
+            "retried_rejected": self.retried_rejected,
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "prompt_tokens": self.usage.prompt_tokens,
+            "completion_tokens": self.usage.completion_tokens,
+            "elapsed_seconds": round(self.elapsed, 3),
+        }
+
+
+ShardedItem = tuple[int, Trace | Reject]
+_END = object()
+
+
+class _Writers:
+    """Append-only writers for the shard files and rejects.jsonl, flushed per record."""
+
+    def __init__(self, run_dir: RunDir, num_shards: int):
+        self.run_dir = run_dir
+        self.num_shards = num_shards
+        self._files: dict[object, IO[str]] = {}
+        self._last_sync = time.monotonic()
+
+    def _open(self, key: object, path) -> IO[str]:
+        handle = self._files.get(key)
+        if handle is None:
+            handle = self._files[key] = open(path, "a", encoding="utf-8")
+        return handle
+
+    def _write(self, handle: IO[str], line: str) -> None:
+        handle.write(line + "\n")
+        handle.flush()
+        now = time.monotonic()
+        if now - self._last_sync > _FSYNC_SECONDS:
+            self.sync()
+            self._last_sync = now
+
+    def annotation(self, shard: int, annotation: Annotation) -> None:
+        path = self.run_dir.shard_path(shard, self.num_shards)
+        self._write(self._open(shard, path), annotation.model_dump_json())
+
+    def reject(self, reject: Reject) -> None:
+        self._write(self._open("rejects", self.run_dir.rejects_path), reject.model_dump_json())
+
+    def sync(self) -> None:
+        import os
+
+        for handle in self._files.values():
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def close(self) -> None:
+        self.sync()
+        for handle in self._files.values():
+            handle.close()
+        self._files.clear()
+
+
+class AnnotationRun:
+    def __init__(
+        self,
+        run_dir: RunDir,
+        judge: Judge,
+        options: AnnotateOptions,
+        *,
+        on_progress: Callable[[RunCounts, Annotation | None], None] | None = None,
+    ):
+        self.run_dir = run_dir
+        self.judge = judge
+        self.options = options
+        self.counts = RunCounts()
+        self.on_progress = on_progress or (lambda counts, annotation: None)
+        self._done: dict[int, set[str]] = {}
+        self._seen: set[str] = set()
+        self._reject_keys: set[tuple] = set()
+
+    def shards(self) -> list[int]:
+        if self.options.shard_index is not None:
+            return [self.options.shard_index]
+        return list(range(self.options.num_shards))
+
+    def _load_state(self) -> None:
+        n = self.options.num_shards
+        self.run_dir.prepare()
+        self.run_dir.check_shard_layout(n)
+        for shard in self.shards():
+            if self.options.retry_rejected:
+                dropped = self.run_dir.drop_annotations(shard, n, is_judge_failure)
+                self.counts.retried_rejected += len(dropped)
+                cache = getattr(self.judge, "cache", None)
+                if cache is not None and dropped:
+                    cache.forget_failures(dropped)
+            self._done[shard] = self.run_dir.done_trace_ids(shard, n)
+        self._reject_keys = self.run_dir.reject_keys()
+
+    async def run(self, items: Iterable[ShardedItem]) -> RunCounts:
+        started = time.monotonic()
+        self._load_state()
+        writers = _Writers(self.run_dir, self.options.num_shards)
+        workers_count = max(1, self.options.concurrency) if self.judge.concurrent else 1
+        queue: asyncio.Queue = asyncio.Queue(maxsize=workers_count * 2)
+        loop = asyncio.get_running_loop()
+        reader_error: list[BaseException] = []
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in items:
+                    if stop.is_set():
+                        return
+                    asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+            except BaseException as error:  # surfaced to the caller after the workers stop
+                reader_error.append(error)
+            finally:
+                for _ in range(workers_count):
+                    asyncio.run_coroutine_threadsafe(queue.put(_END), loop).result()
+
+        reader = threading.Thread(target=produce, name="splitreason-reader", daemon=True)
+        reader.start()
+        workers = [asyncio.create_task(self._work(queue, writers)) for _ in range(workers_count)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            stop.set()
+            for worker in workers:
+                worker.cancel()
+            writers.close()
+            self.counts.elapsed = time.monotonic() - started
+        if reader_error:
+            raise reader_error[0]
+        return self.counts
+
+    async def _work(self, queue: asyncio.Queue, writers: _Writers) -> None:
+        wanted = set(self.shards())
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            shard, record = item
+            if shard not in wanted:
+                continue
+            if isinstance(record, Reject):
+                self._record_reject(record, writers)
+                continue
+            if record.trace_id in self._seen:
+                self._record_reject(
+                    Reject(origin=record.origin, row=record.origin_row, trace_id=record.trace_id,
+                           reason="duplicate_trace_id", detail="this trace id was already read earlier in the input"),
+                    writers,
+                )
+                continue
+            self._seen.add(record.trace_id)
+            if record.trace_id in self._done[shard]:
+                self.counts.already_done += 1
+                self.on_progress(self.counts, None)
+                continue
+            annotation = await self._annotate(record)
+            writers.annotation(shard, annotation)
+            self._done[shard].add(record.trace_id)
+            self.counts.status[annotation.status] += 1
+            self.counts.reasons[annotation.status_reason.split(":", 1)[0]] += 1
+            self.counts.usage.add(annotation.usage)
+            self.on_progress(self.counts, annotation)
+
+    async def _annotate(self, trace: Trace) -> Annotation:
+        policy = self.options.policy
+        try:
+            verdict = await self.judge.judge(trace, policy.target_coverage)
+        except JudgeFailed as failure:
+            self.counts.requests += failure.requests
+            return failed_annotation(trace, failure, self.judge.info, policy, failure.usage)
+        self.counts.requests += verdict.requests
+        self.counts.cache_hits += verdict.cache_hits
+        return build_annotation(trace, verdict, self.judge.info, policy, fuzzy_threshold=self.options.fuzzy_threshold)
+
+    def _record_reject(self, reject: Reject, writers: _Writers) -> None:
+        self.counts.input_rejects[reject.reason] += 1
+        if reject.key() not in self._reject_keys:
+            self._reject_keys.add(reject.key())
+            writers.reject(reject)

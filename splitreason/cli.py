@@ -1,0 +1,84 @@
+"""The `splitreason` command line: a thin layer over the library.
+
+One module per command group lives in splitreason/commands; this file wires them together
+and maps known exceptions to one-line messages. Set SPLITREASON_DEBUG=1 for tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from splitreason import __version__
+
+app = typer.Typer(
+    name="splitreason",
+    help="Build offload datasets: mark the difficult spans of reasoning traces with <bigmodel> tags.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"splitreason {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """splitreason command line."""
+
+
+def _register() -> None:
+    from splitreason.commands import annotate, export, judges, shard, stats
+
+    app.command("annotate")(annotate.annotate)
+    app.command("export")(export.export)
+    app.command("stats")(stats.stats)
+    app.command("shard")(shard.shard)
+    app.command("judges")(judges.judges)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is already the whole story for the user."""
+    from splitreason.annotator.run_config import RunConfigError
+    from splitreason.io.jsonl import JsonlCorruptError
+    from splitreason.io.readers import InputError
+    from splitreason.io.run_dir import RunDirError
+    from splitreason.judges.base import JudgeUnavailable
+    from splitreason.judges.registry import JudgeConfigError
+
+    return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError)
+
+
+def main() -> None:
+    _register()
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: outputs so far are saved; run the same command again to resume")
+        sys.exit(130)
+    except Exception as error:
+        if os.environ.get("SPLITREASON_DEBUG"):
+            raise
+        if isinstance(error, _known_errors()):
+            err.print(f"[red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(2)
+        err.print(
+            f"[red]internal error:[/] {type(error).__name__}: {error}\n"
+            "Set SPLITREASON_DEBUG=1 for the traceback, and please report it.",
+            highlight=False,
+        )
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""`splitreason annotate`: judge, align, validate and route every selected trace."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from splitreason.commands.options import JudgesFile, OutDir
+
+console = Console(stderr=True)
+
+
+def annotate(
+    input: Annotated[
+        str | None,
+        typer.Argument(help="OpenR1-schema .jsonl/.jsonl.gz/.parquet file, a directory of them, a shard "
+                       "directory, or a hub id (e.g. open-r1/OpenR1-Math-220k). Default: the bundled sample."),
+    ] = None,
+    out: OutDir = Path("splitreason-out"),
+    judge: Annotated[str, typer.Option("--judge", "-j", help="heuristic, an alias (see `splitreason judges`), "
+                                       "openai:<model>, anthropic:<model> or vllm:<model path>.")] = "heuristic",
+    base_url: Annotated[str | None, typer.Option(help="Endpoint for openai/anthropic judges (overrides the alias).")] = None,
+    judges_file: JudgesFile = None,
+    target_coverage: Annotated[float, typer.Option(help="Share of trace characters to mark.", min=0.001, max=0.999)] = 0.15,
+    min_coverage: Annotated[float, typer.Option(help="Below this coverage a trace goes to review.")] = 0.02,
+    max_coverage: Annotated[float, typer.Option(help="Above this coverage a trace is rejected.")] = 0.5,
+    accept_threshold: Annotated[float, typer.Option(help="Confidence needed to accept without review.")] = 0.75,
+    reject_threshold: Annotated[float, typer.Option(help="Confidence below which a trace is rejected.")] = 0.35,
+    fuzzy_threshold: Annotated[float, typer.Option(help="Minimum fuzzy alignment score (0-1) for a quote.")] = 0.85,
+    concurrency: Annotated[int, typer.Option(help="Judge requests in flight at once.", min=1, max=4096)] = 16,
+    rpm: Annotated[float | None, typer.Option("--rpm", help="Request rate limit (requests per minute).", min=0.1)] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for one judge request.", min=0.1)] = 300.0,
+    max_attempts: Annotated[int, typer.Option(help="Attempts per request for transient errors, and per "
+                                              "trace for unusable answers.", min=1, max=20)] = 4,
+    retry_initial: Annotated[float, typer.Option(help="First backoff delay in seconds (doubles, capped).", min=0.0)] = 1.0,
+    retry_max: Annotated[float, typer.Option(help="Longest backoff delay in seconds.", min=0.0)] = 30.0,
+    temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens the judge may answer with.", min=16)] = 4096,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed sent to backends that accept one.")] = None,
+    response_format: Annotated[str | None, typer.Option(help="json_schema, json_schema_strict, json_object or none "
+                                                        "(default: the judge alias's).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Annotate at most N traces.", min=0)] = None,
+    include_incorrect: Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")] = False,
+    include_unfinished: Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")] = False,
+    include_incomplete: Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")] = False,
+    hub_config: Annotated[str | None, typer.Option(help="Config name for a hub dataset (e.g. default, extended).")] = None,
+    hub_split: Annotated[str, typer.Option(help="Split of a hub dataset.")] = "train",
+    num_shards: Annotated[int | None, typer.Option(help="Split the input into N shards (by trace id hash).", min=1)] = None,
+    shard_index: Annotated[int | None, typer.Option(help="Only annotate this shard (0-based).", min=0)] = None,
+    retry_rejected: Annotated[bool, typer.Option(help="Ask the judge again for traces it failed on before.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Annotate difficult spans of reasoning traces and write them to OUT."""
+    from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+
+    request = AnnotateRequest(
+        input=input, out=out, judge=judge, base_url=base_url, judges_file=judges_file,
+        target_coverage=target_coverage, min_coverage=min_coverage, max_coverage=max_coverage,
+        accept_threshold=accept_threshold, reject_threshold=reject_threshold, fuzzy_threshold=fuzzy_threshold,
+        concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=max_attempts,
+        retry_initial=retry_initial, retry_max=retry_max, temperature=temperature, top_p=top_p,
+        max_tokens=max_tokens, seed=seed, response_format=response_format, limit=limit,
+        require_correct=not include_incorrect, require_stop=not include_unfinished,
+        require_complete=not include_incomplete, hub_config=hub_config, hub_split=hub_split,
+        num_shards=num_shards, shard_index=shard_index, retry_rejected=retry_rejected, progress=progress,
+    )
+    asyncio.run(run_annotate(request, console))

@@ -1,0 +1,58 @@
+"""`splitreason export`: SFT-ready JSONL (and optionally a Hugging Face dataset) from a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from splitreason.commands.options import RunDirArg
+
+console = Console(stderr=True)
+
+
+def export(
+    run: RunDirArg,
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write.", dir_okay=False)],
+    format: Annotated[str, typer.Option("--format", help="messages or prompt-completion.")] = "messages",
+    instruction: Annotated[str | None, typer.Option(help="Offload instruction appended to the problem "
+                                                    "(default: the bundled one).")] = None,
+    instruction_file: Annotated[Path | None, typer.Option(help="Read the offload instruction from a file.",
+                                                          exists=True, dir_okay=False)] = None,
+    no_instruction: Annotated[bool, typer.Option(help="Give the problem alone as the user message.")] = False,
+    include_review: Annotated[bool, typer.Option(help="Also export traces still waiting for review.")] = False,
+    hf_dataset: Annotated[Path | None, typer.Option(help="Also save as a Hugging Face dataset in this directory.",
+                                                    file_okay=False)] = None,
+    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) of the model to be trained, "
+                                                  "to report the offload share in its tokens.")] = None,
+) -> None:
+    """Write one SFT example per accepted trace, difficult spans wrapped in <bigmodel> tags."""
+    from splitreason.exports.sft import TokenCounter, default_instruction, save_hf_dataset, write_export
+    from splitreason.io.run_dir import RunDir
+
+    if format not in ("messages", "prompt-completion"):
+        raise typer.BadParameter("--format must be messages or prompt-completion")
+    if no_instruction:
+        text = ""
+    elif instruction_file is not None:
+        text = instruction_file.read_text(encoding="utf-8").strip()
+    else:
+        text = instruction if instruction is not None else default_instruction()
+    counter = TokenCounter(tokenizer) if tokenizer else None
+    statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
+    summary = write_export(RunDir(run).iter_annotations(), output, instruction=text, fmt=format,  # type: ignore[arg-type]
+                           statuses=statuses, tokens=counter)
+    skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
+    console.print(f"wrote {summary.rows} examples to {output} (skipped: {skipped})", highlight=False)
+    console.print(f"offload share: {summary.offload_char_share:.1%} of characters", highlight=False)
+    if summary.offload_token_share is not None:
+        console.print(
+            f"offload share: {summary.offload_token_share:.1%} of tokens "
+            f"({summary.offload_tokens:,} of {summary.total_tokens:,}, tokenizer {tokenizer})",
+            highlight=False,
+        )
+    if hf_dataset is not None:
+        rows = save_hf_dataset(output, hf_dataset)
+        console.print(f"saved {rows} rows as a Hugging Face dataset in {hf_dataset}", highlight=False)

@@ -1,0 +1,34 @@
+"""`splitreason judges`: the judge names you can use and where each points."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from splitreason.commands.options import JudgesFile
+
+console = Console()
+
+
+def judges(judges_file: JudgesFile = None) -> None:
+    """List judge aliases (built-in and from your judges file) and where they point."""
+    import os
+
+    from splitreason.judges.registry import load_aliases
+
+    table = Table(title="judges")
+    for column in ("name", "backend", "model", "endpoint", "key from", "defined in"):
+        table.add_column(column)
+    table.add_row("heuristic", "heuristic", "rules", "offline", "-", "built-in")
+    for spec in load_aliases(judges_file).values():
+        endpoint = spec.effective_base_url() or "SDK default"
+        if spec.base_url_env and os.environ.get(spec.base_url_env):
+            endpoint += f" (from ${spec.base_url_env})"
+        elif spec.base_url_env:
+            endpoint += f" (override with ${spec.base_url_env})"
+        key = f"${spec.api_key_env}" if spec.api_key_env else "-"
+        if spec.api_key_env and os.environ.get(spec.api_key_env):
+            key += " (set)"
+        table.add_row(spec.name, spec.backend, spec.model, endpoint, key, spec.origin)
+    console.print(table)
+    console.print("Also: openai:<model> [--base-url URL], anthropic:<model>, vllm:<model path>", highlight=False)

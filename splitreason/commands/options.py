@@ -1,0 +1,16 @@
+"""Options shared by several commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory of the annotation run.")]
+RunDirArg = Annotated[Path, typer.Argument(help="Output directory of an annotation run.", exists=True, file_okay=False)]
+JudgesFile = Annotated[
+    Path | None,
+    typer.Option("--judges-file", help="TOML file with extra judge aliases (default: $SPLITREASON_JUDGES_FILE "
+                 "or ~/.config/splitreason/judges.toml).", dir_okay=False),
+]

@@ -1,0 +1,41 @@
+"""`splitreason shard`: deterministic shards of the selected traces, with a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def shard(
+    input: Annotated[str, typer.Argument(help="OpenR1-schema file, directory or hub id.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the shards.", file_okay=False)],
+    shards: Annotated[int, typer.Option("--shards", "-n", help="Number of shards.", min=1, max=100000)] = 8,
+    limit: Annotated[int | None, typer.Option(help="Shard at most N traces.", min=0)] = None,
+    include_incorrect: Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")] = False,
+    include_unfinished: Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")] = False,
+    include_incomplete: Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")] = False,
+    hub_config: Annotated[str | None, typer.Option(help="Config name for a hub dataset.")] = None,
+    hub_split: Annotated[str, typer.Option(help="Split of a hub dataset.")] = "train",
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing, different shard directory.")] = False,
+) -> None:
+    """Select traces and write them into N deterministic shards plus manifest.json."""
+    from splitreason.io.readers import iter_rows
+    from splitreason.io.selection import Selection, SelectionStats, select_traces
+    from splitreason.io.shards import write_shards
+
+    selection = Selection(require_correct=not include_incorrect, require_stop=not include_unfinished,
+                          require_complete=not include_incomplete, limit=limit)
+    stats = SelectionStats()
+    items = select_traces(iter_rows(input, hub_split=hub_split, hub_config=hub_config), selection, stats=stats)
+    source = f"{input} (selection: correct={selection.require_correct}, stop={selection.require_stop}, " \
+             f"complete={selection.require_complete}, limit={limit})"
+    manifest = write_shards(items, out, shards, source, overwrite=overwrite)
+    sizes = ", ".join(str(info.count) for info in manifest.shards[:16])
+    more = " …" if len(manifest.shards) > 16 else ""
+    console.print(f"wrote {manifest.total_count} traces into {shards} shards in {out} (sizes {sizes}{more}); "
+                  f"{manifest.rejects_count} rejects", highlight=False)

@@ -1,0 +1,66 @@
+"""`splitreason stats`: what an annotation run holds."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from splitreason.commands.options import RunDirArg
+
+console = Console()
+
+
+def stats(
+    run: RunDirArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Counts by status and reason, coverage, spans per trace, hallucination rate, tokens."""
+    from splitreason.exports.stats import collect_stats
+    from splitreason.io.jsonl import iter_jsonl
+    from splitreason.io.run_dir import RunDir
+    from splitreason.schemas import Reject
+
+    run_dir = RunDir(run)
+    rejects = (Reject.model_validate(r) for r in iter_jsonl(run_dir.rejects_path)) if run_dir.rejects_path.exists() else ()
+    result = collect_stats(run_dir.iter_annotations(), rejects)
+    data = result.as_dict()
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+
+    overview = Table(title=f"{run}: {result.traces} traces", show_header=False)
+    for status in ("accepted", "review", "rejected"):
+        overview.add_row(status, str(result.status.get(status, 0)))
+    overview.add_row("input rejects", str(sum(result.input_rejects.values())))
+    overview.add_row("hallucinated excerpts", f"{result.hallucinated} of {result.excerpts} ({result.hallucination_rate:.1%})")
+    overview.add_row("tokens (prompt / completion)", f"{result.prompt_tokens:,} / {result.completion_tokens:,}")
+    overview.add_row("span matches", ", ".join(f"{k} {v}" for k, v in sorted(result.match_kinds.items())) or "-")
+    console.print(overview)
+
+    reasons = Table(title="status reasons")
+    reasons.add_column("status")
+    reasons.add_column("reason")
+    reasons.add_column("traces", justify="right")
+    for (status, reason), count in sorted(result.reasons.items()):
+        reasons.add_row(status, reason, str(count))
+    for reason, count in sorted(result.input_rejects.items()):
+        reasons.add_row("input reject", reason, str(count))
+    console.print(reasons)
+
+    for title, dist in (("coverage", data["coverage"]), ("spans per trace", data["spans_per_trace"])):
+        if dist:
+            console.print(f"{title}: " + "  ".join(f"{k} {v:g}" for k, v in dist.items()), highlight=False)
+    if result.target_coverage is not None:
+        console.print(f"target coverage: {result.target_coverage:g}", highlight=False)
+    histogram = Table(title="coverage distribution")
+    histogram.add_column("coverage")
+    histogram.add_column("traces", justify="right")
+    histogram.add_column("")
+    peak = max((n for _, n in result.coverage_histogram()), default=0) or 1
+    for label, count in result.coverage_histogram():
+        histogram.add_row(label, str(count), "█" * round(30 * count / peak))
+    console.print(histogram)

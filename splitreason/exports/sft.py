@@ -1,0 +1,154 @@
+"""SFT-ready JSONL: the problem plus an offload instruction, and the trace with spans tagged.
+
+    {"id": trace_id,
+     "messages": [{"role": "user", "content": problem + instruction},
+                  {"role": "assistant", "content": trace with <bigmodel>…</bigmodel>}],
+     "metadata": {...}}
+
+`--format prompt-completion` writes TRL's conversational prompt/completion pair instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import json
+
+from splitreason.exports.tags import insert_tags, strip_tags
+from splitreason.schemas import Annotation
+
+ExportFormat = Literal["messages", "prompt-completion"]
+
+
+def default_instruction() -> str:
+    return resources.files("splitreason.prompts").joinpath("offload_instruction.txt").read_text(encoding="utf-8").strip()
+
+
+def user_content(problem: str, instruction: str) -> str:
+    return f"{problem.rstrip()}\n\n{instruction}" if instruction else problem
+
+
+def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = "messages") -> dict[str, Any]:
+    assistant = insert_tags(annotation.trace, annotation.spans)
+    if strip_tags(assistant) != annotation.trace:  # the contract, checked on every row
+        raise AssertionError(f"tag round trip failed for {annotation.trace_id}")
+    user = {"role": "user", "content": user_content(annotation.problem, instruction)}
+    reply = {"role": "assistant", "content": assistant}
+    metadata = {
+        "source": annotation.source,
+        "problem_type": annotation.problem_type,
+        "status": annotation.status,
+        "coverage": annotation.coverage,
+        "confidence": annotation.confidence,
+        "spans": len(annotation.spans),
+        "judge": annotation.judge.name,
+        "reviewed": False,
+    }
+    if fmt == "prompt-completion":
+        return {"id": annotation.trace_id, "prompt": [user], "completion": [reply], "metadata": metadata}
+    return {"id": annotation.trace_id, "messages": [user, reply], "metadata": metadata}
+
+
+@dataclass
+class ExportSummary:
+    rows: int = 0
+    skipped: Counter = field(default_factory=Counter)
+    offload_chars: int = 0
+    total_chars: int = 0
+    offload_tokens: int | None = None
+    total_tokens: int | None = None
+
+    @property
+    def offload_char_share(self) -> float:
+        return self.offload_chars / self.total_chars if self.total_chars else 0.0
+
+    @property
+    def offload_token_share(self) -> float | None:
+        if self.total_tokens is None or not self.total_tokens:
+            return None
+        return (self.offload_tokens or 0) / self.total_tokens
+
+
+class TokenCounter:
+    """Counts a trace's tokens and how many of them fall inside spans, for the model to be trained."""
+
+    def __init__(self, tokenizer_path: str):
+        try:
+            from transformers import AutoTokenizer, PreTrainedTokenizerFast
+        except ImportError as error:
+            raise RuntimeError("--tokenizer needs transformers: pip install 'splitreason[tokenize]'") from error
+        path = Path(tokenizer_path)
+        if path.is_dir() and (path / "tokenizer.json").is_file():
+            self.tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path))
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise RuntimeError(f"tokenizer {tokenizer_path} has no fast version; offsets are needed")
+
+    def count(self, annotation: Annotation) -> tuple[int, int]:
+        encoding = self.tokenizer(annotation.trace, add_special_tokens=False, return_offsets_mapping=True)
+        offsets = encoding["offset_mapping"]
+        inside = 0
+        spans = annotation.spans
+        index = 0
+        for start, end in offsets:
+            middle = (start + end) / 2
+            while index < len(spans) and spans[index].end <= start:
+                index += 1
+            if index < len(spans) and spans[index].start <= middle < spans[index].end:
+                inside += 1
+        return inside, len(offsets)
+
+
+def write_export(
+    annotations: Iterable[Annotation],
+    out_path: Path,
+    *,
+    instruction: str,
+    fmt: ExportFormat = "messages",
+    statuses: frozenset[str] = frozenset({"accepted"}),
+    tokens: TokenCounter | None = None,
+) -> ExportSummary:
+    """Write the export atomically: a crash leaves the previous file, never half a file."""
+    summary = ExportSummary()
+    if tokens is not None:
+        summary.offload_tokens, summary.total_tokens = 0, 0
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for annotation in annotations:
+                if annotation.status not in statuses:
+                    summary.skipped[annotation.status] += 1
+                    continue
+                handle.write(json.dumps(export_row(annotation, instruction=instruction, fmt=fmt), ensure_ascii=False) + "\n")
+                summary.rows += 1
+                summary.total_chars += len(annotation.trace)
+                summary.offload_chars += sum(span.end - span.start for span in annotation.spans)
+                if tokens is not None:
+                    inside, total = tokens.count(annotation)
+                    summary.offload_tokens += inside
+                    summary.total_tokens += total
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, out_path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return summary
+
+
+def save_hf_dataset(jsonl_path: Path, dataset_dir: Path) -> int:
+    """Save the export as a Hugging Face dataset (datasets.load_from_disk reads it back)."""
+    from datasets import Dataset
+
+    dataset = Dataset.from_json(str(jsonl_path))
+    dataset.save_to_disk(str(dataset_dir))
+    return len(dataset)

@@ -1,0 +1,226 @@
+"""Crash-safe JSONL and small-file writing for splitreason's own outputs.
+
+* Records are written one per line (``\\n``-terminated, UTF-8); a pydantic model is
+  serialized with ``model_dump_json()``, a dict with ``json.dumps(ensure_ascii=False)``.
+  Strings that cannot be encoded as UTF-8 (lone surrogates) fall back to ASCII escapes.
+* `append_records` and `JsonlAppender` only ever append; ``flush()`` also ``os.fsync``\\ s.
+  Before appending to an existing file they call `repair_tail`, so a line torn by a
+  crash (SIGKILL, power loss) is removed instead of being glued to the next record.
+* `iter_jsonl` reads our own files back: a corrupt line in the middle raises
+  `JsonlCorruptError`; an unterminated last line is yielded when it is a complete JSON
+  object and skipped otherwise (a torn tail).
+* `atomic_write_text` / `atomic_write_bytes` / `atomic_write_json` write a temp file in
+  the same directory, fsync it and ``os.replace`` it over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = [
+    "JsonlAppender",
+    "JsonlCorruptError",
+    "append_records",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "iter_jsonl",
+    "record_to_line",
+    "repair_tail",
+]
+
+_CHUNK = 1 << 16
+
+
+class JsonlCorruptError(ValueError):
+    """A line of one of our own JSONL files is not a JSON object."""
+
+
+def record_to_line(record: BaseModel | dict[str, Any]) -> bytes:
+    """Serialize one record to a single ``\\n``-terminated UTF-8 line."""
+    if isinstance(record, BaseModel):
+        try:
+            text = record.model_dump_json()
+        except Exception:  # lone surrogates cannot be encoded as UTF-8 by pydantic-core
+            text = json.dumps(record.model_dump(mode="json"), ensure_ascii=True, allow_nan=False)
+    elif isinstance(record, dict):
+        text = json.dumps(record, ensure_ascii=False, allow_nan=False)
+    else:
+        raise TypeError(f"expected a pydantic model or a dict, got {type(record).__name__}")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        plain = json.loads(text)
+        data = json.dumps(plain, ensure_ascii=True, allow_nan=False).encode("ascii")
+    if b"\n" in data:  # cannot happen with json.dumps / model_dump_json, but never write two lines
+        raise ValueError("serialized record contains a raw newline")
+    return data + b"\n"
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def repair_tail(path: str | os.PathLike[str]) -> int:
+    """Truncate a trailing partial line (no final newline); return the number of bytes removed.
+
+    A missing or empty file, or one ending with ``\\n``, is left alone (returns 0).
+    """
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return 0
+    if size == 0:
+        return 0
+    with open(path, "r+b") as handle:
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return 0
+        keep = 0
+        end = size
+        while end > 0:
+            start = max(0, end - _CHUNK)
+            handle.seek(start)
+            chunk = handle.read(end - start)
+            pos = chunk.rfind(b"\n")
+            if pos >= 0:
+                keep = start + pos + 1
+                break
+            end = start
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return size - keep
+
+
+class JsonlAppender:
+    """Append records to a JSONL file; use as a context manager.
+
+    ``repair=True`` (default) first removes a torn last line left by a crash; the number
+    of bytes removed is in ``repaired_bytes``. ``flush()`` writes and fsyncs.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, repair: bool = True) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired_bytes = repair_tail(self.path) if repair else 0
+        self._handle = open(self.path, "ab")  # noqa: SIM115
+        self.count = 0
+
+    def write(self, record: BaseModel | dict[str, Any]) -> None:
+        self._handle.write(record_to_line(record))
+        self.count += 1
+
+    def write_many(self, records: Iterable[BaseModel | dict[str, Any]]) -> int:
+        n = 0
+        for record in records:
+            self.write(record)
+            n += 1
+        return n
+
+    def flush(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            try:
+                self.flush()
+            finally:
+                self._handle.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def append_records(path: str | os.PathLike[str], records: Iterable[BaseModel | dict[str, Any]]) -> int:
+    """Append `records` to `path` (created if needed), flush and fsync; return how many were written."""
+    with JsonlAppender(path) as appender:
+        return appender.write_many(records)
+
+
+def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects of one of our JSONL files (see the module docstring for torn tails)."""
+    path = Path(path)
+    with open(path, "rb") as handle:
+        line_no = 0
+        for raw in handle:
+            line_no += 1
+            terminated = raw.endswith(b"\n")
+            if not raw.strip():
+                continue
+            try:
+                value = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                if not terminated:
+                    return  # torn last line left by a crash
+                raise JsonlCorruptError(f"{path}:{line_no}: corrupt JSONL line: {exc}") from exc
+            if not isinstance(value, dict):
+                if not terminated:
+                    return
+                raise JsonlCorruptError(f"{path}:{line_no}: line is not a JSON object")
+            yield value
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file in the same directory + fsync + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write `text` (UTF-8) to `path` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2) -> None:
+    """Write `obj` (JSON-able value or pydantic model) as JSON plus a final newline, atomically."""
+    if isinstance(obj, BaseModel):
+        text = obj.model_dump_json(indent=indent)
+    else:
+        text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
+    atomic_write_text(path, text + "\n")

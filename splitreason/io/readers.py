@@ -1,0 +1,281 @@
+"""Read raw OpenR1-Math records from local files, directories or the Hugging Face hub.
+
+`iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a line that
+cannot be a record (invalid UTF-8, invalid JSON, JSON that is not an object); reading
+continues after a reject. Problems that make the whole source unusable raise
+`InputError` with a one-line message meant for the user.
+
+Sources:
+
+* ``*.jsonl`` / ``*.jsonl.gz``: one JSON object per line; rows are numbered from 1
+  (the line number). Blank lines are skipped; a UTF-8 BOM on the first line is ignored.
+* ``*.parquet``: read one record batch at a time with pyarrow (bounded memory);
+  rows are numbered from 0 across the whole file.
+* a directory: every supported file below it (recursively, sorted by relative path;
+  hidden files and folders and other extensions are skipped); error if none.
+* a hub id ``owner/name`` that does not exist as a local path: read with
+  ``datasets.load_dataset(id, name=hub_config, split=hub_split, streaming=streaming)``;
+  rows are numbered from 0 and ``origin`` is the hub id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from splitreason.schemas.reject import Reject
+
+__all__ = [
+    "InputError",
+    "RawRow",
+    "SUPPORTED_SUFFIXES",
+    "is_hub_id",
+    "iter_rows",
+    "list_input_files",
+]
+
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet")
+
+# Rows per pyarrow record batch. OpenR1 rows carry several long generations each
+# (tens of KB), so small batches keep memory bounded.
+PARQUET_BATCH_ROWS = 64
+
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_DETAIL_MAX = 300
+_BOM = b"\xef\xbb\xbf"
+
+
+class InputError(Exception):
+    """The input cannot be read at all; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """One raw record as read, before any validation."""
+
+    origin: str  # file path or hub id
+    row: int  # 1-based line (jsonl / jsonl.gz), 0-based row (parquet / hub)
+    data: dict[str, Any]
+
+
+def one_line(text: str, max_len: int = _DETAIL_MAX) -> str:
+    """Collapse whitespace to single spaces and cut to `max_len` characters."""
+    text = " ".join(str(text).split())
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    return text
+
+
+def _suffix_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".jsonl.gz"):
+        return "jsonl.gz"
+    if name.endswith(".jsonl"):
+        return "jsonl"
+    if name.endswith(".parquet"):
+        return "parquet"
+    return None
+
+
+def is_hub_id(source: str) -> bool:
+    """True when `source` has the shape of a hub dataset id (``owner/name``) and is not a local path."""
+    if os.path.exists(source):
+        return False
+    if not _HUB_ID_RE.match(source) or ".." in source:
+        return False
+    # "data/train.jsonl" that does not exist is a missing file, not a hub id.
+    return _suffix_kind(Path(source)) is None and not source.lower().endswith((".json", ".gz", ".csv"))
+
+
+def list_input_files(directory: Path) -> list[Path]:
+    """Supported files below `directory`, sorted by relative path; hidden entries skipped."""
+    found: list[tuple[str, Path]] = []
+    for path in directory.rglob("*"):
+        rel = path.relative_to(directory)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and _suffix_kind(path) is not None:
+            found.append((rel.as_posix(), path))
+    found.sort(key=lambda item: item[0])
+    return [path for _, path in found]
+
+
+def iter_rows(
+    source: str | os.PathLike[str],
+    *,
+    hub_split: str = "train",
+    hub_config: str | None = None,
+    streaming: bool = True,
+) -> Iterator[RawRow | Reject]:
+    """Yield every record of `source` as a `RawRow`, or a `Reject` for an unreadable line.
+
+    Raises `InputError` when the source as a whole cannot be read (missing path,
+    unsupported extension, corrupt parquet or gzip, directory without input files,
+    hub dataset that cannot be loaded).
+    """
+    source_str = os.fspath(source)
+    path = Path(source_str)
+    if path.is_dir():
+        files = list_input_files(path)
+        if not files:
+            raise InputError(
+                f"no input files in directory {source_str} (looked for {', '.join(SUPPORTED_SUFFIXES)})"
+            )
+        for file in files:
+            yield from _iter_file(file)
+        return
+    if path.exists():
+        yield from _iter_file(path)
+        return
+    if is_hub_id(source_str):
+        yield from _iter_hub(source_str, split=hub_split, config=hub_config, streaming=streaming)
+        return
+    raise InputError(f"input not found: {source_str} (not a local file or directory, nor a hub id like owner/name)")
+
+
+def _iter_file(path: Path) -> Iterator[RawRow | Reject]:
+    kind = _suffix_kind(path)
+    if kind == "jsonl":
+        yield from _iter_jsonl(path, gzipped=False)
+    elif kind == "jsonl.gz":
+        yield from _iter_jsonl(path, gzipped=True)
+    elif kind == "parquet":
+        yield from _iter_parquet(path)
+    else:
+        raise InputError(
+            f"unsupported input file {path} (expected one of {', '.join(SUPPORTED_SUFFIXES)})"
+        )
+
+
+def _iter_jsonl(path: Path, *, gzipped: bool) -> Iterator[RawRow | Reject]:
+    origin = str(path)
+    try:
+        handle = gzip.open(path, "rb") if gzipped else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise InputError(f"cannot open {origin}: {one_line(exc.strerror or str(exc))}") from exc
+    with handle:
+        line_no = 0
+        while True:
+            try:
+                raw = handle.readline()
+            except (OSError, EOFError, zlib.error) as exc:
+                # gzip.BadGzipFile is an OSError; a truncated gzip raises EOFError.
+                what = "corrupt or truncated gzip file" if gzipped else "read error"
+                raise InputError(f"{what} {origin} after line {line_no}: {one_line(str(exc))}") from exc
+            if not raw:
+                break
+            line_no += 1
+            if line_no == 1 and raw.startswith(_BOM):
+                raw = raw[len(_BOM) :]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield Reject(
+                    origin=origin,
+                    row=line_no,
+                    reason="invalid_utf8",
+                    detail=f"invalid UTF-8 byte at offset {exc.start} of the line",
+                )
+                continue
+            if not text.strip():
+                continue
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield Reject(
+                    origin=origin,
+                    row=line_no,
+                    reason="invalid_json",
+                    detail=one_line(f"{exc.msg} at column {exc.colno}"),
+                )
+                continue
+            except RecursionError:
+                yield Reject(origin=origin, row=line_no, reason="invalid_json", detail="JSON nested too deeply")
+                continue
+            if not isinstance(value, dict):
+                yield Reject(
+                    origin=origin,
+                    row=line_no,
+                    reason="not_an_object",
+                    detail=f"the line is a JSON {_json_type(value)}, not an object",
+                )
+                continue
+            yield RawRow(origin=origin, row=line_no, data=value)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return type(value).__name__
+
+
+def _iter_parquet(path: Path) -> Iterator[RawRow]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    origin = str(path)
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InputError(f"unreadable or corrupt parquet file {origin}: {one_line(str(exc))}") from exc
+    row = 0
+    with parquet:
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS)
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise InputError(
+                    f"unreadable or corrupt parquet file {origin} at row {row}: {one_line(str(exc))}"
+                ) from exc
+            for record in batch.to_pylist():
+                yield RawRow(origin=origin, row=row, data=record)
+                row += 1
+
+
+def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, when: str) -> InputError:
+    where = f"config={config!r}, " if config else ""
+    return InputError(
+        f"cannot {when} hub dataset {hub_id} ({where}split={split!r}): "
+        f"{type(exc).__name__}: {one_line(str(exc), 200)} "
+        "(unknown id, config or split, or the hub is unreachable, e.g. offline)"
+    )
+
+
+def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow]:
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a core dependency
+        raise InputError(f"reading hub dataset {hub_id} needs the 'datasets' package") from exc
+    try:
+        dataset = datasets.load_dataset(hub_id, name=config, split=split, streaming=streaming)
+    except Exception as exc:  # datasets raises many unrelated types (ConnectionError, ValueError, ...)
+        raise _hub_error(hub_id, config, split, exc, "load") from exc
+    iterator = iter(dataset)
+    row = 0
+    while True:
+        try:
+            record = next(iterator)
+        except StopIteration:
+            break
+        except Exception as exc:
+            raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
+        yield RawRow(origin=hub_id, row=row, data=dict(record))
+        row += 1

@@ -1,0 +1,105 @@
+"""The layout of an annotation output directory, and safe resume over it.
+
+    OUT/run.json                                   run manifest: config, versions, counts
+    OUT/annotations/shard-00002-of-00004.jsonl     one annotation per line, append-only
+    OUT/annotations/shard-00002-of-00004.done.json written when a shard is complete
+    OUT/rejects.jsonl                              input rows that could not become traces
+    OUT/cache.sqlite                               judge answers keyed by request payload
+
+Files are append-only and flushed per record; a line cut short by a crash is removed on the
+next start (repair_tail), so a half-written line never corrupts a file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from splitreason.io.jsonl import atomic_write_text, iter_jsonl, repair_tail
+from splitreason.schemas import Annotation, Reject
+
+_SHARD_FILE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.jsonl$")
+
+
+class RunDirError(ValueError):
+    """The output directory cannot be used as asked; the message says why."""
+
+
+def shard_name(index: int, num_shards: int) -> str:
+    return f"shard-{index:05d}-of-{num_shards:05d}"
+
+
+class RunDir:
+    def __init__(self, root: Path):
+        self.root = root
+        self.annotations_dir = root / "annotations"
+        self.rejects_path = root / "rejects.jsonl"
+        self.manifest_path = root / "run.json"
+        self.cache_path = root / "cache.sqlite"
+
+    def shard_path(self, index: int, num_shards: int) -> Path:
+        return self.annotations_dir / f"{shard_name(index, num_shards)}.jsonl"
+
+    def shard_done_path(self, index: int, num_shards: int) -> Path:
+        return self.annotations_dir / f"{shard_name(index, num_shards)}.done.json"
+
+    def prepare(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise RunDirError(f"output {self.root} exists and is not a directory")
+        self.annotations_dir.mkdir(parents=True, exist_ok=True)
+        for path in [*self.annotations_dir.glob("shard-*.jsonl"), self.rejects_path]:
+            if path.exists():
+                repair_tail(path)
+
+    def shard_files(self) -> list[tuple[int, int, Path]]:
+        found = []
+        for path in sorted(self.annotations_dir.glob("shard-*.jsonl")):
+            match = _SHARD_FILE.match(path.name)
+            if match:
+                found.append((int(match.group(1)), int(match.group(2)), path))
+        return found
+
+    def check_shard_layout(self, num_shards: int) -> None:
+        other = {total for _, total, _ in self.shard_files() if total != num_shards}
+        if other:
+            raise RunDirError(
+                f"{self.root} already holds annotations split into {sorted(other)[0]} shards, "
+                f"not {num_shards}; use a new output directory"
+            )
+
+    def done_trace_ids(self, index: int, num_shards: int) -> set[str]:
+        path = self.shard_path(index, num_shards)
+        if not path.exists():
+            return set()
+        return {record["trace_id"] for record in iter_jsonl(path)}
+
+    def reject_keys(self) -> set[tuple]:
+        if not self.rejects_path.exists():
+            return set()
+        return {Reject.model_validate(record).key() for record in iter_jsonl(self.rejects_path)}
+
+    def drop_annotations(self, index: int, num_shards: int, should_drop) -> set[str]:
+        """Rewrite a shard file without the records `should_drop` selects (atomically); their ids."""
+        path = self.shard_path(index, num_shards)
+        if not path.exists():
+            return set()
+        kept: list[str] = []
+        dropped: set[str] = set()
+        for record in iter_jsonl(path):
+            annotation = Annotation.model_validate(record)
+            if should_drop(annotation):
+                dropped.add(annotation.trace_id)
+            else:
+                kept.append(annotation.model_dump_json())
+        if dropped:
+            atomic_write_text(path, "".join(line + "\n" for line in kept))
+            self.shard_done_path(index, num_shards).unlink(missing_ok=True)
+        return dropped
+
+    def iter_annotations(self) -> Iterator[Annotation]:
+        if not self.annotations_dir.is_dir():
+            raise RunDirError(f"{self.root} holds no annotations (no {self.annotations_dir.name}/ directory)")
+        for _, _, path in self.shard_files():
+            for record in iter_jsonl(path):
+                yield Annotation.model_validate(record)

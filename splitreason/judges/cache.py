@@ -1,0 +1,87 @@
+"""SQLite cache of judge answers keyed by the request payload.
+
+An answer already received is never requested again: the key is the sha256 of the sorted-key
+JSON of everything that determines the answer (model, messages, every sampling parameter,
+response format) plus the answer attempt number. Deterministic failures (4xx other than 429)
+are cached too so a resumed run does not resend them; `--retry-rejected` clears those.
+API keys are never part of a payload, so they never reach the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One raw answer from a judge backend."""
+
+    text: str
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CachedFailure:
+    """A deterministic failure (e.g. HTTP 400: prompt too long) remembered so it is not resent."""
+
+    status: int
+    message: str
+
+
+def cache_key(payload: dict[str, Any], attempt: int) -> str:
+    canonical = json.dumps({"payload": payload, "attempt": attempt}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class RequestCache:
+    """Thin wrapper over one SQLite file; commits every write so SIGKILL loses nothing received."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers ("
+            " key TEXT PRIMARY KEY, trace_id TEXT NOT NULL, created REAL NOT NULL,"
+            " ok INTEGER NOT NULL, body TEXT NOT NULL)"
+        )
+        self._db.execute("CREATE INDEX IF NOT EXISTS answers_trace ON answers(trace_id)")
+
+    def get(self, key: str) -> Completion | CachedFailure | None:
+        row = self._db.execute("SELECT ok, body FROM answers WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        ok, body = row
+        data = json.loads(body)
+        return Completion(**data) if ok else CachedFailure(**data)
+
+    def put(self, key: str, trace_id: str, value: Completion | CachedFailure) -> None:
+        ok = isinstance(value, Completion)
+        self._db.execute(
+            "INSERT OR REPLACE INTO answers (key, trace_id, created, ok, body) VALUES (?, ?, ?, ?, ?)",
+            (key, trace_id, time.time(), int(ok), json.dumps(asdict(value), ensure_ascii=False)),
+        )
+
+    def forget_failures(self, trace_ids: set[str] | None = None) -> int:
+        """Drop cached failures (all, or for these traces) so they are asked again."""
+        if trace_ids is None:
+            return self._db.execute("DELETE FROM answers WHERE ok = 0").rowcount
+        removed = 0
+        for trace_id in trace_ids:
+            removed += self._db.execute("DELETE FROM answers WHERE ok = 0 AND trace_id = ?", (trace_id,)).rowcount
+        return removed
+
+    def count(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

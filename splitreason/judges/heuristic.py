@@ -1,0 +1,486 @@
+"""The offline, deterministic ``heuristic`` judge: rules instead of a model.
+
+It needs no GPU, no network and no keys, so it is the default judge. It cuts the thinking part
+of a trace into steps (sentences, lines, display-math blocks), scores each step for difficulty
+with a few documented features (computation density, LaTeX operators, chained equalities,
+multi-step manipulation words, case analysis, reflection / backtracking cues, minus filler,
+restatement and summary), then greedily picks the highest-scoring steps, merging neighbours
+into spans, until the chosen spans cover the target share of the trace's characters.
+
+Everything is pure Python + precompiled ``re``; the per-trace cost is a handful of regex scans
+over the thinking part plus one short Python loop over its steps. The rules are documented in
+docs/heuristic_judge.md; change ``RULES_VERSION`` whenever a rule or a weight changes, because
+it (with the parameters) is the judge's provenance hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from bisect import bisect_right
+from typing import Any
+
+from splitreason.judges.base import Excerpt, Judge, Verdict
+from splitreason.schemas import JudgeInfo, Trace, Usage
+
+__all__ = ["RULES_VERSION", "HeuristicJudge", "select_spans"]
+
+#: Bump on any change to a rule, a regex or a weight: it names the rule set in JudgeInfo.model.
+RULES_VERSION = "rules-v1"
+
+THINK_OPEN = "<think>"
+THINK_CLOSE = "</think>"
+
+# --------------------------------------------------------------------------------------------
+# Segmentation
+# --------------------------------------------------------------------------------------------
+
+_TAG = re.compile(r"</?think>")
+
+# Display-math blocks are kept whole: \[ ... \], $$ ... $$ and the display environments.
+# `(?<!\\)` keeps the LaTeX line break `\\[2pt]` from being read as an opening `\[`.
+# Bodies are bounded so that an unterminated opener costs at most a bounded scan.
+_DISPLAY = re.compile(
+    r"(?<!\\)\\\[.{0,4000}?\\\]"
+    r"|(?<!\\)\$\$.{0,4000}?\$\$"
+    r"|\\begin\{(align|aligned|alignat|equation|gather|multline|eqnarray|displaymath)(\*?)\}"
+    r".{0,4000}?\\end\{\1\2\}",
+    re.S,
+)
+
+# A sentence: starts on a non-space, runs to the end of its line or to a run of . ! ? that is
+# followed by whitespace (so 3.14, x.y and "?!" inside a word do not end it). Every boundary
+# therefore lies on whitespace, a line end, a think tag or a display-math delimiter: a step
+# never splits a word or a LaTeX command.
+_SENTENCE = re.compile(r"(?=\S)[^\n.!?]*(?:[.!?]+(?!\s)[^\n.!?]*)*[.!?]*")
+_NONSPACE_RUN = re.compile(r"\S+")
+
+# --------------------------------------------------------------------------------------------
+# Features
+# --------------------------------------------------------------------------------------------
+
+# Computation tokens: numbers and arithmetic / relation / script operators (ASCII and Unicode).
+_DENSE = re.compile(r"\d+(?:[.,]\d+)*|[=+\-*/^_<>×÷·−±∓≤≥≠≈≡√∑∏∫∞]")
+# LaTeX operators and commands that carry mathematical work (not spacing, fonts or delimiters).
+_TEX = re.compile(
+    r"\\(?:[dt]?frac|sqrt|sum|prod|int|iint|oint|binom|[dt]binom|choose|equiv|pmod|bmod|mod"
+    r"|cdot|times|div|leq?|geq?|neq?|approx|pm|mp|log|ln|exp|sin|cos|tan|cot|sec|csc|arcsin"
+    r"|arccos|arctan|lim|infty|partial|nabla|lfloor|lceil|det|gcd|lcm|max|min|implies|iff"
+    r"|Rightarrow|Leftrightarrow|cdots|ldots|overline|vec|angle|triangle|circ|mid|nmid"
+    r"|subseteq?|cup|cap|in|notin)(?![A-Za-z])"
+    r"|[\^_]\{"
+)
+
+_APOS = "['\u2019]"
+# One scan finds every cue; the named group says which kind. Matched on the lower-cased text.
+# Order matters where two cues start at the same place (reflection before filler).
+_CUE = re.compile(
+    "|".join(
+        [
+            # strong reflection / backtracking
+            r"(?P<rs>\bwait\b|\bhold on\b|\bbut that contradicts\b|\bcontradict\w*|\bdouble[- ]?check\w*"
+            r"|\bi (?:made|make|must have made|think i made) (?:a |an )?(?:mistake|error|miscalculation)"
+            r"|\bmistake\b|\bmiscalculat\w*|\bmiscount\w*"
+            rf"|\bno,? (?:that{_APOS}?s|that is|this is|it{_APOS}?s) (?:not |in)?(?:wrong|right|correct)"
+            rf"|\b(?:that|this){_APOS}?(?:s| is) (?:wrong|incorrect|not right|not correct|impossible)"
+            rf"|\bthat can(?:{_APOS}t|not) be\b|\bdoesn{_APOS}?t (?:make sense|add up|match|work)"
+            r"|\bon second thought\b|\boops\b"
+            r"|\bre-?(?:check|compute|calculate|examine|evaluate|consider|verify|do|think|derive|count)\w*"
+            r"|\blet me try (?:again|another|a different))",
+            # weak reflection: hesitation, self-checks, changes of approach
+            r"(?P<rw>\bhmm+\b|\bactually\b|\balternatively\b|\blet me (?:check|verify|confirm)\b"
+            r"|\bis that (?:right|correct)\b|\bnot sure\b|\bconfus\w*)",
+            # case analysis
+            r"(?P<case>\bcase\s*(?:\d+|[ivx]+\b|[a-d]\b)|\bsub-?cases?\b"
+            r"|\b(?:first|second|third|other|remaining|both|two|three|all) cases?\b"
+            r"|\bif\b[^.!?\n]{1,120}?\bthen\b|\bsuppose\b|\bassume\b|\botherwise\b|\beither\b)",
+            # multi-step manipulation verbs
+            r"(?P<man>\bsubstitut\w*|\bplug\w*|\bexpand\w*|\bfactor\w*|\bsimplif\w*|\brearrang\w*"
+            r"|\bmultipl\w*|\bdivid\w*|\bsubtract\w*|\bcombin\w*|\bcancel\w*|\bcomplet\w* the square"
+            r"|\bsolv\w*|\bcomput\w*|\bcalculat\w*|\bdifferentiat\w*|\bintegrat\w*|\bisolat\w*"
+            r"|\bcross[- ]multipl\w*|\bcompar\w*|\bapply\w*)",
+            # weak connectors of a derivation
+            r"(?P<con>\bso\b|\bthen\b|\btherefore\b|\bthus\b|\bhence\b|\bimplies\b|\bgives\b"
+            r"|\bwe get\b|\bthat means\b)",
+            # filler and restatement openers
+            r"(?P<fil>\b(?:okay|ok|alright|all right)\b"
+            r"|\blet me (?:think|see|start|begin|understand|read|parse|recall|visualize|try to)\b"
+            r"|\bthe (?:problem|question) (?:says|states|asks|is asking|gives|tells|is)\b"
+            rf"|\bwe{_APOS}?(?:re| are) (?:given|asked|told)\b|\bgiven that\b"
+            r"|\b(?:i|we) need to (?:find|figure out|determine|solve|show|prove)\b"
+            r"|\bfirst,? (?:let me|i need|i should|let{_APOS}s)\b|\bi (?:remember|recall)\b)",
+            # the closing summary
+            r"(?P<sum>\bthe (?:final )?answer (?:is|should be)\b|\bfinal answer\b|\\boxed\b"
+            r"|\bin conclusion\b|\bto summari[sz]e\b|\bsumming up\b)",
+        ]
+    )
+)
+_CUE_KINDS = ("rs", "rw", "case", "man", "con", "fil", "sum")
+_CUE_INDEX = {kind: i for i, kind in enumerate(_CUE_KINDS)}
+_CUE_CAPS = {"rs": 2, "rw": 2, "case": 2, "man": 3, "con": 3, "fil": 2, "sum": 1}
+
+_PROBLEM_TOKEN = re.compile(r"[a-z]{4,}|\d+")
+
+# Weights (documented in docs/heuristic_judge.md).
+W_DENSE = 10.0  # per computation token, divided by max(step length, DENSITY_FLOOR)
+W_TEX = 20.0  # per LaTeX operator, same normalisation
+DENSITY_FLOOR = 80  # short steps are not dense just because they are short
+W_CHAIN = 0.5  # per '=' beyond the first (at most 4)
+W_REFLECT_STRONG = 1.5
+W_REFLECT_WEAK = 0.75
+W_CASE = 1.0
+W_MANIP = 0.6
+W_CONNECT = 0.25
+W_CONTEXT = 1.0  # the step right after a reflection cue re-computes (dense >= CONTEXT_MIN_COMP)
+CONTEXT_MIN_COMP = 1.0
+FILLER_FACTOR = 0.4  # filler / restatement opener and no reflection cue
+SUMMARY_FACTOR = 0.5  # "the answer is", \boxed, "in conclusion"
+RESTATE_FACTOR = 0.35  # mostly the problem's own words (only when the problem is known)
+RESTATE_MIN_TOKENS = 6
+RESTATE_SHARE = 0.6
+
+# Names used in reasons, in a fixed order for ties.
+_FEATURE_NAMES = (
+    "reflection cue",
+    "re-computation after reflection",
+    "dense computation",
+    "LaTeX operators",
+    "chained equalities",
+    "case analysis",
+    "multi-step manipulation",
+)
+_REASON_MIN = 0.5
+_REASON_MAX_FEATURES = 3
+
+
+def _think_bounds(text: str) -> tuple[int, int]:
+    """The thinking part: after the first <think> up to the next </think>; the whole text if
+    there are no tags; everything before </think> when only the closing tag is present."""
+    open_at = text.find(THINK_OPEN)
+    close_at = text.find(THINK_CLOSE)
+    if open_at >= 0 and (close_at < 0 or open_at < close_at):
+        start = open_at + len(THINK_OPEN)
+        close_at = text.find(THINK_CLOSE, start)
+        return start, (close_at if close_at >= 0 else len(text))
+    if close_at >= 0:
+        return 0, close_at
+    return 0, len(text)
+
+
+def _segment(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> tuple[list[int], list[int], bytearray]:
+    """Cut text[lo:hi] into steps. Returns starts, ends and `link` (link[i] = 1 when step i may
+    be merged with step i-1: only whitespace lies between them). Steps never contain a think
+    tag, never start or end on whitespace, and are at most max_chars long (a single token
+    longer than that stays whole; it is never selected)."""
+    # Stray tags inside the thinking part are hard barriers.
+    regions = []
+    pos = lo
+    if "<think>" in text[lo:hi] or "</think>" in text[lo:hi]:
+        for m in _TAG.finditer(text, lo, hi):
+            regions.append((pos, m.start()))
+            pos = m.end()
+    regions.append((pos, hi))
+
+    # Atomic pieces: display-math blocks and sentences; `brk` marks a piece after a barrier.
+    ps: list[int] = []
+    pe: list[int] = []
+    brk: list[bool] = []
+    sentence_iter = _SENTENCE.finditer
+    for r_lo, r_hi in regions:
+        first = True
+        cursor = r_lo
+        spans: list[tuple[int, int]] = [(m.start(), m.end()) for m in _DISPLAY.finditer(text, r_lo, r_hi)]
+        spans.append((r_hi, r_hi))
+        for d_start, d_end in spans:
+            if cursor < d_start:
+                for m in sentence_iter(text, cursor, d_start):
+                    s, e = m.span()
+                    while text[e - 1].isspace():  # a line's trailing blanks
+                        e -= 1
+                    ps.append(s)
+                    pe.append(e)
+                    brk.append(first)
+                    first = False
+            if d_end > d_start:
+                ps.append(d_start)
+                pe.append(d_end)
+                brk.append(first)
+                first = False
+            cursor = d_end
+
+    # Oversized pieces are cut at whitespace into chunks of at most max_chars.
+    if any(e - s > max_chars for s, e in zip(ps, pe)):
+        ps2: list[int] = []
+        pe2: list[int] = []
+        brk2: list[bool] = []
+        for s, e, b in zip(ps, pe, brk):
+            if e - s <= max_chars:
+                ps2.append(s)
+                pe2.append(e)
+                brk2.append(b)
+                continue
+            cs = ce = -1
+            for m in _NONSPACE_RUN.finditer(text, s, e):
+                ts, te = m.span()
+                if cs < 0:
+                    cs, ce = ts, te
+                elif te - cs <= max_chars:
+                    ce = te
+                else:
+                    ps2.append(cs)
+                    pe2.append(ce)
+                    brk2.append(b)
+                    b = False
+                    cs, ce = ts, te
+            ps2.append(cs)
+            pe2.append(ce)
+            brk2.append(b)
+        ps, pe, brk = ps2, pe2, brk2
+
+    # Pieces shorter than min_chars are merged into their neighbours (forward first), so that
+    # "Wait." joins the re-computation that follows it.
+    starts: list[int] = []
+    ends: list[int] = []
+    link = bytearray()
+    n = len(ps)
+    i = 0
+    while i < n:
+        s, e, b = ps[i], pe[i], brk[i]
+        i += 1
+        while e - s < min_chars and i < n and not brk[i] and pe[i] - s <= max_chars:
+            e = pe[i]
+            i += 1
+        if e - s < min_chars and starts and not b and e - starts[-1] <= max_chars:
+            ends[-1] = e  # a short tail joins the previous step
+            continue
+        starts.append(s)
+        ends.append(e)
+        link.append(0 if b else 1)
+    return starts, ends, link
+
+
+def _score_steps(
+    text: str,
+    lo: int,
+    hi: int,
+    starts: list[int],
+    ends: list[int],
+    link: bytearray,
+    min_chars: int,
+    problem_tokens: frozenset[str] | None,
+) -> tuple[list[float], list[tuple[float, ...]]]:
+    """Score every step; return the scores and the per-feature contributions (for reasons)."""
+    n = len(starts)
+    # Cue counts: one scan over the lower-cased thinking part. str.lower() keeps offsets unless
+    # the text holds one of the rare characters whose lower case is longer (e.g. U+0130).
+    body = text[lo:hi]
+    low = body.lower()
+    if len(low) != len(body):
+        low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in body)
+    cues = [[0] * len(_CUE_KINDS) for _ in range(n)]
+    if n:
+        for m in _CUE.finditer(low):
+            at = m.start() + lo
+            k = bisect_right(starts, at) - 1
+            if k >= 0 and at < ends[k]:
+                cues[k][_CUE_INDEX[m.lastgroup]] += 1  # type: ignore[index]
+
+    dense_findall = _DENSE.findall
+    tex_findall = _TEX.findall
+    count = text.count
+    caps = [_CUE_CAPS[k] for k in _CUE_KINDS]
+    restate_until = lo + (hi - lo) // 4  # restatement is looked for in the first quarter only
+
+    scores: list[float] = []
+    feats: list[tuple[float, ...]] = []
+    prev_reflect = False
+    for i in range(n):
+        s = starts[i]
+        e = ends[i]
+        length = e - s
+        if length < min_chars:
+            scores.append(0.0)
+            feats.append((0.0,) * len(_FEATURE_NAMES))
+            prev_reflect = False
+            continue
+        rs, rw, case, man, con, fil, summ = (min(c, cap) for c, cap in zip(cues[i], caps))
+        norm = length if length > DENSITY_FLOOR else DENSITY_FLOOR
+        f_dense = W_DENSE * len(dense_findall(text, s, e)) / norm
+        f_tex = W_TEX * len(tex_findall(text, s, e)) / norm
+        eqs = count("=", s, e)
+        f_chain = W_CHAIN * min(eqs - 1, 4) if eqs > 1 else 0.0
+        f_reflect = W_REFLECT_STRONG * rs + W_REFLECT_WEAK * rw
+        f_case = W_CASE * case
+        f_manip = W_MANIP * man + W_CONNECT * con
+        comp = f_dense + f_tex
+        f_context = W_CONTEXT if (prev_reflect and link[i] and comp >= CONTEXT_MIN_COMP) else 0.0
+        score = f_reflect + f_context + comp + f_chain + f_case + f_manip
+        factor = 1.0
+        if not f_reflect:
+            if fil:
+                factor *= FILLER_FACTOR
+            if summ:
+                factor *= SUMMARY_FACTOR
+            if problem_tokens and s < restate_until:
+                toks = _PROBLEM_TOKEN.findall(low, s - lo, e - lo)
+                if len(toks) >= RESTATE_MIN_TOKENS:
+                    shared = sum(1 for t in toks if t in problem_tokens)
+                    if shared >= RESTATE_SHARE * len(toks):
+                        factor *= RESTATE_FACTOR
+        scores.append(score * factor)
+        feats.append(
+            (
+                f_reflect * factor,
+                f_context * factor,
+                f_dense * factor,
+                f_tex * factor,
+                f_chain * factor,
+                f_case * factor,
+                f_manip * factor,
+            )
+        )
+        prev_reflect = bool(rs or rw)
+    return scores, feats
+
+
+def _reason(feats: list[tuple[float, ...]], first: int, last: int) -> str:
+    totals = [0.0] * len(_FEATURE_NAMES)
+    for i in range(first, last + 1):
+        for j, v in enumerate(feats[i]):
+            if v > totals[j]:
+                totals[j] = v  # strongest step per feature, so long spans do not list everything
+    ranked = sorted(range(len(_FEATURE_NAMES)), key=lambda j: (-totals[j], j))
+    names = [_FEATURE_NAMES[j] for j in ranked[:_REASON_MAX_FEATURES] if totals[j] >= _REASON_MIN]
+    if not names and totals[ranked[0]] > 0:
+        names = [_FEATURE_NAMES[ranked[0]]]
+    return "; ".join(names) if names else "computation"
+
+
+def select_spans(
+    text: str,
+    target_coverage: float,
+    *,
+    max_span_chars: int = 1200,
+    min_span_chars: int = 40,
+    problem: str | None = None,
+) -> list[tuple[int, int, str]]:
+    """Return sorted, non-overlapping (start, end, reason) spans covering about
+    `target_coverage` of `text`'s characters, all inside the thinking part.
+
+    `problem`, when given, lets steps that mostly repeat the problem's words score low.
+    Offsets are Python code points. Deterministic: the same input gives the same spans.
+    """
+    if not isinstance(target_coverage, (int, float)) or math.isnan(target_coverage):
+        raise ValueError(f"target_coverage must be a number in [0, 1], got {target_coverage!r}")
+    if not 0.0 <= target_coverage <= 1.0:
+        raise ValueError(f"target_coverage must be in [0, 1], got {target_coverage}")
+    target = target_coverage * len(text)
+    if target <= 0:
+        return []
+    lo, hi = _think_bounds(text)
+    if hi - lo < min_span_chars:
+        return []
+    starts, ends, link = _segment(text, lo, hi, max_span_chars, min_span_chars)
+    n = len(starts)
+    if not n:
+        return []
+    problem_tokens = frozenset(_PROBLEM_TOKEN.findall(problem.lower())) if problem else None
+    scores, feats = _score_steps(text, lo, hi, starts, ends, link, min_span_chars, problem_tokens)
+
+    # Greedy: best score first, ties by position. A chosen step joins its chosen neighbours
+    # (only whitespace between) while the run stays within max_span_chars.
+    order = sorted(range(n), key=lambda i: (-scores[i], i))
+    chosen = bytearray(n)
+    joined = bytearray(n)  # joined[i]: step i belongs to the same span as step i-1
+    run_lo = list(range(n))  # valid at the last step of a run: its first step
+    run_hi = list(range(n))  # valid at the first step of a run: its last step
+    covered = 0
+    for i in order:
+        if scores[i] <= 0.0:
+            break  # the rest score no better: featureless steps are never chosen
+        if ends[i] - starts[i] > max_span_chars:
+            continue  # a single unbreakable token longer than the cap
+        first = last = i
+        if i > 0 and chosen[i - 1] and link[i] and ends[i] - starts[run_lo[i - 1]] <= max_span_chars:
+            first = run_lo[i - 1]
+        if i + 1 < n and chosen[i + 1] and link[i + 1] and ends[run_hi[i + 1]] - starts[first] <= max_span_chars:
+            last = run_hi[i + 1]
+        added = ends[last] - starts[first]
+        if first < i:
+            added -= ends[i - 1] - starts[first]
+        if last > i:
+            added -= ends[last] - starts[i + 1]
+        new_covered = covered + added
+        if new_covered > target and new_covered - target >= target - covered:
+            continue  # overshoots more than it helps: try a smaller step
+        chosen[i] = 1
+        if first < i:
+            joined[i] = 1
+        if last > i:
+            joined[i + 1] = 1
+        run_hi[first] = last
+        run_lo[last] = first
+        covered = new_covered
+        if covered >= target:
+            break
+
+    out: list[tuple[int, int, str]] = []
+    i = 0
+    while i < n:
+        if not chosen[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and chosen[j + 1] and joined[j + 1]:
+            j += 1
+        out.append((starts[i], ends[j], _reason(feats, i, j)))
+        i = j + 1
+    return out
+
+
+class HeuristicJudge(Judge):
+    """Rule-based judge: offline, deterministic, free; the default."""
+
+    concurrent = False
+
+    def __init__(self, name: str = "heuristic", *, max_span_chars: int = 1200, min_span_chars: int = 40):
+        super().__init__(name)
+        if min_span_chars < 1:
+            raise ValueError(f"min_span_chars must be at least 1, got {min_span_chars}")
+        if max_span_chars < min_span_chars:
+            raise ValueError(f"max_span_chars ({max_span_chars}) must be at least min_span_chars ({min_span_chars})")
+        self.max_span_chars = max_span_chars
+        self.min_span_chars = min_span_chars
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return {"max_span_chars": self.max_span_chars, "min_span_chars": self.min_span_chars}
+
+    @property
+    def info(self) -> JudgeInfo:
+        blob = json.dumps({"rules": RULES_VERSION, "params": self.params}, sort_keys=True)
+        return JudgeInfo(
+            name=self.name,
+            backend="heuristic",
+            model=RULES_VERSION,
+            prompt_hash=hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16],
+            params=self.params,
+        )
+
+    def select_spans(self, text: str, target_coverage: float, problem: str | None = None) -> list[tuple[int, int, str]]:
+        """Synchronous core, for benchmarks: (start, end, reason) spans of `text`."""
+        return select_spans(
+            text,
+            target_coverage,
+            max_span_chars=self.max_span_chars,
+            min_span_chars=self.min_span_chars,
+            problem=problem,
+        )
+
+    async def judge(self, trace: Trace, target_coverage: float) -> Verdict:
+        text = trace.text
+        spans = self.select_spans(text, target_coverage, problem=trace.problem)
+        excerpts = [Excerpt(text=text[s:e], reason=reason, start=s) for s, e, reason in spans]
+        return Verdict(excerpts=excerpts, usage=Usage(), requests=0, cache_hits=0)

@@ -1,0 +1,153 @@
+"""Shared behaviour of LLM judges: prompt, payload, cache, retries, answer checks.
+
+A backend only says how to send one payload (`_send`) and how to check it can reach its
+model (`_preflight`); everything else -- what is cached, what is retried, when an answer is
+asked again -- is decided here, once.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from splitreason import prompts
+from splitreason.judges.base import Judge, JudgeFailed, Verdict
+from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
+from splitreason.judges.parsing import MAX_SPANS, UnparseableAnswer, parse_answer
+from splitreason.judges.transport import PermanentError, Transport, TransientError
+from splitreason.schemas import JudgeInfo, Trace, Usage
+
+TEMPLATE = "judge_spans.jinja"
+_USER_MARKER = "=====USER====="
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Every parameter that shapes the judge's answer; all of them go into the cache key."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 4096
+    seed: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        params = {"temperature": self.temperature, "top_p": self.top_p, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            params["seed"] = self.seed
+        return params
+
+
+@dataclass
+class LLMJudgeConfig:
+    model: str
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    # "json_schema" (bounded schema, for vLLM/SGLang), "json_schema_strict" (OpenAI), "json_object" or "none".
+    response_format: str = "json_schema"
+    max_spans: int = MAX_SPANS
+    # How many times an answer that is empty, truncated or unparseable is asked for again (in all).
+    max_answer_attempts: int = 4
+
+
+def build_messages(trace: Trace, target_coverage: float, max_spans: int) -> list[dict[str, str]]:
+    rendered = prompts.render(
+        TEMPLATE,
+        problem=trace.problem,
+        trace=trace.text,
+        target_percent=round(target_coverage * 100),
+        max_spans=max_spans,
+    )
+    system, user = rendered.split(_USER_MARKER, 1)
+    return [{"role": "system", "content": system.strip()}, {"role": "user", "content": user.strip()}]
+
+
+class LLMJudge(Judge):
+    backend: str = "llm"
+
+    def __init__(self, name: str, config: LLMJudgeConfig, *, transport: Transport, cache: RequestCache | None):
+        super().__init__(name)
+        self.config = config
+        self.transport = transport
+        self.cache = cache
+
+    @property
+    def info(self) -> JudgeInfo:
+        params = {**self.config.sampling.as_dict(), "response_format": self.config.response_format,
+                  "max_spans": self.config.max_spans}
+        return JudgeInfo(
+            name=self.name,
+            backend=self.backend,
+            model=self.config.model,
+            prompt_hash=prompts.template_hash(TEMPLATE),
+            params=params,
+        )
+
+    @abstractmethod
+    def build_payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """The exact request body (without credentials): what is sent and what is hashed."""
+
+    @abstractmethod
+    async def _send(self, payload: dict[str, Any]) -> Completion:
+        """Send one request; raise TransientError or PermanentError on failure."""
+
+    async def judge(self, trace: Trace, target_coverage: float) -> Verdict:
+        payload = self.build_payload(build_messages(trace, target_coverage, self.config.max_spans))
+        usage = Usage()
+        verdict = Verdict(excerpts=[], usage=usage)
+        try:
+            return await self._judge(trace.trace_id, payload, verdict)
+        except JudgeFailed as failure:
+            failure.usage, failure.requests = verdict.usage, verdict.requests
+            raise
+
+    async def _judge(self, trace_id: str, payload: dict[str, Any], verdict: Verdict) -> Verdict:
+        usage = verdict.usage
+        problem = ""
+        for attempt in range(self.config.max_answer_attempts):
+            completion = await self._answer(trace_id, payload, attempt, verdict)
+            usage.add(Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens))
+            if completion.finish_reason in ("length", "max_tokens"):
+                problem = f"answer truncated at {completion.completion_tokens} tokens"
+                continue
+            try:
+                verdict.excerpts = parse_answer(completion.text)
+            except UnparseableAnswer as error:
+                problem = f"unusable answer ({error})"
+                continue
+            return verdict
+        raise JudgeFailed(
+            "judge_unusable_answer",
+            f"no usable answer in {self.config.max_answer_attempts} attempts; last: {problem}",
+        )
+
+    async def _answer(self, trace_id: str, payload: dict[str, Any], attempt: int, verdict: Verdict) -> Completion:
+        key = cache_key(payload, attempt)
+        cached = self.cache.get(key) if self.cache else None
+        if isinstance(cached, Completion):
+            verdict.cache_hits += 1
+            return cached
+        if isinstance(cached, CachedFailure):
+            raise JudgeFailed("judge_request_refused", f"HTTP {cached.status}: {cached.message}")
+        async def send() -> Completion:
+            verdict.requests += 1
+            return await self._send(payload)
+
+        try:
+            completion = await self.transport.call(send)
+        except PermanentError as error:
+            if self.cache and error.status is not None and 400 <= error.status < 500:
+                self.cache.put(key, trace_id, CachedFailure(status=error.status, message=_one_line(str(error))))
+            raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {_one_line(str(error))}") from error
+        except TransientError as error:
+            raise JudgeFailed(
+                "judge_failed",
+                f"{error.kind} after {self.transport.policy.max_attempts} attempts: {_one_line(str(error))}",
+            ) from error
+        if self.cache:
+            self.cache.put(key, trace_id, completion)
+        return completion
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

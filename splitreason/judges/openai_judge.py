@@ -1,0 +1,101 @@
+"""`openai:<model>`: any OpenAI-compatible endpoint (vLLM, SGLang, OpenAI, DeepSeek) via the openai SDK."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+
+from splitreason.judges.base import JudgeUnavailable
+from splitreason.judges.cache import Completion, RequestCache
+from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
+from splitreason.judges.parsing import answer_schema
+from splitreason.judges.transport import PermanentError, Transport, TransientError, retry_after_seconds
+
+
+class OpenAIJudge(LLMJudge):
+    backend = "openai"
+
+    def __init__(
+        self,
+        name: str,
+        config: LLMJudgeConfig,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        transport: Transport,
+        cache: RequestCache | None,
+        start_hint: str = "",
+    ):
+        super().__init__(name, config, transport=transport, cache=cache)
+        self.base_url = base_url
+        self.start_hint = start_hint
+        # The SDK's own retries are off: the transport is the one place that retries.
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "EMPTY", max_retries=0, timeout=transport.timeout
+        )
+
+    def build_payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        payload: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.sampling.as_dict()}
+        mode = self.config.response_format
+        if mode in ("json_schema", "json_schema_strict"):
+            payload["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "difficult_spans", "strict": True,
+                                "schema": answer_schema(bounded=mode == "json_schema")},
+            }
+        elif mode == "json_object":
+            payload["response_format"] = {"type": "json_object"}
+        return payload
+
+    async def start(self) -> None:
+        where = self.base_url or "the OpenAI API"
+        try:
+            models = await self._client.models.list(timeout=min(self.transport.timeout, 15))
+        except openai.AuthenticationError as error:
+            raise JudgeUnavailable(f"judge {self.name}: {where} refused the API key ({error.status_code}).") from error
+        except (openai.APIConnectionError, openai.APITimeoutError) as error:
+            hint = f" Start one with: {self.start_hint}" if self.start_hint else ""
+            raise JudgeUnavailable(
+                f"judge {self.name}: cannot reach {where} (tried GET {where.rstrip('/')}/models: "
+                f"{type(error).__name__}).{hint} Or point to a running server with --base-url."
+            ) from error
+        except openai.APIStatusError:
+            return  # Some compatible servers do not list models; the first request will tell.
+        served = [model.id for model in models.data]
+        if served and self.config.model not in served and len(served) < 50:
+            raise JudgeUnavailable(
+                f"judge {self.name}: {where} serves {', '.join(served)}, not {self.config.model}. "
+                "Use the served name, e.g. --judge openai:" + served[0]
+            )
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _send(self, payload: dict[str, Any]) -> Completion:
+        try:
+            response = await self._client.chat.completions.create(**payload)
+        except openai.RateLimitError as error:
+            raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
+        except openai.InternalServerError as error:
+            raise TransientError("server_error", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
+        except openai.APITimeoutError as error:
+            raise TransientError("timeout", str(error)) from error
+        except openai.APIConnectionError as error:
+            raise TransientError("connection", str(error)) from error
+        except openai.APIStatusError as error:
+            if error.status_code >= 500 or error.status_code == 429:
+                raise TransientError("server_error", str(error)) from error
+            raise PermanentError(error.status_code, str(error)) from error
+        except openai.APIResponseValidationError as error:
+            raise TransientError("bad_response", str(error)) from error
+        if not response.choices:
+            return Completion(text="", finish_reason="empty")
+        choice = response.choices[0]
+        usage = response.usage
+        return Completion(
+            text=choice.message.content or "",
+            finish_reason=choice.finish_reason,
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+        )

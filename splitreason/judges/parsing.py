@@ -1,0 +1,159 @@
+"""Turn an LLM judge's answer into excerpts, robustly.
+
+Models wrap JSON in code fences, add prose after it, and write LaTeX backslashes into JSON
+strings without escaping them: "\\sqrt" is then an invalid escape, and "\\frac" silently
+decodes to a form feed followed by "rac". We repair what is unambiguous and offer the
+aligner alternative readings for the rest; the trace decides which reading is right.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from splitreason.judges.base import Excerpt
+
+# The answer schema. Strings and arrays are bounded so that grammar-constrained decoding ends.
+MAX_SPANS = 32
+MAX_EXCERPT_CHARS = 4000
+MAX_REASON_CHARS = 300
+
+
+def answer_schema(*, bounded: bool = True) -> dict[str, Any]:
+    """JSON schema of the judge's answer; `bounded=False` for APIs that reject maxLength."""
+    text: dict[str, Any] = {"type": "string"}
+    reason: dict[str, Any] = {"type": "string"}
+    spans: dict[str, Any] = {"type": "array"}
+    if bounded:
+        text["maxLength"] = MAX_EXCERPT_CHARS
+        reason["maxLength"] = MAX_REASON_CHARS
+        spans["maxItems"] = MAX_SPANS
+    spans["items"] = {
+        "type": "object",
+        "properties": {"text": text, "reason": reason},
+        "required": ["text", "reason"],
+        "additionalProperties": False,
+    }
+    return {
+        "type": "object",
+        "properties": {"spans": spans},
+        "required": ["spans"],
+        "additionalProperties": False,
+    }
+
+
+class UnparseableAnswer(ValueError):
+    """The answer holds no JSON object of the expected shape."""
+
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
+# A backslash that does not start a valid JSON escape (e.g. "\sqrt", "\(", "\{"): double it.
+_INVALID_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(?!["\\/bfnrtu])|(?<!\\)((?:\\\\)*)\\u(?![0-9a-fA-F]{4})')
+# A backslash followed by letters reads as a LaTeX command when taken literally.
+_LATEX_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(?=[a-zA-Z]{2,})')
+# LaTeX commands whose first letter is also a JSON escape letter (\b \f \n \r \t).
+_COMMANDS_AFTER_CONTROL = {
+    "\b": ("eta", "inom", "ar", "oxed", "mod", "egin", "ig", "igl", "igr", "ot", "ullet", "ackslash", "f", "m"),
+    "\f": ("rac", "orall", "loor", "box"),
+    "\n": ("eq", "e", "abla", "ot", "u", "eg", "i", "geq", "leq", "mid", "otin", "ewline", "ormalsize"),
+    "\r": ("ho", "ight", "angle", "floor", "ceil", "m", "Rightarrow"),
+    "\t": ("heta", "imes", "an", "ext", "extbf", "extit", "o", "au", "op", "riangle", "ilde", "frac", "anh", "herefore"),
+}
+
+
+def _strip_fences(text: str) -> str:
+    match = _FENCE.search(text)
+    return match.group(1) if match else text
+
+
+def _repair_invalid_escapes(text: str) -> str:
+    return _INVALID_ESCAPE.sub(lambda m: (m.group(1) or m.group(2) or "") + "\\\\", text)
+
+
+def _decode_first_object(text: str) -> tuple[Any, str]:
+    """Decode the first JSON value that starts at a '{' or '[': returns (value, its source text)."""
+    decoder = json.JSONDecoder(strict=False)  # strict=False: raw newlines inside strings are fine
+    for candidate in (text, _repair_invalid_escapes(text)):
+        for match in re.finditer(r"[\[{]", candidate):
+            try:
+                value, end = decoder.raw_decode(candidate, match.start())
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, (dict, list)):
+                return value, candidate[match.start() : end]
+    raise UnparseableAnswer("no JSON object found in the answer")
+
+
+def repair_control_characters(text: str) -> str:
+    """Undo JSON escapes that swallowed a LaTeX backslash: form feed + "rac" -> "\\frac".
+
+    Form feeds and backspaces never occur in real traces, so they are always restored; a tab,
+    carriage return or newline is restored only when the letters after it spell a LaTeX command.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        char = text[i]
+        tails = _COMMANDS_AFTER_CONTROL.get(char)
+        if tails is not None:
+            rest = text[i + 1 : i + 12]
+            word = re.match(r"[A-Za-z]*", rest).group(0)
+            if char in "\b\f" or word in tails:
+                out.append("\\" + {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}[char])
+                i += 1
+                continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
+def _items(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        for key in ("spans", "excerpts", "difficult_spans"):
+            if key in value:
+                value = value[key]
+                break
+        else:
+            raise UnparseableAnswer(f"JSON object has no 'spans' key (keys: {sorted(value)[:5]})")
+    if not isinstance(value, list):
+        raise UnparseableAnswer("'spans' is not a list")
+    return value
+
+
+def parse_answer(answer: str) -> list[Excerpt]:
+    """Excerpts from a judge's answer; raises UnparseableAnswer when there is nothing usable."""
+    if not answer or not answer.strip():
+        raise UnparseableAnswer("empty answer")
+    body = _strip_fences(answer)
+    value, source = _decode_first_object(body)
+    items = _items(value)
+    # A literal reading of the same JSON: every backslash before letters kept as LaTeX.
+    try:
+        literal_items = _items(json.loads(_LATEX_ESCAPE.sub(lambda m: (m.group(1) or "") + "\\\\", source), strict=False))
+    except (json.JSONDecodeError, UnparseableAnswer):
+        literal_items = []
+    if len(literal_items) != len(items):
+        literal_items = [None] * len(items)
+
+    excerpts: list[Excerpt] = []
+    for item, literal in zip(items, literal_items):
+        text, reason = _text_and_reason(item)
+        if not text.strip():
+            continue
+        alternatives: list[str] = []
+        for reading in (repair_control_characters(text), _text_and_reason(literal)[0] if literal is not None else ""):
+            if reading and reading != text and reading not in alternatives:
+                alternatives.append(reading)
+        excerpts.append(Excerpt(text=text, reason=reason[:MAX_REASON_CHARS], alternatives=tuple(alternatives)))
+    return excerpts
+
+
+def _text_and_reason(item: Any) -> tuple[str, str]:
+    if isinstance(item, str):
+        return item, ""
+    if isinstance(item, dict):
+        text = item.get("text", item.get("excerpt", item.get("quote", "")))
+        reason = item.get("reason", item.get("why", ""))
+        return (text if isinstance(text, str) else ""), (reason if isinstance(reason, str) else "")
+    return "", ""
