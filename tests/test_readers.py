@@ -160,7 +160,11 @@ def test_corrupt_parquet_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.parquet"
     path.write_bytes(b"PAR1 this is not really parquet")
     with pytest.raises(InputError, match="corrupt parquet"):
-        list(iter_rows(path))
+        iter_rows(path)  # checked when called, before iterating
+    # a directory holding one corrupt file fails before yielding anything from the good ones
+    write_parquet(tmp_path / "a_good.parquet", [record("a")])
+    with pytest.raises(InputError, match="corrupt parquet"):
+        iter_rows(tmp_path)
 
 
 def test_directory_is_read_sorted_and_recursive(tmp_path: Path) -> None:
@@ -187,7 +191,7 @@ def test_directory_without_inputs_is_an_input_error(tmp_path: Path) -> None:
 
 def test_missing_path_and_unsupported_extension(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
-        list(iter_rows(tmp_path / "missing.jsonl"))
+        iter_rows(tmp_path / "missing.jsonl")  # raised by the call itself
     with pytest.raises(InputError, match="not found"):
         list(iter_rows("data/missing.jsonl"))  # owner/name shape but a file name: not a hub id
     csv = tmp_path / "x.csv"

@@ -28,14 +28,21 @@ as one, as everywhere else in splitreason.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
 from splitreason.judges.base import Excerpt
 from splitreason.schemas.annotation import MatchKind
+
+try:  # numpy (a dependency of `datasets`) builds the normalized view ~10x faster
+    import numpy as _np
+except ImportError:  # pragma: no cover - the pure-Python path is tested explicitly
+    _np = None
 
 __all__ = ["Alignment", "Aligner", "normalize", "NORMALIZED_SCORE", "MIN_FUZZY_CHARS"]
 
@@ -57,37 +64,98 @@ MAX_CANDIDATES = 3
 _KIND_RANK = {"exact": 2, "normalized": 1, "fuzzy": 0}
 
 # Typographic characters made ASCII, one code point for one (offsets are unchanged).
-_TRANSLATION = str.maketrans(
-    {
-        "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
-        "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
-        "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
-        "\u2212": "-",
-    }
-)
-
-# Every place where the normalized view differs from the (translated) text. Alternatives are
-# tried in order at each position:
-#   bs    a run of 2+ backslashes reads as one ("\\frac" over-escaped by JSON is "\frac"; a LaTeX
-#         line break "\\" and its over-escaped "\\\\" both read "\")
-#   drop  whitespace next to a character that is neither a word character nor whitespace
-#         (punctuation, "$", braces, "\", "="): removed, so "$ x $" == "$x$", "a = b" == "a=b"
-#   ws    any other whitespace run that is not already a single " ": one space
-_EDITS = re.compile(
-    r"(?P<bs>\\{2,})"
-    r"|(?P<drop>(?<=[^\w\s])\s+|\s+(?=[^\w\s]))"
-    r"|(?P<ws>\s{2,}|[^\S ])"
-)
-_REPLACEMENT = {"bs": "\\", "drop": "", "ws": " "}
-
-
-def _replace(match: re.Match[str]) -> str:
-    return _REPLACEMENT[match.lastgroup]  # type: ignore[index]
+_TRANSLATION = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u2212": "-",
+}
+# Invisible characters dropped like whitespace.
+_INVISIBLE = ("\u200b", "\u200c", "\u200d", "\u2060", "\ufeff")
+_BACKSLASH_RUN = re.compile(r"\\{2,}")
 
 
 def normalize(text: str) -> str:
-    """The normalized view used by stage 2 (and by the fuzzy stage), without the offset map."""
-    return _EDITS.sub(_replace, text.translate(_TRANSLATION)).strip()
+    """The normalized view used by stages 2 and 3.
+
+    1. typographic quotes, primes and dashes become ASCII (``’`` -> ``'``, ``—`` -> ``-``);
+    2. all whitespace (``str.isspace``) and zero-width characters are removed -- so whitespace
+       differences of any kind, around LaTeX delimiters included, do not matter
+       (``$ x = 1 $`` == ``$x=1$``, a reflowed paragraph == the original);
+    3. each run of backslashes becomes one (``\\\\frac`` over-escaped by JSON == ``\\frac``; a
+       LaTeX line break ``\\\\`` and its over-escaped ``\\\\\\\\`` both read ``\\``).
+    """
+    if not text.isascii():
+        for char, ascii_char in _TRANSLATION.items():
+            if char in text:
+                text = text.replace(char, ascii_char)
+        for char in _INVISIBLE:
+            if char in text:
+                text = text.replace(char, "")
+    text = "".join(text.split())
+    if "\\\\" in text:
+        text = _BACKSLASH_RUN.sub(r"\\", text)
+    return text
+
+
+def _normalized_view(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
+    """``normalize(text)`` plus, for each of its characters, the original offset of that
+    character (``starts``) and one past the last original character it stands for (``ends``:
+    a collapsed backslash run ends at its last backslash)."""
+    if _np is not None:
+        return _normalized_view_numpy(text)
+    return _normalized_view_python(text)
+
+
+def _normalized_view_python(text: str) -> tuple[str, list[int], list[int]]:
+    chars: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    invisible = set(_INVISIBLE)
+    for i, char in enumerate(text):
+        if char.isspace() or char in invisible:
+            continue
+        char = _TRANSLATION.get(char, char)
+        if char == "\\" and chars and chars[-1] == "\\":
+            ends[-1] = i + 1
+            continue
+        chars.append(char)
+        starts.append(i)
+        ends.append(i + 1)
+    return "".join(chars), starts, ends
+
+
+_ASCII_SPACE = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32)
+_NON_ASCII_REMOVED = [ord(c) for c in _INVISIBLE] + [
+    c for c in range(128, 0x3001) if chr(c).isspace()
+]
+
+
+def _normalized_view_numpy(text: str) -> tuple[str, Any, Any]:
+    np = _np
+    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
+    removed = np.zeros(len(codes), dtype=bool)
+    for code in _ASCII_SPACE:
+        removed |= codes == code
+    non_ascii = np.flatnonzero(codes > 127)
+    if len(non_ascii):
+        sub = codes[non_ascii]
+        removed[non_ascii] = np.isin(sub, _NON_ASCII_REMOVED)
+        for char, ascii_char in _TRANSLATION.items():
+            sub[sub == ord(char)] = ord(ascii_char)
+        codes[non_ascii] = sub
+    kept = np.flatnonzero(~removed)
+    chars = codes[kept]
+    backslash = chars == 92
+    repeat = np.zeros(len(chars), dtype=bool)
+    repeat[1:] = backslash[1:] & backslash[:-1]
+    keep = ~repeat
+    starts = kept[keep]
+    # end of each kept character: one past the last kept original character of its run
+    last = np.flatnonzero(np.append(keep[1:], True))  # the last member of each run
+    ends = kept[last] + 1
+    norm = chars[keep].tobytes().decode("utf-32-le", "surrogatepass")
+    return norm, starts, ends
 
 
 @dataclass(frozen=True)
@@ -120,73 +188,16 @@ class Aligner:
         self.fuzzy_threshold = fuzzy_threshold
         self.max_fuzzy_window = max_fuzzy_window
         self.last_miss_score = 0.0
-        self._build_normalized()
-
-    # ------------------------------------------------------------------ normalized view
-
-    def _build_normalized(self) -> None:
-        """Normalized text plus a piecewise map back to the original offsets.
-
-        Segment k starts at normalized offset ``_seg_n[k]`` and original offset ``_seg_o[k]``.
-        A copied segment (``_seg_oend[k] == -1``) maps its characters one to one; a replacement
-        segment is one normalized character (" " or "\\") standing for original
-        ``[_seg_o[k], _seg_oend[k])``. Dropped whitespace has no segment of its own.
-        """
-        translated = self.text.translate(_TRANSLATION)
-        parts: list[str] = []
-        seg_n = [0]
-        seg_o = [0]
-        seg_oend = [-1]
-        npos = 0
-        opos = 0
-        for match in _EDITS.finditer(translated):
-            start, end = match.span()
-            if start > opos:
-                parts.append(translated[opos:start])
-                npos += start - opos
-            replacement = _REPLACEMENT[match.lastgroup]  # type: ignore[index]
-            if replacement:
-                seg_n.append(npos)
-                seg_o.append(start)
-                seg_oend.append(end)
-                parts.append(replacement)
-                npos += 1
-            seg_n.append(npos)
-            seg_o.append(end)
-            seg_oend.append(-1)
-            opos = end
-        if opos < len(translated):
-            parts.append(translated[opos:])
-        self._norm = "".join(parts)
-        self._seg_n = seg_n
-        self._seg_o = seg_o
-        self._seg_oend = seg_oend
-
-    def _orig_start(self, n: int) -> int:
-        k = bisect_right(self._seg_n, n) - 1
-        if self._seg_oend[k] >= 0:
-            return self._seg_o[k]
-        return self._seg_o[k] + n - self._seg_n[k]
-
-    def _orig_end(self, n: int) -> int:
-        """Original offset one past normalized character ``n``."""
-        k = bisect_right(self._seg_n, n) - 1
-        if self._seg_oend[k] >= 0:
-            return self._seg_oend[k]
-        return self._seg_o[k] + n - self._seg_n[k] + 1
+        # normalized view; _starts[i] / _ends[i]: original offsets covered by its character i
+        self._norm, self._starts, self._ends = _normalized_view(text)
 
     def _norm_offset(self, orig: int) -> int:
-        """Approximate normalized offset of an original offset (for hints)."""
-        k = bisect_right(self._seg_o, orig) - 1
-        if k < 0:
-            return 0
-        if self._seg_oend[k] >= 0:
-            return self._seg_n[k]
-        limit = self._seg_n[k + 1] if k + 1 < len(self._seg_n) else len(self._norm)
-        return min(self._seg_n[k] + orig - self._seg_o[k], limit)
+        """Normalized offset of the first normalized character at or after original ``orig``."""
+        return bisect_left(self._starts, orig)
 
     def _to_original(self, nstart: int, nend: int) -> tuple[int, int]:
-        return self._orig_start(nstart), self._orig_end(nend - 1)
+        """Original ``[start, end)`` covering normalized characters ``[nstart, nend)`` exactly."""
+        return int(self._starts[nstart]), int(self._ends[nend - 1])
 
     # ------------------------------------------------------------------ public API
 

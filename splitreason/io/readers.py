@@ -116,6 +116,10 @@ def iter_rows(
 ) -> Iterator[RawRow | Reject]:
     """Yield every record of `source` as a `RawRow`, or a `Reject` for an unreadable line.
 
+    The source is checked when `iter_rows` is called (missing path, unsupported file,
+    empty directory and, for a hub id, loading the dataset raise right away); corrupt
+    content found while reading raises during iteration.
+
     Raises `InputError` when the source as a whole cannot be read (missing path,
     unsupported extension, corrupt parquet or gzip, directory without input files,
     hub dataset that cannot be loaded).
@@ -129,15 +133,36 @@ def iter_rows(
                 f"no input files in directory {source_str} (looked for {', '.join(SUPPORTED_SUFFIXES)})"
             )
         for file in files:
-            yield from _iter_file(file)
-        return
+            _check_file(file)
+        return _chain_files(files)
     if path.exists():
-        yield from _iter_file(path)
-        return
+        _check_file(path)
+        return _iter_file(path)
     if is_hub_id(source_str):
-        yield from _iter_hub(source_str, split=hub_split, config=hub_config, streaming=streaming)
-        return
+        return _iter_hub(source_str, split=hub_split, config=hub_config, streaming=streaming)
     raise InputError(f"input not found: {source_str} (not a local file or directory, nor a hub id like owner/name)")
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise InputError(f"input {path} is not a regular file")
+    if _suffix_kind(path) is None:
+        raise InputError(f"unsupported input file {path} (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read input file {path} (permission denied)")
+    if _suffix_kind(path) == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            pq.read_metadata(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise InputError(f"unreadable or corrupt parquet file {path}: {one_line(str(exc))}") from exc
+
+
+def _chain_files(files: list[Path]) -> Iterator[RawRow | Reject]:
+    for file in files:
+        yield from _iter_file(file)
 
 
 def _iter_file(path: Path) -> Iterator[RawRow | Reject]:
@@ -268,7 +293,14 @@ def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -
         dataset = datasets.load_dataset(hub_id, name=config, split=split, streaming=streaming)
     except Exception as exc:  # datasets raises many unrelated types (ConnectionError, ValueError, ...)
         raise _hub_error(hub_id, config, split, exc, "load") from exc
-    iterator = iter(dataset)
+    return _iter_hub_rows(hub_id, dataset, split=split, config=config)
+
+
+def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow]:
+    try:
+        iterator = iter(dataset)
+    except Exception as exc:
+        raise _hub_error(hub_id, config, split, exc, "read") from exc
     row = 0
     while True:
         try:

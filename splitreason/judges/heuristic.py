@@ -40,11 +40,12 @@ THINK_CLOSE = "</think>"
 _TAG = re.compile(r"</?think>")
 
 # Display-math blocks are kept whole: \[ ... \], $$ ... $$ and the display environments.
-# `(?<!\\)` keeps the LaTeX line break `\\[2pt]` from being read as an opening `\[`.
+# The look-behinds keep the LaTeX line break `\\[2pt]` (and `\$$`) from opening a block; they
+# come after the delimiter so that sre can skip ahead to candidate characters.
 # Bodies are bounded so that an unterminated opener costs at most a bounded scan.
 _DISPLAY = re.compile(
-    r"(?<!\\)\\\[.{0,4000}?\\\]"
-    r"|(?<!\\)\$\$.{0,4000}?\$\$"
+    r"\\\[(?<!\\\\\[).{0,4000}?\\\]"
+    r"|\$\$(?<!\\\$\$).{0,4000}?\$\$"
     r"|\\begin\{(align|aligned|alignat|equation|gather|multline|eqnarray|displaymath)(\*?)\}"
     r".{0,4000}?\\end\{\1\2\}",
     re.S,
@@ -74,52 +75,154 @@ _TEX = re.compile(
 )
 
 _APOS = "['\u2019]"
-# One scan finds every cue; the named group says which kind. Matched on the lower-cased text.
-# Order matters where two cues start at the same place (reflection before filler).
-_CUE = re.compile(
-    "|".join(
-        [
-            # strong reflection / backtracking
-            r"(?P<rs>\bwait\b|\bhold on\b|\bbut that contradicts\b|\bcontradict\w*|\bdouble[- ]?check\w*"
-            r"|\bi (?:made|make|must have made|think i made) (?:a |an )?(?:mistake|error|miscalculation)"
-            r"|\bmistake\b|\bmiscalculat\w*|\bmiscount\w*"
-            rf"|\bno,? (?:that{_APOS}?s|that is|this is|it{_APOS}?s) (?:not |in)?(?:wrong|right|correct)"
-            rf"|\b(?:that|this){_APOS}?(?:s| is) (?:wrong|incorrect|not right|not correct|impossible)"
-            rf"|\bthat can(?:{_APOS}t|not) be\b|\bdoesn{_APOS}?t (?:make sense|add up|match|work)"
-            r"|\bon second thought\b|\boops\b"
-            r"|\bre-?(?:check|compute|calculate|examine|evaluate|consider|verify|do|think|derive|count)\w*"
-            r"|\blet me try (?:again|another|a different))",
-            # weak reflection: hesitation, self-checks, changes of approach
-            r"(?P<rw>\bhmm+\b|\bactually\b|\balternatively\b|\blet me (?:check|verify|confirm)\b"
-            r"|\bis that (?:right|correct)\b|\bnot sure\b|\bconfus\w*)",
-            # case analysis
-            r"(?P<case>\bcase\s*(?:\d+|[ivx]+\b|[a-d]\b)|\bsub-?cases?\b"
-            r"|\b(?:first|second|third|other|remaining|both|two|three|all) cases?\b"
-            r"|\bif\b[^.!?\n]{1,120}?\bthen\b|\bsuppose\b|\bassume\b|\botherwise\b|\beither\b)",
-            # multi-step manipulation verbs
-            r"(?P<man>\bsubstitut\w*|\bplug\w*|\bexpand\w*|\bfactor\w*|\bsimplif\w*|\brearrang\w*"
-            r"|\bmultipl\w*|\bdivid\w*|\bsubtract\w*|\bcombin\w*|\bcancel\w*|\bcomplet\w* the square"
-            r"|\bsolv\w*|\bcomput\w*|\bcalculat\w*|\bdifferentiat\w*|\bintegrat\w*|\bisolat\w*"
-            r"|\bcross[- ]multipl\w*|\bcompar\w*|\bapply\w*)",
-            # weak connectors of a derivation
-            r"(?P<con>\bso\b|\bthen\b|\btherefore\b|\bthus\b|\bhence\b|\bimplies\b|\bgives\b"
-            r"|\bwe get\b|\bthat means\b)",
-            # filler and restatement openers
-            r"(?P<fil>\b(?:okay|ok|alright|all right)\b"
-            r"|\blet me (?:think|see|start|begin|understand|read|parse|recall|visualize|try to)\b"
-            r"|\bthe (?:problem|question) (?:says|states|asks|is asking|gives|tells|is)\b"
-            rf"|\bwe{_APOS}?(?:re| are) (?:given|asked|told)\b|\bgiven that\b"
-            r"|\b(?:i|we) need to (?:find|figure out|determine|solve|show|prove)\b"
-            r"|\bfirst,? (?:let me|i need|i should|let{_APOS}s)\b|\bi (?:remember|recall)\b)",
-            # the closing summary
-            r"(?P<sum>\bthe (?:final )?answer (?:is|should be)\b|\bfinal answer\b|\\boxed\b"
-            r"|\bin conclusion\b|\bto summari[sz]e\b|\bsumming up\b)",
-        ]
-    )
-)
-_CUE_KINDS = ("rs", "rw", "case", "man", "con", "fil", "sum")
+# Cue phrases, matched on the lower-cased thinking part at the start of a word (after
+# whitespace, "(", '"', "*" or a backslash). Each starts with a literal letter; the order
+# within a kind does not matter, the order of the kinds does where two cues start at the same
+# place (reflection before filler).
+_CUE_PATTERNS: dict[str, list[str]] = {
+    # strong reflection / backtracking
+    "rs": [
+        r"wait\b",
+        r"hold on\b",
+        r"but that contradicts\b",
+        r"contradict\w*",
+        r"double[- ]?check\w*",
+        r"i (?:made|make|must have made|think i made) (?:a |an )?(?:mistake|error|miscalculation)",
+        r"mistake\b",
+        r"miscalculat\w*",
+        r"miscount\w*",
+        rf"no,? (?:that{_APOS}?s|that is|this is|it{_APOS}?s) (?:not |in)?(?:wrong|right|correct)",
+        rf"that(?:{_APOS}?s| is) (?:wrong|incorrect|not right|not correct|impossible)",
+        rf"this(?:{_APOS}?s| is) (?:wrong|incorrect|not right|not correct|impossible)",
+        rf"that can(?:{_APOS}t|not) be\b",
+        rf"doesn{_APOS}?t (?:make sense|add up|match|work)",
+        r"on second thought\b",
+        r"oops\b",
+        r"re-?(?:check|compute|calculate|examine|evaluate|consider|verify|do|think|derive|count)\w*",
+        r"let me try (?:again|another|a different)",
+    ],
+    # weak reflection: hesitation, self-checks, changes of approach
+    "rw": [
+        r"hmm+\b",
+        r"actually\b",
+        r"alternatively\b",
+        r"let me (?:check|verify|confirm)\b",
+        r"is that (?:right|correct)\b",
+        r"not sure\b",
+        r"confus\w*",
+    ],
+    # case analysis
+    "case": [
+        r"case\s*(?:\d+|[ivx]+\b|[a-d]\b)",
+        r"sub-?cases?\b",
+        r"first cases?\b",
+        r"second cases?\b",
+        r"third cases?\b",
+        r"other cases?\b",
+        r"remaining cases?\b",
+        r"both cases\b",
+        r"two cases\b",
+        r"three cases\b",
+        r"all cases\b",
+        r"if\b[^.!?\n]{1,120}?\bthen\b",
+        r"suppose\b",
+        r"assume\b",
+        r"otherwise\b",
+        r"either\b",
+    ],
+    # multi-step manipulation verbs
+    "man": [
+        r"substitut\w*",
+        r"plug\w*",
+        r"expand\w*",
+        r"factor\w*",
+        r"simplif\w*",
+        r"rearrang\w*",
+        r"multipl\w*",
+        r"divid\w*",
+        r"subtract\w*",
+        r"combin\w*",
+        r"cancel\w*",
+        r"complet\w* the square",
+        r"solv\w*",
+        r"comput\w*",
+        r"calculat\w*",
+        r"differentiat\w*",
+        r"integrat\w*",
+        r"isolat\w*",
+        r"cross[- ]multipl\w*",
+        r"compar\w*",
+        r"apply\w*",
+    ],
+    # weak connectors of a derivation (\implies and \therefore count too)
+    "con": [
+        r"so\b",
+        r"then\b",
+        r"therefore\b",
+        r"thus\b",
+        r"hence\b",
+        r"implies\b",
+        r"gives\b",
+        r"we get\b",
+        r"that means\b",
+    ],
+    # filler and restatement openers
+    "fil": [
+        r"okay\b",
+        r"ok\b",
+        r"alright\b",
+        r"all right\b",
+        r"let me (?:think|see|start|begin|understand|read|parse|recall|visualize|try to)\b",
+        r"the (?:problem|question) (?:says|states|asks|is asking|gives|tells|is)\b",
+        rf"we(?:{_APOS}?re| are) (?:given|asked|told)\b",
+        r"given that\b",
+        r"i need to (?:find|figure out|determine|solve|show|prove)\b",
+        r"we need to (?:find|figure out|determine|solve|show|prove)\b",
+        rf"first,? (?:let me|i need|i should|let{_APOS}s)\b",
+        r"i (?:remember|recall)\b",
+    ],
+    # the closing summary (\boxed counts: the prefix may be a backslash)
+    "sum": [
+        r"the (?:final )?answer (?:is|should be)\b",
+        r"final answer\b",
+        r"boxed\b",
+        r"in conclusion\b",
+        r"to summari[sz]e\b",
+        r"summing up\b",
+    ],
+}
+_CUE_KINDS = tuple(_CUE_PATTERNS)
 _CUE_INDEX = {kind: i for i, kind in enumerate(_CUE_KINDS)}
-_CUE_CAPS = {"rs": 2, "rw": 2, "case": 2, "man": 3, "con": 3, "fil": 2, "sum": 1}
+_CUE_CAPS = (2, 2, 2, 3, 3, 2, 1)  # at most this many cues of each kind count in one step
+
+
+def _build_cue_scanner() -> re.Pattern[str]:
+    """One regex for every cue, without capturing groups (they make sre slow), led by a
+    character set (so sre only tries word starts) and grouped by first letter (so it tries a
+    handful of alternatives at each). The kind of a match is found afterwards (_cue_kind)."""
+    by_letter: dict[str, list[str]] = {}
+    for kind in _CUE_KINDS:
+        for pattern in _CUE_PATTERNS[kind]:
+            by_letter.setdefault(pattern[0], []).append(pattern[1:])
+    letters = "|".join(f"{c}(?:{'|'.join(rests)})" for c, rests in by_letter.items())
+    return re.compile(rf"[\s(\"*\\](?:{letters})")
+
+
+_CUE_SCAN = _build_cue_scanner()
+_CUE_CLASSIFY = [re.compile("|".join(_CUE_PATTERNS[k])) for k in _CUE_KINDS]
+_CUE_KIND_CACHE: dict[str, int] = {}
+
+
+def _cue_kind(cue: str) -> int:
+    """Index of the first kind whose patterns match the whole cue (the one the scan chose)."""
+    kind = _CUE_KIND_CACHE.get(cue)
+    if kind is None:
+        kind = next(i for i, p in enumerate(_CUE_CLASSIFY) if p.fullmatch(cue))
+        if len(_CUE_KIND_CACHE) > 100_000:
+            _CUE_KIND_CACHE.clear()
+        _CUE_KIND_CACHE[cue] = kind
+    return kind
+
 
 _PROBLEM_TOKEN = re.compile(r"[a-z]{4,}|\d+")
 
@@ -273,24 +376,30 @@ def _score_steps(
 ) -> tuple[list[float], list[tuple[float, ...]]]:
     """Score every step; return the scores and the per-feature contributions (for reasons)."""
     n = len(starts)
-    # Cue counts: one scan over the lower-cased thinking part. str.lower() keeps offsets unless
-    # the text holds one of the rare characters whose lower case is longer (e.g. U+0130).
+    # Cue counts: one scan over the lower-cased thinking part, padded with a blank so that a cue
+    # at its very start has a "preceding" character (match.start() is then the cue's offset in
+    # the body). str.lower() keeps offsets unless the text holds one of the rare characters
+    # whose lower case is longer (e.g. U+0130); those are left as they are.
     body = text[lo:hi]
     low = body.lower()
     if len(low) != len(body):
         low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in body)
-    cues = [[0] * len(_CUE_KINDS) for _ in range(n)]
+    low = " " + low
+    cues: dict[int, list[int]] = {}
     if n:
-        for m in _CUE.finditer(low):
+        for m in _CUE_SCAN.finditer(low):
             at = m.start() + lo
             k = bisect_right(starts, at) - 1
             if k >= 0 and at < ends[k]:
-                cues[k][_CUE_INDEX[m.lastgroup]] += 1  # type: ignore[index]
+                counts = cues.get(k)
+                if counts is None:
+                    counts = cues[k] = [0] * len(_CUE_KINDS)
+                counts[_cue_kind(m.group()[1:])] += 1
+    no_cues = (0,) * len(_CUE_KINDS)
 
     dense_findall = _DENSE.findall
     tex_findall = _TEX.findall
     count = text.count
-    caps = [_CUE_CAPS[k] for k in _CUE_KINDS]
     restate_until = lo + (hi - lo) // 4  # restatement is looked for in the first quarter only
 
     scores: list[float] = []
@@ -305,7 +414,11 @@ def _score_steps(
             feats.append((0.0,) * len(_FEATURE_NAMES))
             prev_reflect = False
             continue
-        rs, rw, case, man, con, fil, summ = (min(c, cap) for c, cap in zip(cues[i], caps))
+        counts = cues.get(i, no_cues)
+        if counts is no_cues:
+            rs = rw = case = man = con = fil = summ = 0
+        else:
+            rs, rw, case, man, con, fil, summ = map(min, counts, _CUE_CAPS)
         norm = length if length > DENSITY_FLOOR else DENSITY_FLOOR
         f_dense = W_DENSE * len(dense_findall(text, s, e)) / norm
         f_tex = W_TEX * len(tex_findall(text, s, e)) / norm
@@ -324,7 +437,7 @@ def _score_steps(
             if summ:
                 factor *= SUMMARY_FACTOR
             if problem_tokens and s < restate_until:
-                toks = _PROBLEM_TOKEN.findall(low, s - lo, e - lo)
+                toks = _PROBLEM_TOKEN.findall(low, s - lo + 1, e - lo + 1)
                 if len(toks) >= RESTATE_MIN_TOKENS:
                     shared = sum(1 for t in toks if t in problem_tokens)
                     if shared >= RESTATE_SHARE * len(toks):

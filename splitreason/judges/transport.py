@@ -63,7 +63,7 @@ class Transport:
         self.timeout = timeout
         self.stats = TransportStats()
         self._limiter = AsyncLimiter(requests_per_minute, 60) if requests_per_minute else None
-        self._backoff = wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max)
+        self._backoff = wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

@@ -1,0 +1,79 @@
+"""Shared fixtures. Test doubles live here and are named as such: the scripted judge server
+stands in for an LLM server (a network boundary we do not own); nothing of ours is faked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.judge_server import ScriptedJudgeServer
+
+
+def openr1_record(uuid: str, generations: list[str], *, problem: str | None = None, **overrides) -> dict:
+    """A record in the OpenR1-Math-220k schema; every generation correct, stopped and complete."""
+    n = len(generations)
+    record = {
+        "problem": problem if problem is not None else f"Compute the thing for record {uuid}.",
+        "solution": "A short reference solution.",
+        "answer": "42",
+        "problem_type": "Algebra",
+        "question_type": "math-word-problem",
+        "source": "olympiads",
+        "uuid": uuid,
+        "is_reasoning_complete": [True] * n,
+        "generations": generations,
+        "correctness_math_verify": [True] * n,
+        "correctness_llama": None,
+        "finish_reasons": ["stop"] * n,
+        "correctness_count": n,
+        "messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": generations[0] if n else ""}],
+    }
+    record.update(overrides)
+    return record
+
+
+def reasoning_trace(seed: int, paragraphs: int = 12) -> str:
+    """A deterministic R1-like trace with LaTeX, reflections and long enough sentences to quote."""
+    lines = ["<think>", f"Okay, so I need to work through problem number {seed} carefully and check every step."]
+    for i in range(paragraphs):
+        a, b = seed + i + 2, 2 * i + 3
+        lines.append(
+            f"Let me compute step {i}: we have \\( \\frac{{{a}}}{{{b}}} + \\sqrt{{{a * b}}} \\) which simplifies "
+            f"after multiplying through by {b} to give {a} plus {b} times the root of {a * b}."
+        )
+        lines.append(f"Wait, I should double-check that the factor {b} was applied to both terms in step {i} here.")
+        lines.append(f"So the running total after step {i} becomes {a * b + i}, and that matches the estimate.")
+    lines += ["</think>", f"The answer is \\(\\boxed{{{seed}}}\\)."]
+    return "\n\n".join(lines)
+
+
+@pytest.fixture
+def write_jsonl(tmp_path: Path) -> Callable[[str, list], Path]:
+    def write(name: str, rows: list) -> Path:
+        path = tmp_path / name
+        with open(path, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
+                handle.write("\n")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def judge_server() -> Iterator[Callable[..., ScriptedJudgeServer]]:
+    """Start scripted judge servers on 127.0.0.1; all are stopped after the test."""
+    started: list[ScriptedJudgeServer] = []
+
+    def start(**kwargs) -> ScriptedJudgeServer:
+        server = ScriptedJudgeServer(**kwargs)
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

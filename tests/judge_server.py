@@ -1,0 +1,223 @@
+"""A scripted judge: a real HTTP server on 127.0.0.1 speaking the OpenAI chat-completions and
+Anthropic Messages subsets that our judges use. It is a test double at a network boundary we
+do not own (an LLM server); everything on our side of the socket is the real code.
+
+Each trace's problem statement carries a tag `[case:NAME]`; `script[NAME]` lists what to do
+on the 1st, 2nd, ... request for that case (the last action repeats). Actions:
+
+    ok            quote sentences of the trace (valid JSON)
+    ok_fenced     the same answer inside ```json fences with prose around it
+    latex         JSON whose strings hold unescaped LaTeX (\\frac, \\sqrt) as models write it
+    overlap       two overlapping quotes
+    hallucinate   one quote that is not in the trace, one that is
+    paraphrase    a quote with a typo and changed spacing
+    nonjson       prose only
+    empty         empty content
+    truncated     finish_reason "length" with half a JSON object
+    429:SECONDS   HTTP 429 with Retry-After
+    500 / 503     server errors
+    400           a bad request (not retried)
+    hang          never answers (the client's timeout must fire)
+    reset         the connection is reset mid-request
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import socket
+import struct
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+_CASE = re.compile(r"\[case:([A-Za-z0-9_.-]+)\]")
+_TRACE = re.compile(r"<<<TRACE\n(.*)\nTRACE>>>", re.DOTALL)
+
+
+def sentences(trace: str) -> list[str]:
+    """Sentence-like pieces of the trace worth quoting (deterministic)."""
+    parts = [p.strip() for p in re.split(r"(?<=[.!?])\s+|\n+", trace)]
+    return [p for p in parts if 40 <= len(p) <= 400 and "<think>" not in p and "</think>" not in p]
+
+
+def quote_answer(trace: str, count: int = 3) -> dict[str, Any]:
+    picked = sentences(trace)[1 : 1 + count]
+    return {"spans": [{"text": s, "reason": "multi-step computation"} for s in picked]}
+
+
+@dataclass
+class LoggedRequest:
+    case: str
+    payload_sha: str
+    action: str
+    answered: bool = False
+
+
+@dataclass
+class ScriptedJudgeServer:
+    script: dict[str, list[str]] = field(default_factory=dict)
+    model: str = "scripted-judge"
+    latency: float = 0.0
+    default_action: str = "ok"
+    log: list[LoggedRequest] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> str:
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("scripted judge server did not start")
+        return self.base_url
+
+    def _serve(self, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/messages", self._messages)
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        site = web.SockSite(self._runner, sock)
+        self._loop.run_until_complete(site.start())
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        ready.set()
+        self._loop.run_forever()
+
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> ScriptedJudgeServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- behaviour -------------------------------------------------------------
+    def requests_for(self, case: str) -> list[LoggedRequest]:
+        return [entry for entry in self.log if entry.case == case]
+
+    def _next_action(self, case: str) -> str:
+        actions = self.script.get(case, [self.default_action])
+        index = self._counts[case]
+        self._counts[case] += 1
+        return actions[min(index, len(actions) - 1)]
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if "anthropic-version" in request.headers:
+            return web.json_response({"data": [{"id": self.model, "type": "model", "display_name": self.model,
+                                                "created_at": "2025-01-01T00:00:00Z"}],
+                                      "has_more": False, "first_id": self.model, "last_id": self.model})
+        return web.json_response({"object": "list", "data": [{"id": self.model, "object": "model", "created": 0,
+                                                              "owned_by": "tests"}]})
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        prompt = "\n".join(m["content"] for m in payload["messages"])
+        return await self._respond(request, payload, prompt, flavour="openai")
+
+    async def _messages(self, request: web.Request) -> web.StreamResponse:
+        payload = await request.json()
+        prompt = payload.get("system", "") + "\n" + "\n".join(m["content"] for m in payload["messages"])
+        return await self._respond(request, payload, prompt, flavour="anthropic")
+
+    async def _respond(self, request: web.Request, payload: dict, prompt: str, flavour: str) -> web.StreamResponse:
+        case_match = _CASE.search(prompt)
+        case = case_match.group(1) if case_match else "default"
+        trace_match = _TRACE.search(prompt)
+        trace = trace_match.group(1) if trace_match else ""
+        action = self._next_action(case)
+        entry = LoggedRequest(case=case, payload_sha=_sha(payload), action=action)
+        self.log.append(entry)
+        if self.latency:
+            await asyncio.sleep(self.latency)
+
+        if action.startswith("429"):
+            retry_after = action.split(":", 1)[1] if ":" in action else "1"
+            return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
+                                     headers={"Retry-After": retry_after})
+        if action in ("500", "503", "400"):
+            return web.json_response({"error": {"message": f"scripted {action}", "type": "server"}}, status=int(action))
+        if action == "hang":
+            await asyncio.sleep(3600)
+        if action == "reset":
+            transport = request.transport
+            sock = transport.get_extra_info("socket") if transport else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if transport is not None:
+                transport.abort()
+            return web.Response(status=500)
+
+        text, finish = self._content(action, trace)
+        prompt_tokens, completion_tokens = len(prompt) // 4, max(1, len(text) // 4)
+        if flavour == "openai":
+            body = {
+                "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": self.model,
+                "choices": [{"index": 0, "finish_reason": finish,
+                             "message": {"role": "assistant", "content": text}}],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens + completion_tokens},
+            }
+        else:
+            body = {
+                "id": "msg_test", "type": "message", "role": "assistant", "model": self.model,
+                "content": [{"type": "text", "text": text}],
+                "stop_reason": "max_tokens" if finish == "length" else "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
+            }
+        response = web.json_response(body)
+        entry.answered = True
+        return response
+
+    def _content(self, action: str, trace: str) -> tuple[str, str]:
+        answer = quote_answer(trace)
+        quotes = [span["text"] for span in answer["spans"]]
+        if action == "ok":
+            return json.dumps(answer, ensure_ascii=False), "stop"
+        if action == "ok_fenced":
+            return "Here are the spans:\n```json\n" + json.dumps(answer, ensure_ascii=False) + "\n```\nDone.", "stop"
+        if action == "latex":
+            latex = [s for s in sentences(trace) if "\\" in s][:2] or quotes[:1]
+            raw = ", ".join('{"text": "' + s.replace('"', '\\"') + '", "reason": "latex"}' for s in latex)
+            return '{"spans": [' + raw + "]}", "stop"
+        if action == "overlap":
+            first = quotes[0]
+            return json.dumps({"spans": [{"text": first, "reason": "a"},
+                                         {"text": first[len(first) // 2 :], "reason": "b"}]}), "stop"
+        if action == "hallucinate":
+            return json.dumps({"spans": [{"text": "This sentence was never written anywhere in the trace at all.",
+                                          "reason": "invented"}, {"text": quotes[0], "reason": "real"}]}), "stop"
+        if action == "paraphrase":
+            first = quotes[0]
+            typo = first[:10] + first[11:]  # one character dropped
+            return json.dumps({"spans": [{"text": "  ".join(typo.split(" ")), "reason": "typo"}]}), "stop"
+        if action == "nonjson":
+            return "The hardest part is clearly the algebra in the middle.", "stop"
+        if action == "empty":
+            return "", "stop"
+        if action == "truncated":
+            return json.dumps(answer)[:40], "length"
+        raise ValueError(f"unknown scripted action {action!r}")
+
+
+def _sha(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
