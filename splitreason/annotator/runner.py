@@ -151,7 +151,7 @@ class AnnotationRun:
                 self.counts.retried_rejected += len(dropped)
                 cache = getattr(self.judge, "cache", None)
                 if cache is not None and dropped:
-                    cache.forget_failures(dropped)
+                    cache.forget_traces(dropped)
             self._done[shard] = self.run_dir.done_trace_ids(shard, n)
         self._reject_keys = self.run_dir.reject_keys()
 

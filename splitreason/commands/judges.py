@@ -18,7 +18,7 @@ def judges(judges_file: JudgesFile = None) -> None:
 
     table = Table(title="judges")
     for column in ("name", "backend", "model", "endpoint", "key from", "defined in"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a narrow terminal or a pipe wraps, never cuts a URL
     table.add_row("heuristic", "heuristic", "rules", "offline", "-", "built-in")
     for spec in load_aliases(judges_file).values():
         endpoint = spec.effective_base_url() or "SDK default"

@@ -30,6 +30,10 @@ class AnthropicJudge(LLMJudge):
             raise JudgeUnavailable(
                 f"judge {name}: no Anthropic API key. Set ANTHROPIC_API_KEY (or api_key_env in your judges file)."
             )
+        # The SDK appends /v1/messages itself; a base URL written OpenAI-style (".../v1") would
+        # make every request a 404, so the trailing /v1 is dropped.
+        if base_url and base_url.rstrip("/").endswith("/v1"):
+            base_url = base_url.rstrip("/")[: -len("/v1")]
         self.base_url = base_url
         self._client = anthropic.AsyncAnthropic(
             base_url=base_url, api_key=api_key, max_retries=0, timeout=transport.timeout
@@ -65,8 +69,12 @@ class AnthropicJudge(LLMJudge):
         await self._client.close()
 
     async def _send(self, payload: dict[str, Any]) -> Completion:
+        # anthropic>=1.0 dropped the sampling keywords (temperature, top_p, top_k) from
+        # messages.create(); extra_body sends the same JSON with every SDK version.
+        body = dict(payload)
+        sampling = {key: body.pop(key) for key in ("temperature", "top_p", "top_k") if key in body}
         try:
-            message = await self._client.messages.create(**payload)
+            message = await self._client.messages.create(**body, extra_body=sampling or None)
         except anthropic.RateLimitError as error:
             raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
         except anthropic.APITimeoutError as error:

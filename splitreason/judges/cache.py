@@ -3,7 +3,8 @@
 An answer already received is never requested again: the key is the sha256 of the sorted-key
 JSON of everything that determines the answer (model, messages, every sampling parameter,
 response format) plus the answer attempt number. Deterministic failures (4xx other than 429)
-are cached too so a resumed run does not resend them; `--retry-rejected` clears those.
+are cached too so a resumed run does not resend them; `--retry-rejected` clears those (and every
+other cached answer of the traces it asks again).
 API keys are never part of a payload, so they never reach the cache.
 """
 
@@ -78,6 +79,17 @@ class RequestCache:
         removed = 0
         for trace_id in trace_ids:
             removed += self._db.execute("DELETE FROM answers WHERE ok = 0 AND trace_id = ?", (trace_id,)).rowcount
+        return removed
+
+    def forget_traces(self, trace_ids: set[str]) -> int:
+        """Drop every cached answer of these traces (failures and the unusable answers alike).
+
+        For `--retry-rejected`: a trace the judge failed on may have cached answers that were
+        truncated or unparseable; replaying them would only reproduce the same rejection.
+        """
+        removed = 0
+        for trace_id in trace_ids:
+            removed += self._db.execute("DELETE FROM answers WHERE trace_id = ?", (trace_id,)).rowcount
         return removed
 
     def count(self) -> int:

@@ -20,6 +20,8 @@ import json
 import math
 import re
 from bisect import bisect_right
+from itertools import repeat
+from operator import mul, sub
 from typing import Any
 
 from splitreason.judges.base import Excerpt, Judge, Verdict
@@ -40,39 +42,71 @@ THINK_CLOSE = "</think>"
 _TAG = re.compile(r"</?think>")
 
 # Display-math blocks are kept whole: \[ ... \], $$ ... $$ and the display environments.
-# The look-behinds keep the LaTeX line break `\\[2pt]` (and `\$$`) from opening a block; they
-# come after the delimiter so that sre can skip ahead to candidate characters.
+# One regex per kind, each led by a literal so that sre skips ahead with a fast literal search.
+# The look-behinds keep the LaTeX line break `\\[2pt]` (and `\$$`) from opening a block.
 # Bodies are bounded so that an unterminated opener costs at most a bounded scan.
-_DISPLAY = re.compile(
-    r"\\\[(?<!\\\\\[).{0,4000}?\\\]"
-    r"|\$\$(?<!\\\$\$).{0,4000}?\$\$"
-    r"|\\begin\{(align|aligned|alignat|equation|gather|multline|eqnarray|displaymath)(\*?)\}"
-    r".{0,4000}?\\end\{\1\2\}",
-    re.S,
+_DISPLAY = (
+    re.compile(r"\\\[(?<!\\\\\[).{0,4000}?\\\]", re.S),
+    re.compile(r"\$\$(?<!\\\$\$).{0,4000}?\$\$", re.S),
+    re.compile(
+        r"\\begin\{(align|aligned|alignat|equation|gather|multline|eqnarray|displaymath)(\*?)\}"
+        r".{0,4000}?\\end\{\1\2\}",
+        re.S,
+    ),
 )
+
+
+def _display_blocks(text: str, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping display-math blocks of text[lo:hi] (the first one wins)."""
+    found: list[tuple[int, int]] = []
+    for pattern in _DISPLAY:
+        found.extend([m.span() for m in pattern.finditer(text, lo, hi)])
+    found.sort()
+    blocks: list[tuple[int, int]] = []
+    end = -1
+    for start, stop in found:
+        if start >= end:
+            blocks.append((start, stop))
+            end = stop
+    return blocks
+
 
 # A sentence: starts on a non-space, runs to the end of its line or to a run of . ! ? that is
 # followed by whitespace (so 3.14, x.y and "?!" inside a word do not end it). Every boundary
 # therefore lies on whitespace, a line end, a think tag or a display-math delimiter: a step
 # never splits a word or a LaTeX command.
-_SENTENCE = re.compile(r"(?=\S)[^\n.!?]*(?:[.!?]+(?!\s)[^\n.!?]*)*[.!?]*")
+# The final look-behind backtracks over a line's trailing blanks, so no step ends on one.
+_SENTENCE = re.compile(r"[^\s][^\n.!?]*(?:[.!?]+(?!\s)[^\n.!?]*)*[.!?]*(?<=\S)")
 _NONSPACE_RUN = re.compile(r"\S+")
 
 # --------------------------------------------------------------------------------------------
 # Features
 # --------------------------------------------------------------------------------------------
 
-# Computation tokens: numbers and arithmetic / relation / script operators (ASCII and Unicode).
-_DENSE = re.compile(r"\d+(?:[.,]\d+)*|[=+\-*/^_<>×÷·−±∓≤≥≠≈≡√∑∏∫∞]")
+# Computation characters: digits and arithmetic / relation / script operators (ASCII and
+# Unicode). Counted one by one: a single character class is the cheapest thing sre can count,
+# and multi-digit numbers are more work than one-digit ones anyway.
+_DENSE = re.compile(r"[0-9=+\-*/^_<>×÷·−±∓≤≥≠≈≡√∑∏∫∞]")
+
+
+def _by_first_letter(alternatives: list[str]) -> str:
+    """An alternation grouped by first character, "a(?:x|y)|b(?:z)": sre checks one literal
+    per group instead of one per alternative. Each alternative must start with a literal."""
+    groups: dict[str, list[str]] = {}
+    for alternative in alternatives:
+        groups.setdefault(alternative[0], []).append(alternative[1:])
+    return "|".join(f"{re.escape(first)}(?:{'|'.join(rests)})" for first, rests in groups.items())
+
+
 # LaTeX operators and commands that carry mathematical work (not spacing, fonts or delimiters).
-_TEX = re.compile(
-    r"\\(?:[dt]?frac|sqrt|sum|prod|int|iint|oint|binom|[dt]binom|choose|equiv|pmod|bmod|mod"
-    r"|cdot|times|div|leq?|geq?|neq?|approx|pm|mp|log|ln|exp|sin|cos|tan|cot|sec|csc|arcsin"
-    r"|arccos|arctan|lim|infty|partial|nabla|lfloor|lceil|det|gcd|lcm|max|min|implies|iff"
-    r"|Rightarrow|Leftrightarrow|cdots|ldots|overline|vec|angle|triangle|circ|mid|nmid"
-    r"|subseteq?|cup|cap|in|notin)(?![A-Za-z])"
-    r"|[\^_]\{"
-)
+_TEX_COMMANDS = (
+    "frac dfrac tfrac sqrt sum prod int iint oint binom dbinom tbinom choose equiv pmod bmod mod "
+    "cdot times div le leq ge geq ne neq approx pm mp log ln exp sin cos tan cot sec csc arcsin "
+    "arccos arctan lim infty partial nabla lfloor lceil det gcd lcm max min implies iff "
+    "Rightarrow Leftrightarrow cdots ldots overline vec angle triangle circ mid nmid "
+    "subset subseteq cup cap in notin"
+).split()
+_TEX = re.compile(rf"\\(?:{_by_first_letter(_TEX_COMMANDS)})(?![A-Za-z])|[\^_]\{{")
 
 _APOS = "['\u2019]"
 # Cue phrases, matched on the lower-cased thinking part at the start of a word (after
@@ -200,12 +234,8 @@ def _build_cue_scanner() -> re.Pattern[str]:
     """One regex for every cue, without capturing groups (they make sre slow), led by a
     character set (so sre only tries word starts) and grouped by first letter (so it tries a
     handful of alternatives at each). The kind of a match is found afterwards (_cue_kind)."""
-    by_letter: dict[str, list[str]] = {}
-    for kind in _CUE_KINDS:
-        for pattern in _CUE_PATTERNS[kind]:
-            by_letter.setdefault(pattern[0], []).append(pattern[1:])
-    letters = "|".join(f"{c}(?:{'|'.join(rests)})" for c, rests in by_letter.items())
-    return re.compile(rf"[\s(\"*\\](?:{letters})")
+    patterns = [pattern for kind in _CUE_KINDS for pattern in _CUE_PATTERNS[kind]]
+    return re.compile(rf"[ \t\n\r\f\v(\"*\\](?:{_by_first_letter(patterns)})")
 
 
 _CUE_SCAN = _build_cue_scanner()
@@ -214,10 +244,11 @@ _CUE_KIND_CACHE: dict[str, int] = {}
 
 
 def _cue_kind(cue: str) -> int:
-    """Index of the first kind whose patterns match the whole cue (the one the scan chose)."""
+    """Index of the first kind whose patterns match the whole cue (its first character is the
+    one before the word): the kind the scan chose, since it tries the kinds in the same order."""
     kind = _CUE_KIND_CACHE.get(cue)
     if kind is None:
-        kind = next(i for i, p in enumerate(_CUE_CLASSIFY) if p.fullmatch(cue))
+        kind = next(i for i, p in enumerate(_CUE_CLASSIFY) if p.fullmatch(cue, 1))
         if len(_CUE_KIND_CACHE) > 100_000:
             _CUE_KIND_CACHE.clear()
         _CUE_KIND_CACHE[cue] = kind
@@ -227,7 +258,7 @@ def _cue_kind(cue: str) -> int:
 _PROBLEM_TOKEN = re.compile(r"[a-z]{4,}|\d+")
 
 # Weights (documented in docs/heuristic_judge.md).
-W_DENSE = 10.0  # per computation token, divided by max(step length, DENSITY_FLOOR)
+W_DENSE = 6.0  # per computation character, divided by max(step length, DENSITY_FLOOR)
 W_TEX = 20.0  # per LaTeX operator, same normalisation
 DENSITY_FLOOR = 80  # short steps are not dense just because they are short
 W_CHAIN = 0.5  # per '=' beyond the first (at most 4)
@@ -255,6 +286,8 @@ _FEATURE_NAMES = (
     "multi-step manipulation",
 )
 _REASON_MIN = 0.5
+_NEG_POSITIONS = tuple(range(0, -len(_FEATURE_NAMES), -1))
+_NO_FEATURES = (0.0,) * len(_FEATURE_NAMES) + (1.0,)  # the features, then the score factor
 _REASON_MAX_FEATURES = 3
 
 
@@ -280,41 +313,35 @@ def _segment(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> tup
     # Stray tags inside the thinking part are hard barriers.
     regions = []
     pos = lo
-    if "<think>" in text[lo:hi] or "</think>" in text[lo:hi]:
+    if text.find("<think>", lo, hi) >= 0 or text.find("</think>", lo, hi) >= 0:
         for m in _TAG.finditer(text, lo, hi):
             regions.append((pos, m.start()))
             pos = m.end()
     regions.append((pos, hi))
 
     # Atomic pieces: display-math blocks and sentences; `brk` marks a piece after a barrier.
-    ps: list[int] = []
-    pe: list[int] = []
-    brk: list[bool] = []
+    pieces: list[tuple[int, int]] = []
+    barriers = set()
     sentence_iter = _SENTENCE.finditer
     for r_lo, r_hi in regions:
-        first = True
+        barriers.add(len(pieces))
         cursor = r_lo
-        spans: list[tuple[int, int]] = [(m.start(), m.end()) for m in _DISPLAY.finditer(text, r_lo, r_hi)]
-        spans.append((r_hi, r_hi))
-        for d_start, d_end in spans:
+        for d_start, d_end in _display_blocks(text, r_lo, r_hi):
             if cursor < d_start:
-                for m in sentence_iter(text, cursor, d_start):
-                    s, e = m.span()
-                    while text[e - 1].isspace():  # a line's trailing blanks
-                        e -= 1
-                    ps.append(s)
-                    pe.append(e)
-                    brk.append(first)
-                    first = False
-            if d_end > d_start:
-                ps.append(d_start)
-                pe.append(d_end)
-                brk.append(first)
-                first = False
+                pieces.extend([x.span() for x in sentence_iter(text, cursor, d_start)])
+            pieces.append((d_start, d_end))
             cursor = d_end
+        if cursor < r_hi:
+            pieces.extend([x.span() for x in sentence_iter(text, cursor, r_hi)])
+    ps = [x[0] for x in pieces]
+    pe = [x[1] for x in pieces]
+    brk = [False] * len(pieces)
+    for k in barriers:
+        if k < len(brk):
+            brk[k] = True
 
     # Oversized pieces are cut at whitespace into chunks of at most max_chars.
-    if any(e - s > max_chars for s, e in zip(ps, pe)):
+    if max(map(sub, pe, ps), default=0) > max_chars:
         ps2: list[int] = []
         pe2: list[int] = []
         brk2: list[bool] = []
@@ -387,53 +414,63 @@ def _score_steps(
     low = " " + low
     cues: dict[int, list[int]] = {}
     if n:
-        for m in _CUE_SCAN.finditer(low):
-            at = m.start() + lo
+        kind_of = _CUE_KIND_CACHE.get
+        for at, cue in [(m.start(), m.group()) for m in _CUE_SCAN.finditer(low)]:
+            at += lo
             k = bisect_right(starts, at) - 1
             if k >= 0 and at < ends[k]:
+                kind = kind_of(cue)
+                if kind is None:
+                    kind = _cue_kind(cue)
                 counts = cues.get(k)
                 if counts is None:
                     counts = cues[k] = [0] * len(_CUE_KINDS)
-                counts[_cue_kind(m.group()[1:])] += 1
-    no_cues = (0,) * len(_CUE_KINDS)
+                counts[kind] += 1
 
+    # Computation counts, one C call per step and feature.
+    spans = list(zip(starts, ends))
     dense_findall = _DENSE.findall
     tex_findall = _TEX.findall
     count = text.count
+    n_dense = [len(dense_findall(text, s, e)) for s, e in spans]
+    n_tex = [len(tex_findall(text, s, e)) for s, e in spans]
+    n_eq = [count("=", s, e) for s, e in spans]
     restate_until = lo + (hi - lo) // 4  # restatement is looked for in the first quarter only
 
-    scores: list[float] = []
-    feats: list[tuple[float, ...]] = []
+    scores = [0.0] * n
+    feats: list[tuple[float, ...]] = [_NO_FEATURES] * n
     prev_reflect = False
     for i in range(n):
-        s = starts[i]
-        e = ends[i]
+        s, e = spans[i]
         length = e - s
         if length < min_chars:
-            scores.append(0.0)
-            feats.append((0.0,) * len(_FEATURE_NAMES))
             prev_reflect = False
             continue
-        counts = cues.get(i, no_cues)
-        if counts is no_cues:
-            rs = rw = case = man = con = fil = summ = 0
+        norm = length if length > DENSITY_FLOOR else DENSITY_FLOOR
+        f_dense = W_DENSE * n_dense[i] / norm
+        f_tex = W_TEX * n_tex[i] / norm
+        comp = f_dense + f_tex
+        eqs = n_eq[i]
+        f_chain = W_CHAIN * (eqs - 1 if eqs < 5 else 4) if eqs > 1 else 0.0
+        f_context = W_CONTEXT if (prev_reflect and link[i] and comp >= CONTEXT_MIN_COMP) else 0.0
+        counts = cues.get(i)
+        if counts is None:
+            f_reflect = f_case = f_manip = 0.0
+            fil = summ = 0
+            prev_reflect = False
         else:
             rs, rw, case, man, con, fil, summ = map(min, counts, _CUE_CAPS)
-        norm = length if length > DENSITY_FLOOR else DENSITY_FLOOR
-        f_dense = W_DENSE * len(dense_findall(text, s, e)) / norm
-        f_tex = W_TEX * len(tex_findall(text, s, e)) / norm
-        eqs = count("=", s, e)
-        f_chain = W_CHAIN * min(eqs - 1, 4) if eqs > 1 else 0.0
-        f_reflect = W_REFLECT_STRONG * rs + W_REFLECT_WEAK * rw
-        f_case = W_CASE * case
-        f_manip = W_MANIP * man + W_CONNECT * con
-        comp = f_dense + f_tex
-        f_context = W_CONTEXT if (prev_reflect and link[i] and comp >= CONTEXT_MIN_COMP) else 0.0
+            f_reflect = W_REFLECT_STRONG * rs + W_REFLECT_WEAK * rw
+            f_case = W_CASE * case
+            f_manip = W_MANIP * man + W_CONNECT * con
+            prev_reflect = f_reflect > 0.0
         score = f_reflect + f_context + comp + f_chain + f_case + f_manip
+        if score <= 0.0:
+            continue
         factor = 1.0
         if not f_reflect:
             if fil:
-                factor *= FILLER_FACTOR
+                factor = FILLER_FACTOR
             if summ:
                 factor *= SUMMARY_FACTOR
             if problem_tokens and s < restate_until:
@@ -442,32 +479,22 @@ def _score_steps(
                     shared = sum(1 for t in toks if t in problem_tokens)
                     if shared >= RESTATE_SHARE * len(toks):
                         factor *= RESTATE_FACTOR
-        scores.append(score * factor)
-        feats.append(
-            (
-                f_reflect * factor,
-                f_context * factor,
-                f_dense * factor,
-                f_tex * factor,
-                f_chain * factor,
-                f_case * factor,
-                f_manip * factor,
-            )
-        )
-        prev_reflect = bool(rs or rw)
+        scores[i] = score * factor
+        feats[i] = (f_reflect, f_context, f_dense, f_tex, f_chain, f_case, f_manip, factor)
     return scores, feats
 
 
 def _reason(feats: list[tuple[float, ...]], first: int, last: int) -> str:
-    totals = [0.0] * len(_FEATURE_NAMES)
+    """Name the features that made steps first..last hard: each feature's strongest
+    (factor-weighted) contribution in the span, the top three above _REASON_MIN."""
+    best = [0.0] * len(_FEATURE_NAMES)
     for i in range(first, last + 1):
-        for j, v in enumerate(feats[i]):
-            if v > totals[j]:
-                totals[j] = v  # strongest step per feature, so long spans do not list everything
-    ranked = sorted(range(len(_FEATURE_NAMES)), key=lambda j: (-totals[j], j))
-    names = [_FEATURE_NAMES[j] for j in ranked[:_REASON_MAX_FEATURES] if totals[j] >= _REASON_MIN]
-    if not names and totals[ranked[0]] > 0:
-        names = [_FEATURE_NAMES[ranked[0]]]
+        *values, factor = feats[i]
+        best = list(map(max, best, map(mul, values, repeat(factor))))
+    ranked = sorted(zip(best, _NEG_POSITIONS), reverse=True)  # ties: the fixed feature order
+    names = [_FEATURE_NAMES[-j] for v, j in ranked[:_REASON_MAX_FEATURES] if v >= _REASON_MIN]
+    if not names and ranked[0][0] > 0:
+        names = [_FEATURE_NAMES[-ranked[0][1]]]
     return "; ".join(names) if names else "computation"
 
 
@@ -504,7 +531,7 @@ def select_spans(
 
     # Greedy: best score first, ties by position. A chosen step joins its chosen neighbours
     # (only whitespace between) while the run stays within max_span_chars.
-    order = sorted(range(n), key=lambda i: (-scores[i], i))
+    order = sorted(range(n), key=scores.__getitem__, reverse=True)  # stable: ties by position
     chosen = bytearray(n)
     joined = bytearray(n)  # joined[i]: step i belongs to the same span as step i-1
     run_lo = list(range(n))  # valid at the last step of a run: its first step

@@ -55,7 +55,7 @@ class OpenAIJudge(LLMJudge):
         except openai.AuthenticationError as error:
             raise JudgeUnavailable(f"judge {self.name}: {where} refused the API key ({error.status_code}).") from error
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
-            hint = f" Start one with: {self.start_hint}" if self.start_hint else ""
+            hint = f" Start one with: {self.start_hint}." if self.start_hint else ""
             raise JudgeUnavailable(
                 f"judge {self.name}: cannot reach {where} (tried GET {where.rstrip('/')}/models: "
                 f"{type(error).__name__}).{hint} Or point to a running server with --base-url."

@@ -43,6 +43,10 @@ def answer_schema(*, bounded: bool = True) -> dict[str, Any]:
     }
 
 
+# Keys under which models put the list of quotes.
+_SPANS_KEYS = ("spans", "excerpts", "difficult_spans")
+
+
 class UnparseableAnswer(ValueError):
     """The answer holds no JSON object of the expected shape."""
 
@@ -71,9 +75,22 @@ def _repair_invalid_escapes(text: str) -> str:
     return _INVALID_ESCAPE.sub(lambda m: (m.group(1) or m.group(2) or "") + "\\\\", text)
 
 
+def _looks_like_answer(value: Any) -> bool:
+    """A spans object, or a non-empty list of quotes: not an inner item nor a stray "[1]"."""
+    if isinstance(value, dict):
+        return any(key in value for key in _SPANS_KEYS)
+    return isinstance(value, list) and bool(value) and all(isinstance(item, (dict, str)) for item in value)
+
+
 def _decode_first_object(text: str) -> tuple[Any, str]:
-    """Decode the first JSON value that starts at a '{' or '[': returns (value, its source text)."""
+    """Decode the first JSON value that starts at a '{' or '[': returns (value, its source text).
+
+    A value shaped like an answer wins over one that is not, so that when the raw text fails
+    on an invalid escape in a later item, the first item's own object is not taken for the
+    answer: the repaired text's whole object is.
+    """
     decoder = json.JSONDecoder(strict=False)  # strict=False: raw newlines inside strings are fine
+    fallback: tuple[Any, str] | None = None
     for candidate in (text, _repair_invalid_escapes(text)):
         for match in re.finditer(r"[\[{]", candidate):
             try:
@@ -81,7 +98,12 @@ def _decode_first_object(text: str) -> tuple[Any, str]:
             except json.JSONDecodeError:
                 continue
             if isinstance(value, (dict, list)):
-                return value, candidate[match.start() : end]
+                if _looks_like_answer(value):
+                    return value, candidate[match.start() : end]
+                if fallback is None:
+                    fallback = value, candidate[match.start() : end]
+    if fallback is not None:
+        return fallback
     raise UnparseableAnswer("no JSON object found in the answer")
 
 
@@ -110,7 +132,7 @@ def repair_control_characters(text: str) -> str:
 
 def _items(value: Any) -> list[Any]:
     if isinstance(value, dict):
-        for key in ("spans", "excerpts", "difficult_spans"):
+        for key in _SPANS_KEYS:
             if key in value:
                 value = value[key]
                 break

@@ -69,7 +69,10 @@ def _parse_table(text: str, origin: str) -> dict[str, JudgeSpec]:
     except tomllib.TOMLDecodeError as error:
         raise JudgeConfigError(f"judges file {origin} is not valid TOML: {error}") from error
     specs: dict[str, JudgeSpec] = {}
-    for name, entry in data.get("judges", {}).items():
+    judges = data.get("judges", {})
+    if not isinstance(judges, dict):
+        raise JudgeConfigError(f"judges file {origin}: 'judges' must be a table of [judges.<name>] entries")
+    for name, entry in judges.items():
         if not _NAME.match(name):
             raise JudgeConfigError(f"judges file {origin}: invalid judge name {name!r} (letters, digits, . _ -)")
         if not isinstance(entry, dict):

@@ -62,8 +62,12 @@ class Transport:
         self.policy = policy
         self.timeout = timeout
         self.stats = TransportStats()
-        self._limiter = AsyncLimiter(requests_per_minute, 60) if requests_per_minute else None
-        self._backoff = wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max)
+        # One request per 60/rpm seconds: a bucket of size 1, so the first minute is not one burst
+        # of `rpm` requests (what AsyncLimiter(rpm, 60) allows) that trips the server's own limit.
+        self._limiter = AsyncLimiter(1, 60 / requests_per_minute) if requests_per_minute else None
+        # Jitter in proportion to the first delay (tenacity's default adds up to 1 s to every wait).
+        self._backoff = wait_exponential_jitter(multiplier=policy.backoff_initial, max=policy.backoff_max,
+                                                jitter=policy.backoff_initial)
 
     def _wait(self, state: RetryCallState) -> float:
         error = state.outcome.exception() if state.outcome else None

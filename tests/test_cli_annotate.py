@@ -1,0 +1,272 @@
+"""`splitreason annotate` through the real CLI: bad input rows, unusable sources, other formats.
+
+Every command runs as a subprocess (`python -m splitreason.cli`), so what is checked is what a
+user sees: exit code, stderr, and the files in OUT.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import openr1_record, reasoning_trace
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("SPLITREASON_DEBUG", None)
+    env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "HF_HUB_OFFLINE": "1",
+                "HF_DATASETS_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"})
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str | os.PathLike, timeout: float = 120, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `splitreason ARGS` in a fresh interpreter; stdout and stderr are captured as text."""
+    return subprocess.run([sys.executable, "-m", "splitreason.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env or cli_env(), cwd=cwd or REPO)
+
+
+def cli_command(*args: str | os.PathLike) -> list[str]:
+    return [sys.executable, "-m", "splitreason.cli", *map(str, args)]
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def annotations(out: Path) -> list[dict]:
+    """Every annotation record in OUT (all shard files), sorted by trace id."""
+    records = [record for path in sorted((out / "annotations").glob("shard-*.jsonl")) for record in read_jsonl(path)]
+    return sorted(records, key=lambda record: record["trace_id"])
+
+
+def rows_of(count: int, *, start: int = 0, generations: int = 1, paragraphs: int = 6) -> list[dict]:
+    return [openr1_record(f"u{i:04d}", [reasoning_trace(i * 10 + g, paragraphs) for g in range(generations)])
+            for i in range(start, start + count)]
+
+
+def assert_one_clean_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
+    assert lines[0].startswith("error:"), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+# -- bad rows ---------------------------------------------------------------------------------
+
+
+def _bad_input_lines() -> tuple[list[str], dict[int, tuple[str, str | None]], set[str]]:
+    """Lines of a JSONL file mixing good and bad rows; expected {line: (reason, trace id)}; good ids."""
+    good = [openr1_record(f"good{i}", [reasoning_trace(100 + i, 5)]) for i in range(4)]
+    lines: list[str] = []
+    expected: dict[int, tuple[str, str | None]] = {}
+    good_ids: set[str] = set()
+
+    def add(row, reason: str | None = None, trace_id: str | None = None) -> None:
+        lines.append(row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
+        if reason is not None:
+            expected[len(lines)] = (reason, trace_id)
+
+    add(good[0]); good_ids.add("good0:0")
+    add('{"uuid": "broken", "problem": "x", "generations": ["a"', "invalid_json")
+    add('["a", "list", "not", "an", "object"]', "not_an_object")
+    add({k: v for k, v in openr1_record("nogens", ["x"]).items() if k != "generations"}, "missing_field")
+    add(openr1_record("badprob", [reasoning_trace(1, 3)], problem=17), "bad_field")  # type: ignore[arg-type]
+    add({**openr1_record("badgens", [reasoning_trace(1, 3)]), "generations": "just a string"}, "bad_field")
+    add(openr1_record("empty", ["   \n  "]), "empty_generation", "empty:0")
+    add(openr1_record("tagged", [reasoning_trace(2, 4) + " <bigmodel>hard</bigmodel>"]), "contains_tag", "tagged:0")
+    add(openr1_record("closing", ["Only a closing tag </bigmodel> here, and more text follows."]),
+        "contains_tag", "closing:0")
+    add(good[1]); good_ids.add("good1:0")
+    add(openr1_record("nul", [reasoning_trace(3, 4) + "\x00 end"]), "nul_character", "nul:0")
+    # A lone high surrogate written as a JSON escape: valid JSON, invalid Unicode text.
+    surrogate = json.dumps(openr1_record("surrogate", ["placeholder"])).replace("placeholder", "x = \\ud835 y")
+    add(surrogate, "lone_surrogate", "surrogate:0")
+    add(good[2]); good_ids.add("good2:0")
+    add(good[0], "duplicate_trace_id", "good0:0")  # the same uuid again
+    add(good[3]); good_ids.add("good3:0")
+    add("")  # blank lines are skipped silently
+    return lines, expected, good_ids
+
+
+def test_bad_rows_are_rejected_with_reasons_and_good_rows_annotated(tmp_path: Path) -> None:
+    lines, expected, good_ids = _bad_input_lines()
+    source = tmp_path / "mixed.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+
+    rejects = read_jsonl(out / "rejects.jsonl")
+    got = {reject["row"]: (reject["reason"], reject["trace_id"]) for reject in rejects}
+    assert got == expected
+    assert len(rejects) == len(expected)  # each bad row once
+    for reject in rejects:
+        assert reject["origin"] == str(source)
+        assert reject["detail"] and "\n" not in reject["detail"] and len(reject["detail"]) <= 300
+    assert {record["trace_id"] for record in annotations(out)} == good_ids
+
+    # The summary counts them: 4 accepted (or routed) traces and one line per reject reason.
+    reasons = {reason for reason, _ in expected.values()}
+    summary = result.stderr
+    assert "input rejects" in summary
+    rejects_line = next(line for line in summary.splitlines() if line.startswith("input rejects:"))
+    for reason in reasons:
+        count = sum(1 for r, _ in expected.values() if r == reason)
+        assert f"{reason} {count}" in rejects_line, rejects_line
+    row = next(line for line in summary.splitlines() if "input rejects" in line and "│" in line)
+    assert f"│ {len(expected):>2} │" in row.replace("  ", " ") or str(len(expected)) in row
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["totals"]["input_rejects"] == len(expected)
+    assert sum(manifest["totals"]["status"].values()) == len(good_ids)
+
+    # Resuming does not write the rejects twice, nor annotate anything again.
+    again = ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    assert read_jsonl(out / "rejects.jsonl") == rejects
+    assert len(annotations(out)) == len(good_ids)
+    assert "resumed" in again.stderr
+
+
+def test_generation_level_rejects_carry_trace_ids_per_generation(tmp_path: Path, write_jsonl) -> None:
+    row = openr1_record("multi", [reasoning_trace(5, 4), "", reasoning_trace(6, 4) + "<bigmodel>"])
+    source = write_jsonl("multi.jsonl", [row])
+    out = tmp_path / "out"
+    ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    rejects = {r["trace_id"]: r["reason"] for r in read_jsonl(out / "rejects.jsonl")}
+    assert rejects == {"multi:1": "empty_generation", "multi:2": "contains_tag"}
+    assert [record["trace_id"] for record in annotations(out)] == ["multi:0"]
+
+
+@pytest.mark.parametrize(
+    "make_source, needles",
+    [
+        (lambda tmp: tmp / "missing.jsonl", ("input not found", "missing.jsonl")),
+        (lambda tmp: _touch(tmp / "data.csv", "a,b\n1,2\n"), ("unsupported input file", "data.csv")),
+        (lambda tmp: _touch(tmp / "empty_dir" / "notes.txt", "x"), ("no input files in directory",)),
+        (lambda tmp: "nonexistent-owner-xyz/no-such-dataset-xyz", ("nonexistent-owner-xyz/no-such-dataset-xyz",)),
+    ],
+    ids=["missing-file", "unsupported-extension", "dir-without-inputs", "unknown-hub-id"],
+)
+def test_unusable_sources_give_one_clear_error(tmp_path: Path, make_source, needles) -> None:
+    source = make_source(tmp_path)
+    if isinstance(source, Path) and source.name == "notes.txt":
+        source = source.parent
+    out = tmp_path / "out"
+    result = run_cli("annotate", source, "-o", out, "--no-progress")
+    assert_one_clean_error(result, *needles)
+    assert not list((out / "annotations").glob("*.jsonl")) if out.exists() else True
+
+
+def _touch(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_parquet_gzip_and_directory_inputs_give_the_same_annotations(tmp_path: Path, write_jsonl) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = rows_of(6, generations=2, paragraphs=5)
+    plain = write_jsonl("all.jsonl", rows)
+    gz = tmp_path / "all.jsonl.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    parquet = tmp_path / "all.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+    folder = tmp_path / "folder"
+    (folder / "part").mkdir(parents=True)
+    write_jsonl("folder/a.jsonl", rows[:3])
+    (folder / "part" / "b.jsonl.gz").write_bytes(gzip.compress(
+        "".join(json.dumps(row) + "\n" for row in rows[3:]).encode()))
+    (folder / "README.txt").write_text("ignored", encoding="utf-8")
+
+    def essentials(out: Path) -> list[tuple]:
+        return [(r["trace_id"], r["trace"], r["problem"], r["status"], [(s["start"], s["end"]) for s in r["spans"]])
+                for r in annotations(out)]
+
+    results = {}
+    for name, source in (("jsonl", plain), ("gz", gz), ("parquet", parquet), ("dir", folder)):
+        out = tmp_path / f"out-{name}"
+        ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+        results[name] = essentials(out)
+        assert not (out / "rejects.jsonl").exists() or not read_jsonl(out / "rejects.jsonl")
+    assert len(results["jsonl"]) == 12
+    assert results["gz"] == results["jsonl"]
+    assert results["parquet"] == results["jsonl"]
+    assert results["dir"] == results["jsonl"]
+
+
+def test_default_run_on_the_bundled_sample(tmp_path: Path) -> None:
+    from splitreason.io.inputs import bundled_sample
+
+    if not bundled_sample().exists():
+        pytest.skip("the bundled sample splitreason/data/openr1_sample.jsonl is not written yet")
+    out = tmp_path / "sample-out"
+    result = ok(run_cli("annotate", "-o", out, "--no-progress", cwd=tmp_path))
+    records = annotations(out)
+    assert len(records) >= 20
+    assert len({record["trace_id"] for record in records}) == len(records)
+    accepted = [record for record in records if record["status"] == "accepted"]
+    assert len(accepted) >= 20, {r["trace_id"]: r["status_reason"] for r in records if r["status"] != "accepted"}
+    # The sample holds generations the default selection skips; the summary says so.
+    assert "not selected:" in result.stderr, result.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    selection = manifest["invocations"][-1]["selection"]
+    assert selection["selected"] == len(records)
+    assert sum(selection["not_selected"].values()) > 0
+    assert manifest["config"]["input"] == str(bundled_sample())
+
+    export = tmp_path / "train.jsonl"
+    ok(run_cli("export", out, "-o", export))
+    assert len(read_jsonl(export)) == len(accepted)
+
+
+def test_out_that_is_a_file_and_bad_policy_are_clear_errors(tmp_path: Path, write_jsonl) -> None:
+    source = write_jsonl("in.jsonl", rows_of(2))
+    afile = tmp_path / "afile"
+    afile.write_text("x", encoding="utf-8")
+    assert_one_clean_error(run_cli("annotate", source, "-o", afile, "--no-progress"), "not a directory")
+    bad = run_cli("annotate", source, "-o", tmp_path / "o2", "--no-progress", "--min-coverage", "0.3",
+                  "--target-coverage", "0.1")
+    assert_one_clean_error(bad, "coverage")
+    assert bad.returncode == 2
+
+
+def test_unreachable_judge_is_a_clear_error_and_writes_nothing(tmp_path: Path, write_jsonl) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port with nothing listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    source = write_jsonl("in.jsonl", rows_of(2))
+    out = tmp_path / "out"
+    result = run_cli("annotate", source, "-o", out, "--no-progress", "--judge", "openai:m",
+                     "--base-url", f"http://127.0.0.1:{port}/v1", "--timeout", "2")
+    assert_one_clean_error(result, "cannot reach")
+    assert not list(out.glob("annotations/*.jsonl"))
+
+
+def test_judges_command_lists_heuristic(tmp_path: Path) -> None:
+    result = ok(run_cli("judges", env=cli_env(HOME=str(tmp_path))))
+    assert "heuristic" in result.stdout

@@ -1,0 +1,205 @@
+"""SIGKILL in the middle of `splitreason annotate`, then the same command again.
+
+The contract: every selected trace ends in OUT exactly once (no duplicates, no torn lines), the
+resumed OUT equals an uninterrupted run, and no judge answer that was already committed to the
+request cache before the kill is ever requested again.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import openr1_record, reasoning_trace
+from tests.test_cli_annotate import annotations, cli_command, cli_env, ok, read_jsonl, run_cli
+
+SHARD = "annotations/shard-00000-of-00001.jsonl"
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def _kill_when(command: list[str], path: Path, lines: int, *, deadline: float = 60.0) -> tuple[int, bool]:
+    """Start `command`, SIGKILL it once `path` has `lines` lines; (lines at the kill, whether it was killed)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env())
+    try:
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            seen = _count_lines(path)
+            if seen >= lines:
+                process.send_signal(signal.SIGKILL)
+                process.wait(10)
+                return seen, process.returncode == -signal.SIGKILL
+            if process.poll() is not None:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                assert process.returncode == 0, stderr
+                return seen, False
+            time.sleep(0.005)
+        raise AssertionError(f"{path} never reached {lines} lines")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+        if process.stderr:
+            process.stderr.close()
+
+
+def _cached_trace_ids(out: Path) -> set[str]:
+    """Trace ids with a committed answer in OUT/cache.sqlite (read after the writer was killed)."""
+    db = sqlite3.connect(out / "cache.sqlite")
+    try:
+        return {trace_id for (trace_id,) in db.execute("SELECT trace_id FROM answers WHERE ok = 1")}
+    finally:
+        db.close()
+
+
+def _cache_keys(out: Path) -> set[str]:
+    db = sqlite3.connect(out / "cache.sqlite")
+    try:
+        return {key for (key,) in db.execute("SELECT key FROM answers")}
+    finally:
+        db.close()
+
+
+def _assert_each_once(out: Path, expected_ids: set[str]) -> list[dict]:
+    raw = (out / SHARD).read_bytes()
+    assert raw.endswith(b"\n")
+    lines = raw.decode("utf-8").splitlines()
+    records = [json.loads(line) for line in lines]  # every line is a whole JSON object
+    ids = [record["trace_id"] for record in records]
+    assert len(ids) == len(set(ids)), "a trace was annotated twice"
+    assert set(ids) == expected_ids
+    return records
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path, judge_server, write_jsonl) -> None:
+    # One case tag per trace, so the server's log says which trace every request was for.
+    traces = 40
+    rows = [openr1_record(f"u{i:03d}", [reasoning_trace(i, 5)], problem=f"Problem {i} [case:t{i:03d}]")
+            for i in range(traces)]
+    source = write_jsonl("in.jsonl", rows)
+    case_to_trace = {f"t{i:03d}": f"u{i:03d}:0" for i in range(traces)}
+    server = judge_server(latency=0.08)
+    out, reference = tmp_path / "out", tmp_path / "reference"
+
+    def command(target: Path) -> list[str]:
+        return cli_command("annotate", source, "-o", target, "--judge", "openai:scripted-judge", "--base-url",
+                           server.base_url, "--concurrency", "4", "--no-progress")
+
+    seen, killed = _kill_when(command(out), out / SHARD, 10)
+    assert killed, "the run finished before it could be killed; raise the server latency"
+    assert 10 <= seen < traces
+    log_before_kill = list(server.log)
+    cached_before = _cached_trace_ids(out)
+    keys_before = _cache_keys(out)
+    done_before = {record["trace_id"] for record in read_jsonl(out / SHARD)}  # complete lines only
+    assert done_before <= cached_before  # an annotation is written only after its answer is cached
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["state"] == "running"
+
+    # A write cut short: a partial line for a trace that is not done yet.
+    with open(out / SHARD, "ab") as handle:
+        pending = sorted(set(case_to_trace.values()) - done_before)[0]
+        handle.write(b'{"trace_id": "' + pending.encode() + b'", "problem": "Problem')
+
+    resumed = ok(subprocess.run(command(out), capture_output=True, text=True, env=cli_env(), timeout=120))
+    log_after = server.log[len(log_before_kill):]
+    records = _assert_each_once(out, set(case_to_trace.values()))
+    assert pending in {record["trace_id"] for record in records}
+
+    # No answer that was committed before the kill was requested again; the resumed requests are
+    # exactly the traces that had no cached answer.
+    answered_and_cached = {entry.payload_sha for entry in log_before_kill
+                           if entry.answered and case_to_trace[entry.case] in cached_before}
+    resent = [entry for entry in log_after if entry.payload_sha in answered_and_cached]
+    assert not resent, f"cached answers requested again: {[e.case for e in resent]}"
+    assert {case_to_trace[entry.case] for entry in log_after} == set(case_to_trace.values()) - cached_before
+    assert _cache_keys(out) >= keys_before
+    assert "resumed (already done)" in resumed.stderr
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["state"] == "complete"
+    assert manifest["totals"]["status"] == {"accepted": traces}
+    last = manifest["invocations"][-1]
+    assert last["already_done"] == len(done_before)
+    assert last["cache_hits"] == len(cached_before - done_before)
+    assert last["requests"] == len(log_after)
+
+    # The same command into a fresh OUT, never interrupted, gives the same records.
+    ok(run_cli(*command(reference)[3:]))
+    assert annotations(out) == annotations(reference)
+
+    # Run again: nothing left to do, nothing sent, files unchanged.
+    before = (out / SHARD).read_bytes()
+    log_size = len(server.log)
+    ok(subprocess.run(command(out), capture_output=True, text=True, env=cli_env(), timeout=120))
+    assert len(server.log) == log_size
+    assert (out / SHARD).read_bytes() == before
+
+
+def test_torn_last_lines_in_outputs_are_repaired_on_resume(tmp_path: Path, write_jsonl) -> None:
+    rows = [openr1_record(f"u{i}", [reasoning_trace(i, 4)]) for i in range(6)]
+    rows.insert(2, "{not json")  # so that rejects.jsonl exists
+    source = write_jsonl("in.jsonl", rows)
+    out = tmp_path / "out"
+    ok(run_cli("annotate", source, "-o", out, "--no-progress", "--limit", "3"))
+    full = (out / SHARD).read_bytes()
+    # Cut the last annotation in half (as a crash mid-write would), and tear rejects.jsonl too.
+    lines = full.splitlines(keepends=True)
+    (out / SHARD).write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    rejects = (out / "rejects.jsonl").read_bytes()
+    (out / "rejects.jsonl").write_bytes(rejects + b'{"origin": "x", "ro')
+
+    # Reading commands must not choke on a torn tail either.
+    stats = json.loads(ok(run_cli("stats", out, "--json")).stdout)
+    assert stats["traces"] == 2
+
+    ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    records = _assert_each_once(out, {f"u{i}:0" for i in range(6)})
+    assert all(record["status"] == "accepted" for record in records)
+    assert read_jsonl(out / "rejects.jsonl") == [json.loads(line) for line in rejects.splitlines()]
+
+    reference = tmp_path / "reference"
+    ok(run_cli("annotate", source, "-o", reference, "--no-progress"))
+    assert (out / SHARD).read_bytes() == (reference / SHARD).read_bytes()
+
+
+@pytest.mark.slow
+def test_heuristic_kill_and_resume_on_a_larger_input(tmp_path: Path, write_jsonl) -> None:
+    traces = 300
+    rows = [openr1_record(f"h{i:04d}", [reasoning_trace(i, 40)]) for i in range(traces)]
+    source = write_jsonl("big.jsonl", rows)
+    out, reference = tmp_path / "out", tmp_path / "reference"
+    expected = {f"h{i:04d}:0" for i in range(traces)}
+
+    # A first pass with --limit (settings unchanged: --limit only bounds the work of one call).
+    ok(run_cli("annotate", source, "-o", out, "--no-progress", "--limit", "40"))
+    assert len(read_jsonl(out / SHARD)) == 40
+
+    # Then the full run, killed part-way when the machine is slow enough to catch it.
+    seen, killed = _kill_when(cli_command("annotate", source, "-o", out, "--no-progress"), out / SHARD, 80)
+    ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    _assert_each_once(out, expected)
+    manifest = json.loads((out / "run.json").read_text())
+    if killed:
+        assert manifest["invocations"][-1]["already_done"] >= seen - 1
+    assert manifest["totals"]["status"] == {"accepted": traces}
+
+    ok(run_cli("annotate", source, "-o", reference, "--no-progress"))
+    # The heuristic judge runs one trace at a time in input order: byte-identical files.
+    assert (out / SHARD).read_bytes() == (reference / SHARD).read_bytes()
+    before = (out / SHARD).read_bytes()
+    again = ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    assert (out / SHARD).read_bytes() == before
+    assert json.loads((out / "run.json").read_text())["invocations"][-1]["already_done"] == traces
+    assert "resumed" in again.stderr
