@@ -180,6 +180,27 @@ def test_fuzzy_boundaries_are_exact_when_only_the_middle_differs():
     assert TRACE[result.start : result.end] == truth
 
 
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Hnm, but is there a smaller one? For $n = 1$ we get $6$, not divisible by $12$.",  # typo at the head
+        "Hmm, but is there a smaller one? For $n = 1$ we get $6$, not divisible bu $12$.",  # typo near the tail
+    ],
+)
+def test_fuzzy_typos_near_the_ends_keep_exact_boundaries(quote):
+    truth = "Hmm, but is there a smaller one? For $n = 1$ we get $6$, not divisible by $12$."
+    result = Aligner(TRACE).align(quote)
+    assert result.match == "fuzzy" and TRACE[result.start : result.end] == truth
+
+
+def test_fuzzy_typo_in_the_first_character_is_restored_by_snapping():
+    quote = "Xmm, but is there a smaller one? For $n = 1$ we get $6$, not divisible by $12$."
+    result = Aligner(TRACE).align(quote)
+    assert TRACE[result.start : result.end].startswith("mm, but")  # the mismatched "H" is left out
+    start, end = snap_to_boundaries(TRACE, result.start, result.end)
+    assert TRACE[start:end].startswith("Hmm, but")
+
+
 def test_hallucinated_quote_is_none_and_reports_best_score():
     aligner = Aligner(TRACE)
     assert aligner.align("By the Chinese remainder theorem the answer must be 17, since 17 is prime.") is None
@@ -216,12 +237,15 @@ def test_quote_longer_than_trace_or_window_is_not_fuzzy_matched():
 
 def test_fuzzy_repeated_occurrence_prefers_hint_on_ties():
     block = "We now compute the discriminant $b^2 - 4ac$ of the quadratic and check its sign. "
-    text = "Intro. " + block + "Some other words in between. " + block + "Outro."
-    second = text.index(block, text.index(block) + 1)
+    text = "Intro. " + "Some other words in between. ".join([block] * 6) + "Outro."
+    copies = [i for i in range(len(text)) if text.startswith(block, i)]
+    assert len(copies) == 6
     quote = "We now compute the discriminant $b^2 - 4ac$ of the quadratc and chek its sign."
     aligner = Aligner(text)
-    assert aligner.align(quote).start == text.index(block)
-    assert aligner.align(quote, hint=second).start == second
+    assert aligner.align(quote).start == copies[0]
+    for copy in copies:
+        assert aligner.align(quote, hint=copy).start == copy
+        assert aligner.align_excerpt(Excerpt(text=quote, start=copy + 3)).start == copy
 
 
 # ---------------------------------------------------------------------------- outside the BMP

@@ -54,6 +54,15 @@ def _kill_when(command: list[str], path: Path, lines: int, *, deadline: float = 
             process.stderr.close()
 
 
+def start(command: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 def _cached_trace_ids(out: Path) -> set[str]:
     """Trace ids with a committed answer in OUT/cache.sqlite (read after the writer was killed)."""
     db = sqlite3.connect(out / "cache.sqlite")
@@ -93,30 +102,38 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
     server = judge_server(latency=0.08)
     out, reference = tmp_path / "out", tmp_path / "reference"
 
-    def command(target: Path) -> list[str]:
+    def command(target: Path, url: str = server.base_url) -> list[str]:
         return cli_command("annotate", source, "-o", target, "--judge", "openai:scripted-judge", "--base-url",
-                           server.base_url, "--concurrency", "4", "--no-progress")
+                           url, "--concurrency", "4", "--no-progress")
 
+    uninterrupted = start(command(reference, judge_server(latency=0.08).base_url))
     seen, killed = _kill_when(command(out), out / SHARD, 10)
     assert killed, "the run finished before it could be killed; raise the server latency"
     assert 10 <= seen < traces
     log_before_kill = list(server.log)
     cached_before = _cached_trace_ids(out)
     keys_before = _cache_keys(out)
-    done_before = {record["trace_id"] for record in read_jsonl(out / SHARD)}  # complete lines only
+    raw = (out / SHARD).read_bytes()
+    lines = raw[: raw.rfind(b"\n") + 1].splitlines(keepends=True)  # without a torn tail, if any
+    done_before = {json.loads(line)["trace_id"] for line in lines}
+    print(f"killed at {seen} lines: {len(done_before)} done, {len(cached_before)} cached, "
+          f"{len(log_before_kill)} requests logged, {sum(e.answered for e in log_before_kill)} answered")
     assert done_before <= cached_before  # an annotation is written only after its answer is cached
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["state"] == "running"
 
-    # A write cut short: a partial line for a trace that is not done yet.
-    with open(out / SHARD, "ab") as handle:
-        pending = sorted(set(case_to_trace.values()) - done_before)[0]
-        handle.write(b'{"trace_id": "' + pending.encode() + b'", "problem": "Problem')
+    # Lose the last three records (as a power cut before the fsync could), whose answers the
+    # cache does hold, and leave a write cut short: a partial line for a trace not done yet.
+    lost = {json.loads(line)["trace_id"] for line in lines[-3:]}
+    done_before -= lost
+    pending = sorted(set(case_to_trace.values()) - done_before - lost)[0]
+    (out / SHARD).write_bytes(b"".join(lines[:-3]) + b'{"trace_id": "' + pending.encode() + b'", "problem": "Pro')
 
     resumed = ok(subprocess.run(command(out), capture_output=True, text=True, env=cli_env(), timeout=120))
     log_after = server.log[len(log_before_kill):]
     records = _assert_each_once(out, set(case_to_trace.values()))
     assert pending in {record["trace_id"] for record in records}
+    assert lost <= cached_before
 
     # No answer that was committed before the kill was requested again; the resumed requests are
     # exactly the traces that had no cached answer.
@@ -135,8 +152,9 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path: Path,
     assert last["cache_hits"] == len(cached_before - done_before)
     assert last["requests"] == len(log_after)
 
-    # The same command into a fresh OUT, never interrupted, gives the same records.
-    ok(run_cli(*command(reference)[3:]))
+    # The same command into a fresh OUT, never interrupted (run alongside, on its own server),
+    # gives the same records.
+    ok(finish(uninterrupted))
     assert annotations(out) == annotations(reference)
 
     # Run again: nothing left to do, nothing sent, files unchanged.
@@ -177,7 +195,7 @@ def test_torn_last_lines_in_outputs_are_repaired_on_resume(tmp_path: Path, write
 @pytest.mark.slow
 def test_heuristic_kill_and_resume_on_a_larger_input(tmp_path: Path, write_jsonl) -> None:
     traces = 300
-    rows = [openr1_record(f"h{i:04d}", [reasoning_trace(i, 40)]) for i in range(traces)]
+    rows = [openr1_record(f"h{i:04d}", [reasoning_trace(i, 24)]) for i in range(traces)]
     source = write_jsonl("big.jsonl", rows)
     out, reference = tmp_path / "out", tmp_path / "reference"
     expected = {f"h{i:04d}:0" for i in range(traces)}
@@ -187,7 +205,9 @@ def test_heuristic_kill_and_resume_on_a_larger_input(tmp_path: Path, write_jsonl
     assert len(read_jsonl(out / SHARD)) == 40
 
     # Then the full run, killed part-way when the machine is slow enough to catch it.
+    uninterrupted = start(cli_command("annotate", source, "-o", reference, "--no-progress"))
     seen, killed = _kill_when(cli_command("annotate", source, "-o", out, "--no-progress"), out / SHARD, 80)
+    print(f"killed: {killed} at {seen} lines")
     ok(run_cli("annotate", source, "-o", out, "--no-progress"))
     _assert_each_once(out, expected)
     manifest = json.loads((out / "run.json").read_text())
@@ -195,7 +215,7 @@ def test_heuristic_kill_and_resume_on_a_larger_input(tmp_path: Path, write_jsonl
         assert manifest["invocations"][-1]["already_done"] >= seen - 1
     assert manifest["totals"]["status"] == {"accepted": traces}
 
-    ok(run_cli("annotate", source, "-o", reference, "--no-progress"))
+    ok(finish(uninterrupted))
     # The heuristic judge runs one trace at a time in input order: byte-identical files.
     assert (out / SHARD).read_bytes() == (reference / SHARD).read_bytes()
     before = (out / SHARD).read_bytes()

@@ -17,10 +17,13 @@ Three stages, cheapest first; the first that succeeds wins:
    ``str.find``; each hit votes for where the excerpt would start (anchors found more than
    `MAX_HITS_PER_ANCHOR` times are stock phrases and do not vote). The best-supported vote
    clusters (plus the hint, if any) become windows of the excerpt's length plus 10 % on each
-   side; they are ranked by a cheap ``Indel.normalized_similarity`` and the best `MAX_REFINED`
-   are aligned with rapidfuzz (``Indel`` opcodes: the LCS alignment behind ``fuzz.ratio``). The
-   aligned region is trimmed to the stretch that maximizes the ratio, and scored
-   ``fuzz.ratio(excerpt, region) / 100`` (both normalized). It is accepted only at
+   side. One bit-parallel LCS per window (``Indel.similarity``, no traceback) bounds the best
+   ratio any region inside it could reach; windows that cannot reach the threshold are dropped,
+   and the best `MAX_REFINED` others are aligned with rapidfuzz (``Indel`` opcodes: the LCS
+   alignment behind ``fuzz.ratio``). The aligned region is trimmed to the stretch that
+   maximizes the ratio, and scored ``fuzz.ratio(excerpt, region) / 100`` (both normalized; a
+   typo in the excerpt's very first or last character leaves that character out of the region,
+   which `snap_to_boundaries` restores with its word). It is accepted only at
    ``>= fuzzy_threshold``; otherwise the excerpt is hallucinated and ``None`` is returned (never
    forced in). Excerpts shorter than `MIN_FUZZY_CHARS` normalized characters, longer than
    ``max_fuzzy_window`` or longer than the (normalized) trace get no fuzzy stage. With several
@@ -75,6 +78,9 @@ MAX_HITS_PER_ANCHOR = 16
 MAX_CANDIDATES = 8
 #: ... of which this many are aligned in full (opcodes) and scored.
 MAX_REFINED = 3
+
+# Unmatched characters at either end of a fuzzy quote tried as substitutions (typos).
+_EDGE_TYPOS = 8
 
 _KIND_RANK = {"exact": 2, "normalized": 1, "fuzzy": 0}
 
@@ -311,20 +317,27 @@ class Aligner:
         if not starts:
             return None, 0.0
 
-        # Cheap ranking: Indel similarity of the quote to each tight window (no traceback).
+        # Cheap ranking without traceback: the LCS of the quote with each tight window gives its
+        # ratio to the whole window (a real score: the window is a region too) and an upper
+        # bound on the ratio of any region inside it (2 * lcs / (size + lcs)).
+        threshold = self.fuzzy_threshold
         slack = max(12, size // 10)
         windows = []
+        best_score = 0.0
         for estimate in starts:
             lo = max(0, estimate - slack)
             hi = min(len(norm), estimate + size + slack)
-            proxy = Indel.normalized_similarity(quote, norm[lo:hi])
-            windows.append((proxy, lo, hi))
-        windows.sort(key=lambda w: -w[0])
+            lcs = Indel.similarity(quote, norm[lo:hi]) / 2
+            whole = 2 * lcs / (size + hi - lo)
+            best_score = max(best_score, whole)
+            if 2 * lcs / (size + lcs) >= threshold:
+                # equally good windows (copies of a passage): the one nearest the hint first
+                distance = abs(lo + slack - nhint) if nhint is not None else lo
+                windows.append((-round(whole, 3), distance, lo, hi))
+        windows.sort()
 
-        threshold = self.fuzzy_threshold
         best: tuple[float, int, float, int, int] | None = None  # (rounded score, -distance, score, nstart, nend)
-        best_score = 0.0
-        for proxy, lo, hi in windows[:MAX_REFINED]:
+        for _, _, lo, hi in windows[:MAX_REFINED]:
             region = _refine(quote, norm, lo, hi)
             if region is None:
                 continue
@@ -418,7 +431,8 @@ def _refine(quote: str, norm: str, lo: int, hi: int) -> tuple[float, int, int] |
     The LCS alignment of the quote against the whole window may pick up stray single-letter
     matches in the window's margins; its matching blocks are trimmed from either end while that
     raises ``2 * matched / (len(quote) + len(region))`` (the Indel ratio), then the region is
-    extended over characters that still agree, and finally scored with ``fuzz.ratio``.
+    extended over characters that still agree (and over a few more taken as typos when that
+    raises the ratio), and finally scored with ``fuzz.ratio``.
     """
     window = norm[lo:hi]
     blocks = [b for b in Indel.opcodes(quote, window).as_matching_blocks() if b.size]
@@ -454,11 +468,21 @@ def _refine(quote: str, norm: str, lo: int, hi: int) -> tuple[float, int, int] |
     while qb < size and wb < len(window) and quote[qb] == window[wb]:
         qb += 1
         wb += 1
-    while wa < wb and window[wa] == " ":
-        wa += 1
-    while wb > wa and window[wb - 1] == " ":
-        wb -= 1
     if wb <= wa:
         return None
-    score = fuzz.ratio(quote, window[wa:wb]) / 100.0
-    return score, lo + wa, lo + wb
+    score = fuzz.ratio(quote, window[wa:wb])
+    # A typo in the quote's first / last few characters stops the extension above: try taking
+    # the unmatched ends as substitutions, keep whatever raises the ratio.
+    head, tail = qa, size - qb
+    options = []
+    if 0 < head <= _EDGE_TYPOS and wa >= head:
+        options.append((wa - head, wb))
+    if 0 < tail <= _EDGE_TYPOS and len(window) - wb >= tail:
+        options.append((wa, wb + tail))
+    if len(options) == 2:
+        options.append((wa - head, wb + tail))
+    for start, end in options:
+        candidate = fuzz.ratio(quote, window[start:end])
+        if candidate > score:
+            score, wa, wb = candidate, start, end
+    return score / 100.0, lo + wa, lo + wb

@@ -30,7 +30,8 @@ def build_annotation(
         alignment = aligner.align_excerpt(excerpt)
         if alignment is None:
             hallucinated.append(
-                HallucinatedExcerpt(text=excerpt.text[:_HALLUCINATED_TEXT_LIMIT], best_score=0.0)
+                HallucinatedExcerpt(text=excerpt.text[:_HALLUCINATED_TEXT_LIMIT],
+                                    best_score=round(min(1.0, aligner.last_miss_score), 4))
             )
             continue
         start, end = snap_to_boundaries(trace.text, alignment.start, alignment.end)

@@ -68,7 +68,6 @@ def snap_to_boundaries(text: str, start: int, end: int) -> tuple[int, int]:
     if e < n and _is_word(text[e - 1]):
         while e < highest and _is_word(text[e]):
             e += 1
-        # "\fr|ac" grew to "\frac": the start of the word is a command, nothing more to do
     if e < highest and _odd_backslashes_before(text, e):
         # the span ends on a bare backslash: take the command's letters or the escaped symbol
         if text[e].isalpha():

@@ -287,7 +287,6 @@ _FEATURE_NAMES = (
 )
 _REASON_MIN = 0.5
 _NEG_POSITIONS = tuple(range(0, -len(_FEATURE_NAMES), -1))
-_NO_FEATURES = (0.0,) * len(_FEATURE_NAMES) + (1.0,)  # the features, then the score factor
 _REASON_MAX_FEATURES = 3
 
 
@@ -400,9 +399,13 @@ def _score_steps(
     link: bytearray,
     min_chars: int,
     problem_tokens: frozenset[str] | None,
-) -> tuple[list[float], list[tuple[float, ...]]]:
-    """Score every step; return the scores and the per-feature contributions (for reasons)."""
+) -> tuple[list[float], list[list[float]]]:
+    """Score every step. Returns the scores and, per feature of _FEATURE_NAMES, the list of
+    each step's (factor-weighted) contribution, from which the reasons are written."""
     n = len(starts)
+    zero = [0.0] * n
+    if not n:
+        return zero, [zero] * len(_FEATURE_NAMES)
     # Cue counts: one scan over the lower-cased thinking part, padded with a blank so that a cue
     # at its very start has a "preceding" character (match.start() is then the cue's offset in
     # the body). str.lower() keeps offsets unless the text holds one of the rare characters
@@ -413,85 +416,84 @@ def _score_steps(
         low = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in body)
     low = " " + low
     cues: dict[int, list[int]] = {}
-    if n:
-        kind_of = _CUE_KIND_CACHE.get
-        for at, cue in [(m.start(), m.group()) for m in _CUE_SCAN.finditer(low)]:
-            at += lo
-            k = bisect_right(starts, at) - 1
-            if k >= 0 and at < ends[k]:
-                kind = kind_of(cue)
-                if kind is None:
-                    kind = _cue_kind(cue)
-                counts = cues.get(k)
-                if counts is None:
-                    counts = cues[k] = [0] * len(_CUE_KINDS)
-                counts[kind] += 1
+    kind_of = _CUE_KIND_CACHE.get
+    for at, cue in [(m.start(), m.group()) for m in _CUE_SCAN.finditer(low)]:
+        at += lo
+        k = bisect_right(starts, at) - 1
+        if k >= 0 and at < ends[k]:
+            kind = kind_of(cue)
+            if kind is None:
+                kind = _cue_kind(cue)
+            counts = cues.get(k)
+            if counts is None:
+                counts = cues[k] = [0] * len(_CUE_KINDS)
+            counts[kind] += 1
 
-    # Computation counts, one C call per step and feature.
+    # Computation features, one C call per step and count, then list arithmetic.
     spans = list(zip(starts, ends))
     dense_findall = _DENSE.findall
     tex_findall = _TEX.findall
     count = text.count
-    n_dense = [len(dense_findall(text, s, e)) for s, e in spans]
-    n_tex = [len(tex_findall(text, s, e)) for s, e in spans]
-    n_eq = [count("=", s, e) for s, e in spans]
-    restate_until = lo + (hi - lo) // 4  # restatement is looked for in the first quarter only
+    floor = DENSITY_FLOOR
+    norms = [e - s if e - s > floor else floor for s, e in spans]
+    f_dense = [W_DENSE * len(dense_findall(text, s, e)) / norm for (s, e), norm in zip(spans, norms)]
+    f_tex = [W_TEX * len(tex_findall(text, s, e)) / norm for (s, e), norm in zip(spans, norms)]
+    f_chain = [W_CHAIN * min(q - 1, 4) if q > 1 else 0.0 for q in [count("=", s, e) for s, e in spans]]
+    scores = [a + b + c for a, b, c in zip(f_dense, f_tex, f_chain)]
+    f_reflect = zero.copy()
+    f_context = zero.copy()
+    f_case = zero.copy()
+    f_manip = zero.copy()
+    factors: dict[int, float] = {}
 
-    scores = [0.0] * n
-    feats: list[tuple[float, ...]] = [_NO_FEATURES] * n
-    prev_reflect = False
-    for i in range(n):
-        s, e = spans[i]
-        length = e - s
-        if length < min_chars:
-            prev_reflect = False
-            continue
-        norm = length if length > DENSITY_FLOOR else DENSITY_FLOOR
-        f_dense = W_DENSE * n_dense[i] / norm
-        f_tex = W_TEX * n_tex[i] / norm
-        comp = f_dense + f_tex
-        eqs = n_eq[i]
-        f_chain = W_CHAIN * (eqs - 1 if eqs < 5 else 4) if eqs > 1 else 0.0
-        f_context = W_CONTEXT if (prev_reflect and link[i] and comp >= CONTEXT_MIN_COMP) else 0.0
-        counts = cues.get(i)
-        if counts is None:
-            f_reflect = f_case = f_manip = 0.0
-            fil = summ = 0
-            prev_reflect = False
-        else:
-            rs, rw, case, man, con, fil, summ = map(min, counts, _CUE_CAPS)
-            f_reflect = W_REFLECT_STRONG * rs + W_REFLECT_WEAK * rw
-            f_case = W_CASE * case
-            f_manip = W_MANIP * man + W_CONNECT * con
-            prev_reflect = f_reflect > 0.0
-        score = f_reflect + f_context + comp + f_chain + f_case + f_manip
-        if score <= 0.0:
-            continue
-        factor = 1.0
-        if not f_reflect:
-            if fil:
-                factor = FILLER_FACTOR
-            if summ:
-                factor *= SUMMARY_FACTOR
-            if problem_tokens and s < restate_until:
-                toks = _PROBLEM_TOKEN.findall(low, s - lo + 1, e - lo + 1)
-                if len(toks) >= RESTATE_MIN_TOKENS:
-                    shared = sum(1 for t in toks if t in problem_tokens)
-                    if shared >= RESTATE_SHARE * len(toks):
-                        factor *= RESTATE_FACTOR
-        scores[i] = score * factor
-        feats[i] = (f_reflect, f_context, f_dense, f_tex, f_chain, f_case, f_manip, factor)
-    return scores, feats
+    # Cue features, only where there are cues.
+    for i, counts in cues.items():
+        rs, rw, case, man, con, fil, summ = map(min, counts, _CUE_CAPS)
+        reflect = W_REFLECT_STRONG * rs + W_REFLECT_WEAK * rw
+        f_reflect[i] = reflect
+        f_case[i] = W_CASE * case
+        f_manip[i] = W_MANIP * man + W_CONNECT * con
+        scores[i] += reflect + f_case[i] + f_manip[i]
+        if reflect:
+            # Context: the next step re-computes right after a reflection cue.
+            j = i + 1
+            if j < n and link[j] and f_dense[j] + f_tex[j] >= CONTEXT_MIN_COMP:
+                f_context[j] = W_CONTEXT
+                scores[j] += W_CONTEXT
+        elif fil or summ:
+            factors[i] = (FILLER_FACTOR if fil else 1.0) * (SUMMARY_FACTOR if summ else 1.0)
+
+    # Restatement: in the first quarter, steps that mostly use the problem's own words.
+    if problem_tokens:
+        restate_until = lo + (hi - lo) // 4
+        findall = _PROBLEM_TOKEN.findall
+        for i in range(bisect_right(starts, restate_until)):
+            if f_reflect[i]:
+                continue
+            toks = findall(low, starts[i] - lo + 1, ends[i] - lo + 1)
+            if len(toks) >= RESTATE_MIN_TOKENS:
+                shared = sum(map(problem_tokens.__contains__, toks))
+                if shared >= RESTATE_SHARE * len(toks):
+                    factors[i] = factors.get(i, 1.0) * RESTATE_FACTOR
+
+    features = [f_reflect, f_context, f_dense, f_tex, f_chain, f_case, f_manip]
+    for i, factor in factors.items():
+        scores[i] *= factor
+        for values in features:
+            values[i] *= factor
+    # Steps shorter than min_chars (only in a thinking part shorter than that) are never chosen.
+    for i, (s, e) in enumerate(spans):
+        if e - s < min_chars:
+            scores[i] = 0.0
+    return scores, features
 
 
-def _reason(feats: list[tuple[float, ...]], first: int, last: int) -> str:
+def _reason(features: list[list[float]], first: int, last: int) -> str:
     """Name the features that made steps first..last hard: each feature's strongest
-    (factor-weighted) contribution in the span, the top three above _REASON_MIN."""
-    best = [0.0] * len(_FEATURE_NAMES)
-    for i in range(first, last + 1):
-        *values, factor = feats[i]
-        best = list(map(max, best, map(mul, values, repeat(factor))))
-    ranked = sorted(zip(best, _NEG_POSITIONS), reverse=True)  # ties: the fixed feature order
+    contribution in the span (so long spans do not list everything), the top three above
+    _REASON_MIN, ties in the fixed order of _FEATURE_NAMES."""
+    best = [max(values[first : last + 1]) for values in features]
+    ranked = sorted(zip(best, _NEG_POSITIONS), reverse=True)
     names = [_FEATURE_NAMES[-j] for v, j in ranked[:_REASON_MAX_FEATURES] if v >= _REASON_MIN]
     if not names and ranked[0][0] > 0:
         names = [_FEATURE_NAMES[-ranked[0][1]]]
@@ -527,7 +529,7 @@ def select_spans(
     if not n:
         return []
     problem_tokens = frozenset(_PROBLEM_TOKEN.findall(problem.lower())) if problem else None
-    scores, feats = _score_steps(text, lo, hi, starts, ends, link, min_span_chars, problem_tokens)
+    scores, features = _score_steps(text, lo, hi, starts, ends, link, min_span_chars, problem_tokens)
 
     # Greedy: best score first, ties by position. A chosen step joins its chosen neighbours
     # (only whitespace between) while the run stays within max_span_chars.
@@ -567,16 +569,13 @@ def select_spans(
             break
 
     out: list[tuple[int, int, str]] = []
-    i = 0
-    while i < n:
-        if not chosen[i]:
-            i += 1
-            continue
+    i = chosen.find(1)
+    while i >= 0:
         j = i
-        while j + 1 < n and chosen[j + 1] and joined[j + 1]:
+        while j + 1 < n and joined[j + 1]:  # joined implies chosen
             j += 1
-        out.append((starts[i], ends[j], _reason(feats, i, j)))
-        i = j + 1
+        out.append((starts[i], ends[j], _reason(features, i, j)))
+        i = chosen.find(1, j + 1)
     return out
 
 

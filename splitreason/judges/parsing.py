@@ -52,8 +52,9 @@ class UnparseableAnswer(ValueError):
 
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
-# A backslash that does not start a valid JSON escape (e.g. "\sqrt", "\(", "\{"): double it.
-_INVALID_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(?!["\\/bfnrtu])|(?<!\\)((?:\\\\)*)\\u(?![0-9a-fA-F]{4})')
+# A backslash that does not start a valid JSON escape (e.g. "\sqrt", "\(", "\{", "\underline"):
+# double it. Only the backslash is replaced, so the letter after it (the "u" of "\underline") stays.
+_INVALID_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(?!["\\/bfnrt]|u[0-9a-fA-F]{4})')
 # A backslash followed by letters reads as a LaTeX command when taken literally.
 _LATEX_ESCAPE = re.compile(r'(?<!\\)((?:\\\\)*)\\(?=[a-zA-Z]{2,})')
 # LaTeX commands whose first letter is also a JSON escape letter (\b \f \n \r \t).
@@ -72,7 +73,7 @@ def _strip_fences(text: str) -> str:
 
 
 def _repair_invalid_escapes(text: str) -> str:
-    return _INVALID_ESCAPE.sub(lambda m: (m.group(1) or m.group(2) or "") + "\\\\", text)
+    return _INVALID_ESCAPE.sub(lambda m: (m.group(1) or "") + "\\\\", text)
 
 
 def _looks_like_answer(value: Any) -> bool:
