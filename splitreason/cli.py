@@ -21,7 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, emoji=False)  # ":m:" in "openai:m: ..." is text, not an emoji code
 
 
 def _version(value: bool) -> None:

@@ -77,3 +77,7 @@ def judge_server() -> Iterator[Callable[..., ScriptedJudgeServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+# Real vLLM (CPU) server and tiny model, shared by the whole session (see tests/vllm_fixtures.py).
+from tests.vllm_fixtures import vllm_server_url, vllm_tiny_model  # noqa: E402,F401

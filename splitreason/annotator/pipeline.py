@@ -53,6 +53,9 @@ class AnnotateRequest:
     max_tokens: int = 4096
     seed: int | None = None
     response_format: str | None = None
+    max_spans: int = 32
+    max_excerpt_chars: int = 4000
+    vllm_args: dict | None = None
     limit: int | None = None
     require_correct: bool = True
     require_stop: bool = True
@@ -95,6 +98,9 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         timeout=request.timeout,
         requests_per_minute=request.rpm,
         response_format=request.response_format,
+        max_spans=request.max_spans,
+        max_excerpt_chars=request.max_excerpt_chars,
+        vllm_engine_args=request.vllm_args or {},
     )
     judge = create_judge(spec, settings, cache)
     await judge.start()  # an unreachable judge stops here, before anything is written

@@ -118,6 +118,11 @@ class _Writers:
         self._files.clear()
 
 
+async def _put_all(queue: asyncio.Queue, items: list) -> None:
+    for item in items:
+        await queue.put(item)
+
+
 class AnnotationRun:
     def __init__(
         self,
@@ -165,17 +170,28 @@ class AnnotationRun:
         reader_error: list[BaseException] = []
         stop = threading.Event()
 
+        # Each hand-off wakes the event loop's thread from this one (a context switch and a GIL
+        # handover, costly on a busy machine), so items go over in batches while the queue is well
+        # stocked, and one by one as soon as it runs low (a slow source never holds an item back).
+        batch_size = max(1, workers_count // 2)
+
+        def hand_over(batch: list) -> None:
+            asyncio.run_coroutine_threadsafe(_put_all(queue, batch), loop).result()
+
         def produce() -> None:
+            batch: list = []
             try:
                 for item in items:
                     if stop.is_set():
                         return
-                    asyncio.run_coroutine_threadsafe(queue.put(item), loop).result()
+                    batch.append(item)
+                    if len(batch) >= batch_size or queue.qsize() < workers_count:
+                        hand_over(batch)
+                        batch = []
             except BaseException as error:  # surfaced to the caller after the workers stop
                 reader_error.append(error)
             finally:
-                for _ in range(workers_count):
-                    asyncio.run_coroutine_threadsafe(queue.put(_END), loop).result()
+                hand_over(batch + [_END] * workers_count)
 
         reader = threading.Thread(target=produce, name="splitreason-reader", daemon=True)
         reader.start()

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from splitreason.commands.options import JudgesFile, OutDir
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
 def annotate(
@@ -44,6 +44,10 @@ def annotate(
     seed: Annotated[int | None, typer.Option(help="Sampling seed sent to backends that accept one.")] = None,
     response_format: Annotated[str | None, typer.Option(help="json_schema, json_schema_strict, json_object or none "
                                                         "(default: the judge alias's).")] = None,
+    max_spans: Annotated[int, typer.Option(help="Most spans the judge may return per trace.", min=1, max=256)] = 32,
+    max_excerpt_chars: Annotated[int, typer.Option(help="Longest excerpt the answer schema allows.", min=16)] = 4000,
+    vllm_arg: Annotated[list[str] | None, typer.Option("--vllm-arg", help="Engine argument for vllm:<path> judges, "
+                                                      "KEY=VALUE (VALUE parsed as JSON when it can be); repeatable.")] = None,
     limit: Annotated[int | None, typer.Option(help="Annotate at most N traces.", min=0)] = None,
     include_incorrect: Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")] = False,
     include_unfinished: Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")] = False,
@@ -65,8 +69,24 @@ def annotate(
         concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=max_attempts,
         retry_initial=retry_initial, retry_max=retry_max, temperature=temperature, top_p=top_p,
         max_tokens=max_tokens, seed=seed, response_format=response_format, limit=limit,
+        max_spans=max_spans, max_excerpt_chars=max_excerpt_chars, vllm_args=_engine_args(vllm_arg or []),
         require_correct=not include_incorrect, require_stop=not include_unfinished,
         require_complete=not include_incomplete, hub_config=hub_config, hub_split=hub_split,
         num_shards=num_shards, shard_index=shard_index, retry_rejected=retry_rejected, progress=progress,
     )
     asyncio.run(run_annotate(request, console))
+
+
+def _engine_args(pairs: list[str]) -> dict:
+    import json
+
+    args: dict = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--vllm-arg expects KEY=VALUE, got {pair!r}")
+        try:
+            args[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            args[key.strip()] = value
+    return args

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from splitreason.commands.options import RunDirArg
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
 def export(
@@ -40,9 +40,19 @@ def export(
         text = instruction_file.read_text(encoding="utf-8").strip()
     else:
         text = instruction if instruction is not None else default_instruction()
-    counter = TokenCounter(tokenizer) if tokenizer else None
+    run_dir = RunDir(run)
+    if not run_dir.shard_files():  # an empty export would look like success
+        from splitreason.io.run_dir import RunDirError
+
+        raise RunDirError(f"{run} holds no annotations (no {run_dir.annotations_dir.name}/shard-*.jsonl); "
+                          "run `splitreason annotate -o` into it first")
+    try:
+        counter = TokenCounter(tokenizer) if tokenizer else None
+    except Exception as error:  # a wrong path or hub id is a user error, not an internal one
+        detail = " ".join(str(error).split())[:300]
+        raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
-    summary = write_export(RunDir(run).iter_annotations(), output, instruction=text, fmt=format,  # type: ignore[arg-type]
+    summary = write_export(run_dir.iter_annotations(), output, instruction=text, fmt=format,  # type: ignore[arg-type]
                            statuses=statuses, tokens=counter)
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.rows} examples to {output} (skipped: {skipped})", highlight=False)

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from splitreason.commands.options import JudgesFile
 
-console = Console()
+console = Console(markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
 def judges(judges_file: JudgesFile = None) -> None:

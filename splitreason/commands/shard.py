@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-console = Console(stderr=True)
+console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
 def shard(

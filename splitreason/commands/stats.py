@@ -11,7 +11,7 @@ from rich.table import Table
 
 from splitreason.commands.options import RunDirArg
 
-console = Console()
+console = Console(markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
 def stats(

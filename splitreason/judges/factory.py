@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from splitreason.judges.base import Judge, JudgeUnavailable
 from splitreason.judges.cache import RequestCache
 from splitreason.judges.llm import LLMJudgeConfig, SamplingParams
+from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS
 from splitreason.judges.registry import JudgeSpec
 from splitreason.judges.transport import RetryPolicy, Transport
 
@@ -22,6 +23,8 @@ class JudgeSettings:
     timeout: float = 300.0
     requests_per_minute: float | None = None
     response_format: str | None = None  # overrides the alias's
+    max_spans: int = MAX_SPANS
+    max_excerpt_chars: int = MAX_EXCERPT_CHARS
     vllm_engine_args: dict[str, Any] = field(default_factory=dict)
 
 
@@ -41,6 +44,8 @@ def create_judge(spec: JudgeSpec, settings: JudgeSettings, cache: RequestCache |
         sampling=settings.sampling,
         response_format=settings.response_format or spec.response_format,
         max_answer_attempts=settings.retry.max_attempts,
+        max_spans=settings.max_spans,
+        max_excerpt_chars=settings.max_excerpt_chars,
     )
     transport = Transport(policy=settings.retry, timeout=settings.timeout,
                           requests_per_minute=settings.requests_per_minute)

@@ -14,7 +14,7 @@ from typing import Any
 from splitreason import prompts
 from splitreason.judges.base import Judge, JudgeFailed, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
-from splitreason.judges.parsing import MAX_SPANS, UnparseableAnswer, parse_answer
+from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema, parse_answer
 from splitreason.judges.transport import PermanentError, Transport, TransientError
 from splitreason.schemas import JudgeInfo, Trace, Usage
 
@@ -45,6 +45,8 @@ class LLMJudgeConfig:
     # "json_schema" (bounded schema, for vLLM/SGLang), "json_schema_strict" (OpenAI), "json_object" or "none".
     response_format: str = "json_schema"
     max_spans: int = MAX_SPANS
+    # Bound on each quoted excerpt in the answer schema (grammar-constrained backends need one).
+    max_excerpt_chars: int = MAX_EXCERPT_CHARS
     # How many times an answer that is empty, truncated or unparseable is asked for again (in all).
     max_answer_attempts: int = 4
 
@@ -73,7 +75,7 @@ class LLMJudge(Judge):
     @property
     def info(self) -> JudgeInfo:
         params = {**self.config.sampling.as_dict(), "response_format": self.config.response_format,
-                  "max_spans": self.config.max_spans}
+                  "max_spans": self.config.max_spans, "max_excerpt_chars": self.config.max_excerpt_chars}
         return JudgeInfo(
             name=self.name,
             backend=self.backend,
@@ -81,6 +83,10 @@ class LLMJudge(Judge):
             prompt_hash=prompts.template_hash(TEMPLATE),
             params=params,
         )
+
+    def schema(self, *, bounded: bool = True) -> dict[str, Any]:
+        return answer_schema(bounded=bounded, max_spans=self.config.max_spans,
+                             max_excerpt_chars=self.config.max_excerpt_chars)
 
     @abstractmethod
     def build_payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:

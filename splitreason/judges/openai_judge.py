@@ -9,7 +9,6 @@ import openai
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
-from splitreason.judges.parsing import answer_schema
 from splitreason.judges.transport import PermanentError, Transport, TransientError, retry_after_seconds
 
 
@@ -42,7 +41,7 @@ class OpenAIJudge(LLMJudge):
             payload["response_format"] = {
                 "type": "json_schema",
                 "json_schema": {"name": "difficult_spans", "strict": True,
-                                "schema": answer_schema(bounded=mode == "json_schema")},
+                                "schema": self.schema(bounded=mode == "json_schema")},
             }
         elif mode == "json_object":
             payload["response_format"] = {"type": "json_object"}

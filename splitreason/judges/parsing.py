@@ -20,15 +20,17 @@ MAX_EXCERPT_CHARS = 4000
 MAX_REASON_CHARS = 300
 
 
-def answer_schema(*, bounded: bool = True) -> dict[str, Any]:
+def answer_schema(
+    *, bounded: bool = True, max_spans: int = MAX_SPANS, max_excerpt_chars: int = MAX_EXCERPT_CHARS
+) -> dict[str, Any]:
     """JSON schema of the judge's answer; `bounded=False` for APIs that reject maxLength."""
     text: dict[str, Any] = {"type": "string"}
     reason: dict[str, Any] = {"type": "string"}
     spans: dict[str, Any] = {"type": "array"}
     if bounded:
-        text["maxLength"] = MAX_EXCERPT_CHARS
+        text["maxLength"] = max_excerpt_chars
         reason["maxLength"] = MAX_REASON_CHARS
-        spans["maxItems"] = MAX_SPANS
+        spans["maxItems"] = max_spans
     spans["items"] = {
         "type": "object",
         "properties": {"text": text, "reason": reason},

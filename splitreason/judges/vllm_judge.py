@@ -13,7 +13,6 @@ from typing import Any
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
-from splitreason.judges.parsing import answer_schema
 from splitreason.judges.transport import PermanentError, Transport
 
 # Wait this long for more requests before running a batch: long enough to gather the
@@ -35,7 +34,12 @@ class VLLMJudge(LLMJudge):
         max_batch: int = 256,
     ):
         super().__init__(name, config, transport=transport, cache=cache)
-        self.engine_args = {"structured_outputs_config": {"backend": "guidance"}, **(engine_args or {})}
+        # guidance gave strictly valid JSON; without disable_any_whitespace a weak model can loop on
+        # whitespace between JSON tokens until max_tokens.
+        self.engine_args = {
+            "structured_outputs_config": {"backend": "guidance", "disable_any_whitespace": True},
+            **(engine_args or {}),
+        }
         self.max_batch = max_batch
         self._llm: Any = None
         self._queue: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[Completion]]] | None = None
@@ -45,7 +49,7 @@ class VLLMJudge(LLMJudge):
     def build_payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.sampling.as_dict()}
         if self.config.response_format != "none":
-            payload["json_schema"] = answer_schema(bounded=True)
+            payload["json_schema"] = self.schema(bounded=True)
         return payload
 
     async def start(self) -> None:
