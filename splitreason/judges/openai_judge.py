@@ -72,8 +72,13 @@ class OpenAIJudge(LLMJudge):
         await self._client.close()
 
     async def _send(self, payload: dict[str, Any]) -> Completion:
+        # The payload is already the plain JSON body. Passed as extra_body it goes out as is (same
+        # content; only the key order differs); as keyword arguments the SDK would walk the whole
+        # prompt and schema against its typed params on every request, about a third of its CPU
+        # per request (benchmarks/bench_judge_saturation.py). Sending, errors and parsing are unchanged.
+        body = {key: value for key, value in payload.items() if key != "model"}
         try:
-            response = await self._client.chat.completions.create(**payload)
+            response = await self._client.chat.completions.create(model=payload["model"], messages=[], extra_body=body)
         except openai.RateLimitError as error:
             raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
         except openai.InternalServerError as error:
