@@ -147,7 +147,7 @@ def test_cache_makes_a_second_run_free(judge_server, write_jsonl, tmp_path):
 
 def test_api_key_never_reaches_out(judge_server, write_jsonl, tmp_path, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    server = judge_server(script={"refused": ["401"], "down": ["529"], "prose": ["nonjson"]})
+    server = judge_server(script={"refused": ["400"], "down": ["529"], "prose": ["nonjson"]})
     source = write_jsonl("in.jsonl", case_rows(["ok", "refused", "down", "prose"]))
     out = tmp_path / "out"
     annotate(server.root_url, source, out, max_attempts=2)
@@ -172,3 +172,12 @@ def test_missing_key_and_unreachable_server(tmp_path, write_jsonl, monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY")
     with pytest.raises(JudgeUnavailable, match="ANTHROPIC_API_KEY"):
         annotate(url, source, tmp_path / "out2")
+
+
+def test_refused_credentials_stop_the_run(judge_server, write_jsonl, tmp_path, monkeypatch):
+    """A 401 would refuse every trace alike: the run stops with one clear error instead."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong")
+    server = judge_server(script={"a": ["401"]})
+    source = write_jsonl("in.jsonl", case_rows(["a"]))
+    with pytest.raises(JudgeUnavailable, match="refused the credentials"):
+        annotate(server.root_url, source, tmp_path / "out")

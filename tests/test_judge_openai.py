@@ -443,7 +443,7 @@ def test_concurrent_requests_overlap(judge_server, write_jsonl, tmp_path):
 
 def test_api_key_never_reaches_out(judge_server, write_jsonl, tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    server = judge_server(script={"refused": ["401"], "bad": ["422"], "down": ["500"], "prose": ["nonjson"],
+    server = judge_server(script={"refused": ["404"], "bad": ["422"], "down": ["500"], "prose": ["nonjson"],
                                   "limited": ["429:0", "ok"]})
     source = write_jsonl("in.jsonl", case_rows(["ok", "refused", "bad", "down", "prose", "limited"]))
     out = tmp_path / "out"

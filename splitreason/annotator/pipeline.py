@@ -88,8 +88,6 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
     spec = resolve(request.judge, load_aliases(request.judges_file), base_url=request.base_url)
     run_dir = RunDir(request.out)
-    run_dir.prepare()
-    cache = RequestCache(run_dir.cache_path) if spec.backend != "heuristic" else None
     settings = JudgeSettings(
         sampling=SamplingParams(temperature=request.temperature, top_p=request.top_p,
                                 max_tokens=request.max_tokens, seed=request.seed),
@@ -102,8 +100,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         max_excerpt_chars=request.max_excerpt_chars,
         vllm_engine_args=request.vllm_args or {},
     )
-    judge = create_judge(spec, settings, cache)
-    await judge.start()  # an unreachable judge stops here, before anything is written
+    judge = create_judge(spec, settings, cache=None)
     config = RunConfig(
         input=plan.source, judge=judge.info, target_coverage=policy.target_coverage,
         min_coverage=policy.min_coverage, max_coverage=policy.max_coverage,
@@ -117,6 +114,15 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     previous = _read_manifest(run_dir)
     if previous is not None:
         check_compatible(previous["config"], config)
+    try:
+        await judge.start()  # an unreachable judge stops here, before anything is written
+    except BaseException:
+        await judge.close()
+        raise
+    run_dir.prepare()
+    cache = RequestCache(run_dir.cache_path) if spec.backend != "heuristic" else None
+    if cache is not None:
+        judge.cache = cache  # type: ignore[attr-defined]  (LLM judges read answers through it)
     options = AnnotateOptions(policy=policy, concurrency=request.concurrency, num_shards=plan.num_shards,
                               shard_index=request.shard_index, retry_rejected=request.retry_rejected,
                               fuzzy_threshold=request.fuzzy_threshold)

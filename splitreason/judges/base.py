@@ -49,6 +49,7 @@ class JudgeFailed(Exception):
         # What the failed attempts cost; filled in by the judge so the run's totals stay honest.
         self.usage = Usage()
         self.requests = 0
+        self.cache_hits = 0
 
 
 class JudgeUnavailable(Exception):

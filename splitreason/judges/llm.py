@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason import prompts
-from splitreason.judges.base import Judge, JudgeFailed, Verdict
+from splitreason.judges.base import Judge, JudgeFailed, JudgeUnavailable, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema, parse_answer
 from splitreason.judges.transport import PermanentError, Transport, TransientError
@@ -103,7 +103,7 @@ class LLMJudge(Judge):
         try:
             return await self._judge(trace.trace_id, payload, verdict)
         except JudgeFailed as failure:
-            failure.usage, failure.requests = verdict.usage, verdict.requests
+            failure.usage, failure.requests, failure.cache_hits = verdict.usage, verdict.requests, verdict.cache_hits
             raise
 
     async def _judge(self, trace_id: str, payload: dict[str, Any], verdict: Verdict) -> Verdict:
@@ -141,6 +141,12 @@ class LLMJudge(Judge):
         try:
             completion = await self.transport.call(send)
         except PermanentError as error:
+            if error.status in (401, 403):
+                # A refused key refuses every trace: stop the run instead of rejecting them one by one.
+                raise JudgeUnavailable(
+                    f"judge {self.name}: the server refused the credentials (HTTP {error.status}); "
+                    "check the API key variable."
+                ) from error
             if self.cache and error.status is not None and 400 <= error.status < 500:
                 self.cache.put(key, trace_id, CachedFailure(status=error.status, message=_one_line(str(error))))
             raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {_one_line(str(error))}") from error

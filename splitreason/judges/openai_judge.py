@@ -59,8 +59,13 @@ class OpenAIJudge(LLMJudge):
                 f"judge {self.name}: cannot reach {where} (tried GET {where.rstrip('/')}/models: "
                 f"{type(error).__name__}).{hint} Or point to a running server with --base-url."
             ) from error
+        except openai.NotFoundError as error:
+            raise JudgeUnavailable(
+                f"judge {self.name}: {where} answered 404 for GET /models; an OpenAI-compatible base URL "
+                "usually ends in /v1 (e.g. http://127.0.0.1:8000/v1)."
+            ) from error
         except openai.APIStatusError:
-            return  # Some compatible servers do not list models; the first request will tell.
+            return  # Some compatible servers refuse to list models; the first request will tell.
         served = [model.id for model in models.data]
         if served and self.config.model not in served and len(served) < 50:
             raise JudgeUnavailable(

@@ -171,6 +171,9 @@ def parse_answer(answer: str) -> list[Excerpt]:
             if reading and reading != text and reading not in alternatives:
                 alternatives.append(reading)
         excerpts.append(Excerpt(text=text, reason=reason[:MAX_REASON_CHARS], alternatives=tuple(alternatives)))
+    if items and not excerpts:
+        # e.g. {"spans": [1, 2]} or only blank quotes: not an answer to route, one to ask again.
+        raise UnparseableAnswer("the spans hold no quoted text")
     return excerpts
 
 
