@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import openai  # noqa: E402
+from openai.types.chat import ChatCompletion  # noqa: E402
 
 from splitreason.io.inputs import plan_input  # noqa: E402
 from splitreason.io.selection import Selection  # noqa: E402
@@ -197,7 +198,7 @@ def build_payloads(input_path: Path, base_url: str) -> list[dict]:
     return [judge.build_payload(build_messages(t, TARGET_COVERAGE, judge.config.max_spans)) for t in traces]
 
 
-async def _baseline(base_url: str, payloads: list[dict], concurrency: int) -> dict:
+async def _baseline(base_url: str, payloads: list[dict], concurrency: int, call: str = "create") -> dict:
     client = openai.AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
     await client.models.list()  # like splitreason's preflight; not timed
     pending = iter(payloads)
@@ -206,7 +207,10 @@ async def _baseline(base_url: str, payloads: list[dict], concurrency: int) -> di
     async def worker() -> None:
         for payload in pending:
             sent = time.perf_counter()
-            response = await client.chat.completions.create(**payload)
+            if call == "create":
+                response = await client.chat.completions.create(**payload)
+            else:  # the SDK call splitreason's openai judge makes
+                response = await client.post("/chat/completions", cast_to=ChatCompletion, body=payload)
             assert response.choices[0].message.content
             latencies.append(time.perf_counter() - sent)
 
@@ -221,9 +225,9 @@ async def _baseline(base_url: str, payloads: list[dict], concurrency: int) -> di
             "latency_p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1)}
 
 
-def run_baseline(server: Server, payloads: list[dict], concurrency: int) -> dict:
+def run_baseline(server: Server, payloads: list[dict], concurrency: int, call: str = "create") -> dict:
     before = server.stats()
-    result = asyncio.run(_baseline(server.base_url, payloads, concurrency))
+    result = asyncio.run(_baseline(server.base_url, payloads, concurrency, call))
     result["server"] = _delta(before, server.stats())
     return result
 
@@ -293,7 +297,7 @@ def profile_splitreason(server: Server, input_path: Path, work: Path, concurrenc
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="splitreason annotate vs a bare openai loop against a slow judge")
     parser.add_argument("--traces", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3, help="baseline+splitreason pairs, alternated")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of baseline, splitreason, post-baseline")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.2, help="judge latency in seconds")
     parser.add_argument("--seed", type=int, default=0)
@@ -328,11 +332,15 @@ def main(argv: list[str] | None = None) -> int:
             baseline = run_baseline(server, payloads, args.concurrency)
             ours = run_splitreason(server, input_path, work, args.concurrency, args.traces, tag=str(index),
                                    startup_cpu=startup["cpu_s"])
+            post = run_baseline(server, payloads, args.concurrency, call="post")
             ratio = ours["rate"] / baseline["rate"]
-            rounds.append({"round": index, "baseline": baseline, "splitreason": ours, "ratio": round(ratio, 4),
-                           "ratio_end_to_end": round(ours["rate_end_to_end"] / baseline["rate"], 4)})
+            rounds.append({"round": index, "baseline": baseline, "splitreason": ours, "baseline_post": post,
+                           "ratio": round(ratio, 4),
+                           "ratio_end_to_end": round(ours["rate_end_to_end"] / baseline["rate"], 4),
+                           "ratio_vs_post": round(ours["rate"] / post["rate"], 4)})
             print(f"round {index}: baseline {baseline['rate']:.1f}/s, splitreason {ours['rate']:.1f}/s "
-                  f"(end-to-end {ours['rate_end_to_end']:.1f}/s), ratio {ratio:.3f}", file=sys.stderr)
+                  f"(end-to-end {ours['rate_end_to_end']:.1f}/s), ratio {ratio:.3f}; "
+                  f"bare loop with client.post {post['rate']:.1f}/s", file=sys.stderr)
         if args.profile:
             profile = profile_splitreason(server, input_path, work, args.concurrency, args.top)
     finally:
@@ -340,8 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)
 
-    digests = {r["baseline"]["server"]["digest"] for r in rounds} | {r["splitreason"]["server"]["digest"] for r in rounds}
-    counts = {r["baseline"]["server"]["requests"] for r in rounds} | {r["splitreason"]["server"]["requests"] for r in rounds}
+    clients = ("baseline", "splitreason", "baseline_post")
+    digests = {r[c]["server"]["digest"] for r in rounds for c in clients}
+    counts = {r[c]["server"]["requests"] for r in rounds for c in clients}
     ideal = args.concurrency / args.latency
     median_ratio = statistics.median(r["ratio"] for r in rounds)
     summary = {
@@ -351,11 +360,15 @@ def main(argv: list[str] | None = None) -> int:
         "splitreason_end_to_end_rate_median": statistics.median(r["splitreason"]["rate_end_to_end"] for r in rounds),
         "ratio_median": round(median_ratio, 4),
         "ratio_end_to_end_median": round(statistics.median(r["ratio_end_to_end"] for r in rounds), 4),
+        "baseline_post_rate_median": statistics.median(r["baseline_post"]["rate"] for r in rounds),
+        "ratio_vs_post_median": round(statistics.median(r["ratio_vs_post"] for r in rounds), 4),
         "threshold": THRESHOLD,
         "passed": median_ratio >= THRESHOLD,
         "payloads_identical": len(digests) == 1 and counts == {args.traces},
         "splitreason_startup": {"wall_s": startup["wall_s"], "cpu_s": startup["cpu_s"]},
         "baseline_cpu_ms_per_request_median": statistics.median(r["baseline"]["cpu_ms_per_request"] for r in rounds),
+        "baseline_post_cpu_ms_per_request_median": statistics.median(
+            r["baseline_post"]["cpu_ms_per_request"] for r in rounds),
         "splitreason_cpu_ms_per_trace_median": statistics.median(r["splitreason"]["cpu_ms_per_trace"] for r in rounds),
     }
     result = {
@@ -369,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary, "rounds": rounds,
     }
     if profile is not None:
+        if args.workdir is None:
+            profile.pop("prof_file")  # removed with the temporary directory
         result["profile"] = profile
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
@@ -382,18 +397,19 @@ def _print_table(result: dict) -> None:
           f"latency {cfg['latency_s'] * 1000:.0f} ms, concurrency {cfg['concurrency']}, "
           f"ideal {summary['ideal_rate']:.0f} req/s")
     header = f"{'round':>5} | {'baseline/s':>10} | {'ours/s':>8} | {'ours e2e/s':>10} | {'ratio':>6} | " \
-             f"{'e2e ratio':>9} | {'base CPU ms/req':>15} | {'ours CPU ms/trace*':>18}"
+             f"{'e2e ratio':>9} | {'post/s':>7} | {'vs post':>7} | {'CPU ms/req: base':>16} | {'post':>5} | {'ours*':>5}"
     print(header)
     print("-" * len(header))
     for r in result["rounds"]:
-        b, s = r["baseline"], r["splitreason"]
+        b, s, p = r["baseline"], r["splitreason"], r["baseline_post"]
         print(f"{r['round']:>5} | {b['rate']:>10.1f} | {s['rate']:>8.1f} | {s['rate_end_to_end']:>10.1f} | "
-              f"{r['ratio']:>6.3f} | {r['ratio_end_to_end']:>9.3f} | {b['cpu_ms_per_request']:>15.2f} | "
-              f"{s['cpu_ms_per_trace']:>18.2f}")
+              f"{r['ratio']:>6.3f} | {r['ratio_end_to_end']:>9.3f} | {p['rate']:>7.1f} | {r['ratio_vs_post']:>7.3f} | "
+              f"{b['cpu_ms_per_request']:>16.2f} | {p['cpu_ms_per_request']:>5.2f} | {s['cpu_ms_per_trace']:>5.2f}")
     print(f"median ratio {summary['ratio_median']:.3f} (end-to-end {summary['ratio_end_to_end_median']:.3f}); "
           f"baseline {summary['baseline_rate_median']:.1f}/s = {summary['baseline_rate_median'] / summary['ideal_rate']:.0%} "
           f"of ideal; splitreason {summary['splitreason_rate_median']:.1f}/s = "
           f"{summary['splitreason_rate_median'] / summary['ideal_rate']:.0%} of ideal; "
+          f"vs a bare client.post loop {summary['ratio_vs_post_median']:.3f}; "
           f"payloads identical: {summary['payloads_identical']}; "
           f"{'PASS' if summary['passed'] else 'FAIL'} (>= {summary['threshold']})")
     startup = summary["splitreason_startup"]

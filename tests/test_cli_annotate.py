@@ -63,6 +63,15 @@ def rows_of(count: int, *, start: int = 0, generations: int = 1, paragraphs: int
             for i in range(start, start + count)]
 
 
+def summary_row(text: str, label: str) -> list[str]:
+    """The cells after `label` in the end-of-run summary table of `splitreason annotate`."""
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) > 2 and cells[1] == label:
+            return [cell for cell in cells[2:] if cell]
+    raise AssertionError(f"no {label!r} row in:\n{text}")
+
+
 def assert_one_clean_error(result: subprocess.CompletedProcess, *needles: str) -> str:
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
@@ -104,6 +113,12 @@ def _bad_input_lines() -> tuple[list[str], dict[int, tuple[str, str | None]], se
     # A lone high surrogate written as a JSON escape: valid JSON, invalid Unicode text.
     surrogate = json.dumps(openr1_record("surrogate", ["placeholder"])).replace("placeholder", "x = \\ud835 y")
     add(surrogate, "lone_surrogate", "surrogate:0")
+    add(openr1_record("nulprob", [reasoning_trace(4, 3)], problem="Find x\x00."), "nul_character", "nulprob:0")
+    # A surrogate *pair* written as escapes is a valid character (𝑥) and must be kept.
+    pair = json.dumps(openr1_record("pair", [reasoning_trace(7, 4) + " placeholder"])).replace(
+        "placeholder", "so \\ud835\\udc65 = 3")
+    assert "\\ud835\\udc65" in pair
+    add(pair); good_ids.add("pair:0")
     add(good[2]); good_ids.add("good2:0")
     add(good[0], "duplicate_trace_id", "good0:0")  # the same uuid again
     add(good[3]); good_ids.add("good3:0")
@@ -126,8 +141,9 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_annotated(tmp_path: Pa
         assert reject["origin"] == str(source)
         assert reject["detail"] and "\n" not in reject["detail"] and len(reject["detail"]) <= 300
     assert {record["trace_id"] for record in annotations(out)} == good_ids
+    assert next(r for r in annotations(out) if r["trace_id"] == "pair:0")["trace"].endswith("so \U0001d465 = 3")
 
-    # The summary counts them: 4 accepted (or routed) traces and one line per reject reason.
+    # The end-of-run summary counts them: in the table, and one count per reject reason.
     reasons = {reason for reason, _ in expected.values()}
     summary = result.stderr
     assert "input rejects" in summary
@@ -135,8 +151,8 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_annotated(tmp_path: Pa
     for reason in reasons:
         count = sum(1 for r, _ in expected.values() if r == reason)
         assert f"{reason} {count}" in rejects_line, rejects_line
-    row = next(line for line in summary.splitlines() if "input rejects" in line and "│" in line)
-    assert f"│ {len(expected):>2} │" in row.replace("  ", " ") or str(len(expected)) in row
+    assert summary_row(summary, "input rejects") == [str(len(expected)), str(len(expected))]
+    assert summary_row(summary, "accepted") == [str(len(good_ids))] * 2
     manifest = json.loads((out / "run.json").read_text())
     assert manifest["totals"]["input_rejects"] == len(expected)
     assert sum(manifest["totals"]["status"].values()) == len(good_ids)
@@ -145,7 +161,9 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_annotated(tmp_path: Pa
     again = ok(run_cli("annotate", source, "-o", out, "--no-progress"))
     assert read_jsonl(out / "rejects.jsonl") == rejects
     assert len(annotations(out)) == len(good_ids)
-    assert "resumed" in again.stderr
+    assert summary_row(again.stderr, "resumed (already done)")[0] == str(len(good_ids))
+    assert summary_row(again.stderr, "input rejects")[1] == str(len(expected))
+    assert summary_row(again.stderr, "accepted") == ["0", str(len(good_ids))]
 
 
 def test_generation_level_rejects_carry_trace_ids_per_generation(tmp_path: Path, write_jsonl) -> None:
@@ -184,11 +202,13 @@ def _touch(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_parquet_gzip_and_directory_inputs_give_the_same_annotations(tmp_path: Path, write_jsonl) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = rows_of(6, generations=2, paragraphs=5)
+    rows[2] = {**rows[2], "generations": None}  # one bad row, in every format
     plain = write_jsonl("all.jsonl", rows)
     gz = tmp_path / "all.jsonl.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
@@ -206,12 +226,15 @@ def test_parquet_gzip_and_directory_inputs_give_the_same_annotations(tmp_path: P
                 for r in annotations(out)]
 
     results = {}
+    expected_rejects = {"jsonl": (plain, 3), "gz": (gz, 3), "parquet": (parquet, 2), "dir": (folder / "a.jsonl", 3)}
     for name, source in (("jsonl", plain), ("gz", gz), ("parquet", parquet), ("dir", folder)):
         out = tmp_path / f"out-{name}"
         ok(run_cli("annotate", source, "-o", out, "--no-progress"))
         results[name] = essentials(out)
-        assert not (out / "rejects.jsonl").exists() or not read_jsonl(out / "rejects.jsonl")
-    assert len(results["jsonl"]) == 12
+        [reject] = read_jsonl(out / "rejects.jsonl")
+        origin, row = expected_rejects[name]  # jsonl lines count from 1, parquet rows from 0
+        assert (reject["origin"], reject["row"], reject["reason"]) == (str(origin), row, "missing_field")
+    assert len(results["jsonl"]) == 10
     assert results["gz"] == results["jsonl"]
     assert results["parquet"] == results["jsonl"]
     assert results["dir"] == results["jsonl"]
@@ -263,8 +286,39 @@ def test_unreachable_judge_is_a_clear_error_and_writes_nothing(tmp_path: Path, w
     out = tmp_path / "out"
     result = run_cli("annotate", source, "-o", out, "--no-progress", "--judge", "openai:m",
                      "--base-url", f"http://127.0.0.1:{port}/v1", "--timeout", "2")
-    assert_one_clean_error(result, "cannot reach")
+    assert_one_clean_error(result, "judge openai:m: cannot reach")  # ":m:" is not turned into an emoji
     assert not list(out.glob("annotations/*.jsonl"))
+
+
+def test_paths_with_brackets_and_colons_print_as_they_are(tmp_path: Path, write_jsonl) -> None:
+    folder = tmp_path / "runs[bold]:smile:"
+    folder.mkdir()
+    source = folder / "in[red].jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows_of(2)) + "{bad\n", encoding="utf-8")
+    out = folder / "out[/]"
+    result = ok(run_cli("annotate", source, "-o", out, "--no-progress"))
+    squeezed = "".join(result.stderr.split())  # the table title may wrap
+    assert "".join(f"splitreason annotate → {out}".split()) in squeezed
+    assert "".join(f"(see {out / 'rejects.jsonl'})".split()) in squeezed
+    export = ok(run_cli("export", out, "-o", folder / "train[x].jsonl"))
+    assert f"wrote 2 examples to {folder / 'train[x].jsonl'}" in " ".join(export.stderr.split())
+    missing = run_cli("annotate", folder / "nope[x].jsonl", "-o", out, "--no-progress")
+    assert_one_clean_error(missing, f"input not found: {folder / 'nope[x].jsonl'}")
+
+
+def test_out_inside_the_input_directory_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "in.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows_of(2)) + "{bad\n", encoding="utf-8")
+    # `splitreason annotate .` from the data folder: the default OUT (./splitreason-out) would be
+    # read back as input on resume, its rejects.jsonl growing from its own lines without end.
+    result = run_cli("annotate", ".", "--no-progress", cwd=data, timeout=60)
+    assert_one_clean_error(result, "inside the input directory")
+    assert not (data / "splitreason-out").exists()
+    # A hidden folder is never read as input, so it may hold OUT.
+    ok(run_cli("annotate", data, "-o", data / ".out", "--no-progress"))
+    ok(run_cli("annotate", data, "-o", data / ".out", "--no-progress", timeout=60))
+    assert len(read_jsonl(data / ".out" / "rejects.jsonl")) == 1
 
 
 def test_judges_command_lists_heuristic(tmp_path: Path) -> None:

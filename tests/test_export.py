@@ -132,6 +132,13 @@ def test_messages_export_round_trips_every_row(scripted_out: Path, tmp_path: Pat
     inside = sum(s["end"] - s["start"] for i in statuses["accepted"] for s in records[i]["spans"])
     assert f"offload share: {inside / chars:.1%} of characters" in result.stderr
     assert "of tokens" not in result.stderr
+    # Written atomically through a temp file, yet with the mode any new file gets (not mkstemp's 0600).
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x", encoding="utf-8")
+    mode = plain.stat().st_mode & 0o777
+    assert train.stat().st_mode & 0o777 == mode
+    assert (scripted_out / "run.json").stat().st_mode & 0o777 == mode
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
     with_review = tmp_path / "with-review.jsonl"
     ok(run_cli("export", scripted_out, "-o", with_review, "--include-review"))
@@ -143,6 +150,7 @@ def test_messages_export_round_trips_every_row(scripted_out: Path, tmp_path: Pat
     assert plain and all(row["messages"][1]["content"] == records[row["id"]]["trace"] for row in plain)
 
 
+@pytest.mark.slow
 def test_instructions_and_prompt_completion(scripted_out: Path, tmp_path: Path) -> None:
     records = {record["trace_id"]: record for record in annotations(scripted_out)}
     accepted = sorted(i for i, r in records.items() if r["status"] == "accepted")
@@ -242,6 +250,21 @@ def test_export_without_annotations_is_a_clear_error(tmp_path: Path, scripted_ou
     (hollow / "annotations").mkdir(parents=True)
     result = run_cli("export", hollow, "-o", tmp_path / "train.jsonl")
     assert_one_clean_error(result, "no annotations")
+
+    # Options that cannot be honoured are refused in one clear message, not an internal error.
+    bad_tokenizer = run_cli("export", scripted_out, "-o", tmp_path / "t.jsonl", "--tokenizer", tmp_path / "no-tok")
+    assert bad_tokenizer.returncode == 2 and "Traceback" not in bad_tokenizer.stderr
+    assert "internal error" not in bad_tokenizer.stderr and "cannot load tokenizer" in bad_tokenizer.stderr
+    unaccepted = tmp_path / "unaccepted"
+    shutil.copytree(scripted_out, unaccepted)
+    for shard in (unaccepted / "annotations").glob("shard-*.jsonl"):
+        kept = [line for line in shard.read_text(encoding="utf-8").splitlines(keepends=True)
+                if json.loads(line)["status"] != "accepted"]
+        shard.write_text("".join(kept), encoding="utf-8")
+    nothing = run_cli("export", unaccepted, "-o", tmp_path / "none.jsonl", "--hf-dataset", tmp_path / "hf")
+    assert nothing.returncode == 2 and "Traceback" not in nothing.stderr
+    assert "internal error" not in nothing.stderr and "the export is empty" in nothing.stderr
+    assert read_jsonl(tmp_path / "none.jsonl") == [] and not (tmp_path / "hf").exists()
 
     # A corrupt line in the middle of an annotation file is reported, not skipped.
     broken = tmp_path / "broken"

@@ -123,6 +123,17 @@ def test_shard_index_runs_merged_equal_the_single_run(sharded) -> None:
     assert (outs[1] / "annotations" / "shard-00001-of-00003.jsonl").read_bytes() == before
 
 
+def test_limit_applies_to_a_shard_directory(sharded) -> None:
+    out = sharded["tmp"] / "limited"
+    ok(run_cli("annotate", sharded["shard_dir"], "-o", out, "--limit", "4", "--no-progress"))
+    first = {record["trace_id"] for record in annotations(out)}
+    assert len(first) == 4
+    ok(run_cli("annotate", sharded["shard_dir"], "-o", out, "--no-progress", "--shard-index", "2"))
+    manifest = json.loads((sharded["shard_dir"] / "manifest.json").read_text())
+    ids = [record["trace_id"] for record in annotations(out)]
+    assert len(ids) == len(set(ids)) and set(ids) == first | set(manifest["shards"][2]["trace_ids"])
+
+
 def test_bad_shard_requests_are_refused(sharded) -> None:
     tmp, source, shard_dir = sharded["tmp"], sharded["source"], sharded["shard_dir"]
     out = tmp / "bad"

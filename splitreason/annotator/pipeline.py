@@ -86,6 +86,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     plan = plan_input(request.input, num_shards=request.num_shards, limit=request.limit)
     if request.shard_index is not None and request.shard_index >= plan.num_shards:
         raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
+    _check_out_outside_input(plan.source, request.out, plan.from_shard_dir)
     spec = resolve(request.judge, load_aliases(request.judges_file), base_url=request.base_url)
     run_dir = RunDir(request.out)
     settings = JudgeSettings(
@@ -157,6 +158,20 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     atomic_write_json(run_dir.manifest_path, manifest)
     _print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
     return counts
+
+
+def _check_out_outside_input(source: str, out: Path, from_shard_dir: bool) -> None:
+    """OUT inside an input directory would be read back as input on resume (rejects.jsonl growing
+    from its own lines without end), so it is refused; hidden folders are never read as input."""
+    if from_shard_dir or not Path(source).is_dir():
+        return
+    try:
+        inside = out.resolve().relative_to(Path(source).resolve())
+    except ValueError:
+        return
+    if not any(part.startswith(".") for part in inside.parts):
+        raise RunDirError(f"output directory {out} is inside the input directory {source}, so its files would be "
+                          "read back as input; choose an output directory outside it (-o)")
 
 
 def _read_manifest(run_dir: RunDir) -> dict | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
@@ -24,6 +24,8 @@ from splitreason.schemas import Annotation, Reject, Trace, Usage
 # Flush Python's buffer after every record (survives SIGKILL); fsync at most this often
 # (survives power loss without paying a disk sync per record).
 _FSYNC_SECONDS = 1.0
+# How often the event loop moves items read by the reader thread into the workers' queue.
+_POLL_SECONDS = 0.005
 
 
 @dataclass
@@ -118,11 +120,6 @@ class _Writers:
         self._files.clear()
 
 
-async def _put_all(queue: asyncio.Queue, items: list) -> None:
-    for item in items:
-        await queue.put(item)
-
-
 class AnnotationRun:
     def __init__(
         self,
@@ -165,43 +162,54 @@ class AnnotationRun:
         self._load_state()
         writers = _Writers(self.run_dir, self.options.num_shards)
         workers_count = max(1, self.options.concurrency) if self.judge.concurrent else 1
-        queue: asyncio.Queue = asyncio.Queue(maxsize=workers_count * 2)
-        loop = asyncio.get_running_loop()
+        # The reader thread appends to `pending` and the event loop polls it: no per-item wake-up
+        # crosses threads. Each one costs a context switch and a GIL handover; with the loop busy,
+        # a reader woken per item fell behind and left workers (and their connections) idle.
+        queue: asyncio.Queue = asyncio.Queue()  # holds at most workers_count items (+ end markers)
+        pending: deque = deque()  # at most workers_count items read ahead
+        room = threading.Event()  # set when the reader may read on
         reader_error: list[BaseException] = []
         stop = threading.Event()
 
-        # Each hand-off wakes the event loop's thread from this one (a context switch and a GIL
-        # handover, costly on a busy machine), so items go over in batches while the queue is well
-        # stocked, and one by one as soon as it runs low (a slow source never holds an item back).
-        batch_size = max(1, workers_count // 2)
-
-        def hand_over(batch: list) -> None:
-            asyncio.run_coroutine_threadsafe(_put_all(queue, batch), loop).result()
-
         def produce() -> None:
-            batch: list = []
             try:
                 for item in items:
+                    while len(pending) >= workers_count and not stop.is_set():
+                        room.clear()
+                        if len(pending) >= workers_count:
+                            room.wait(0.1)  # a timeout only so that `stop` is seen
                     if stop.is_set():
                         return
-                    batch.append(item)
-                    if len(batch) >= batch_size or queue.qsize() < workers_count:
-                        hand_over(batch)
-                        batch = []
+                    pending.append(item)
             except BaseException as error:  # surfaced to the caller after the workers stop
                 reader_error.append(error)
             finally:
-                hand_over(batch + [_END] * workers_count)
+                pending.append(_END)
+
+        async def dispatch() -> None:
+            while True:
+                while pending and queue.qsize() < workers_count:
+                    item = pending.popleft()
+                    if item is _END:
+                        for _ in range(workers_count):
+                            queue.put_nowait(_END)
+                        return
+                    queue.put_nowait(item)
+                if len(pending) <= workers_count // 2 and not room.is_set():
+                    room.set()  # the reader wakes once per half-emptied buffer, not per item
+                await asyncio.sleep(_POLL_SECONDS)
 
         reader = threading.Thread(target=produce, name="splitreason-reader", daemon=True)
         reader.start()
         workers = [asyncio.create_task(self._work(queue, writers)) for _ in range(workers_count)]
+        dispatcher = asyncio.create_task(dispatch())
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(dispatcher, *workers)
         finally:
             stop.set()
-            for worker in workers:
-                worker.cancel()
+            room.set()
+            for task in (dispatcher, *workers):
+                task.cancel()
             writers.close()
             self.counts.elapsed = time.monotonic() - started
         if reader_error:

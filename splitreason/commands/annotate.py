@@ -74,7 +74,11 @@ def annotate(
         require_complete=not include_incomplete, hub_config=hub_config, hub_split=hub_split,
         num_shards=num_shards, shard_index=shard_index, retry_rejected=retry_rejected, progress=progress,
     )
-    asyncio.run(run_annotate(request, console))
+    try:
+        asyncio.run(run_annotate(request, console))
+    except KeyboardInterrupt:  # typer would turn it into a silent exit 130; say how to go on
+        console.print("interrupted: outputs so far are saved; run the same command again to resume")
+        raise typer.Exit(130) from None
 
 
 def _engine_args(pairs: list[str]) -> dict:

@@ -64,5 +64,8 @@ def export(
             highlight=False,
         )
     if hf_dataset is not None:
+        if summary.rows == 0:  # datasets cannot save an empty dataset (it fails deep inside)
+            raise typer.BadParameter(f"no examples to save in {hf_dataset}: the export is empty (skipped: {skipped})",
+                                     param_hint="--hf-dataset")
         rows = save_hf_dataset(output, hf_dataset)
         console.print(f"saved {rows} rows as a Hugging Face dataset in {hf_dataset}", highlight=False)

@@ -123,6 +123,9 @@ def write_export(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     try:
+        from splitreason.io.jsonl import NEW_FILE_MODE
+
+        os.fchmod(fd, NEW_FILE_MODE)  # mkstemp's 0o600 would hide the dataset from other users
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for annotation in annotations:
                 if annotation.status not in statuses:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import resources
+from itertools import islice
 from pathlib import Path
 
 from splitreason.io.readers import iter_rows
@@ -43,7 +44,9 @@ class InputPlan:
         if self.from_shard_dir:
             for reject in iter_rejects(self.source):
                 yield shard_of(reject_shard_key(reject), self.num_shards), reject
-            yield from iter_shard_dir(self.source, shard_indices)
+            traces = iter_shard_dir(self.source, shard_indices)
+            # The shards hold selected traces already; only --limit is left to apply.
+            yield from traces if selection.limit is None else islice(traces, selection.limit)
             return
         rows = iter_rows(self.source, hub_split=hub_split, hub_config=hub_config)
         for item in select_traces(rows, selection, stats=self.selection_stats):
@@ -63,6 +66,6 @@ def plan_input(source: str | None, *, num_shards: int | None, limit: int | None)
                 f"{path} is a shard directory of {manifest.num_shards} shards; "
                 f"--num-shards {num_shards} does not match (leave it out)"
             )
-        return InputPlan(source=path, num_shards=manifest.num_shards, expected=manifest.total_count,
-                         from_shard_dir=True)
+        expected = manifest.total_count if limit is None else min(limit, manifest.total_count)
+        return InputPlan(source=path, num_shards=manifest.num_shards, expected=expected, from_shard_dir=True)
     return InputPlan(source=path, num_shards=num_shards or 1, expected=limit)

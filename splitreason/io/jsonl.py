@@ -40,6 +40,17 @@ __all__ = [
 _CHUNK = 1 << 16
 
 
+def _new_file_mode() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+# The mode open() gives a new file (0o644 under the usual umask). mkstemp makes its files 0o600,
+# which would leave exports and run files unreadable to the other users of a shared machine.
+NEW_FILE_MODE = _new_file_mode()  # read once, at import, before any thread starts
+
+
 class JsonlCorruptError(ValueError):
     """A line of one of our own JSONL files is not a JSON object."""
 
@@ -198,6 +209,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, NEW_FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

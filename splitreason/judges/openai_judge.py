@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
@@ -77,13 +78,12 @@ class OpenAIJudge(LLMJudge):
         await self._client.close()
 
     async def _send(self, payload: dict[str, Any]) -> Completion:
-        # The payload is already the plain JSON body. Passed as extra_body it goes out as is (same
-        # content; only the key order differs); as keyword arguments the SDK would walk the whole
-        # prompt and schema against its typed params on every request, about a third of its CPU
-        # per request (benchmarks/bench_judge_saturation.py). Sending, errors and parsing are unchanged.
-        body = {key: value for key, value in payload.items() if key != "model"}
+        # The payload is already the exact JSON body, so it is posted as is with the SDK's public
+        # `post` (the same request path as `chat.completions.create`: auth, errors, response model);
+        # `create(**payload)` would walk the whole prompt and schema against its typed params on
+        # every request, about a third of the SDK's CPU per request (benchmarks/bench_judge_saturation.py).
         try:
-            response = await self._client.chat.completions.create(model=payload["model"], messages=[], extra_body=body)
+            response = await self._client.post("/chat/completions", cast_to=ChatCompletion, body=payload)
         except openai.RateLimitError as error:
             raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
         except openai.InternalServerError as error:
