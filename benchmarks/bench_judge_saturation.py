@@ -2,8 +2,8 @@
 
 Run from the repository root:
 
-    python benchmarks/bench_judge_saturation.py            # 2,000 traces, 3 rounds (about a minute)
-    python benchmarks/bench_judge_saturation.py --quick    # 400 traces, 2 rounds (about 15 s)
+    python benchmarks/bench_judge_saturation.py            # 2,000 traces, 5 rounds (about 3 minutes)
+    python benchmarks/bench_judge_saturation.py --quick    # 400 traces, 2 rounds (about 30 s)
     python benchmarks/bench_judge_saturation.py --profile  # also one cProfile'd annotate run (top items)
 
 Acceptance criterion: against a local judge server with a fixed 200 ms latency at concurrency
@@ -19,9 +19,14 @@ Setup:
 * N synthetic DeepSeek-R1-like traces (6-12k characters, LaTeX, ``<think>``, seeded) are written
   as an OpenR1-schema JSONL file, one generation per record.
 * baseline: ``openai.AsyncOpenAI(base_url, api_key="x", max_retries=0)`` and 64 worker tasks,
-  in this process, sending for each trace the very payload splitreason sends (built with
-  splitreason's own ``build_messages`` and the judge's ``build_payload``), after one
-  ``models.list()`` like splitreason's preflight. Throughput = N / time of the loop.
+  in this process, calling ``client.chat.completions.create(**payload)`` with, for each trace,
+  the very payload splitreason sends (built with splitreason's own ``build_messages`` and the
+  judge's ``build_payload``), after one ``models.list()`` like splitreason's preflight (not
+  timed). Throughput = N / time of the loop.
+* post-baseline (informational, not the criterion): the same loop with the SDK call
+  splitreason's openai judge makes, ``client.post("/chat/completions", cast_to=ChatCompletion,
+  body=payload)``, which skips the SDK's per-request walk of its typed params; the ratio to it
+  (``ratio_vs_post``) is the overhead of splitreason's own pipeline alone.
 * splitreason: ``python -m splitreason.cli annotate FILE -o OUT --judge openai:<model>
   --base-url URL --concurrency 64 --no-progress`` in a subprocess, a fresh OUT every time (so
   the answer cache never short-circuits a request). Two throughputs: in-process =
@@ -32,8 +37,10 @@ Setup:
 * The server's /stats request count and order-independent digest of request bodies are
   compared before/after each run: both clients must send exactly N requests with identical
   bodies (``payloads_identical`` in the results).
-* Rounds alternate baseline, splitreason, baseline, splitreason, ... to cancel drift; the
-  reported ratio is the median of the per-round ratios (splitreason in-process / baseline).
+* One warm-up of each client (128 traces) and one ``--limit 0`` annotate run (the fixed CPU
+  of a process: interpreter, imports, preflight; subtracted in "ours CPU ms/trace") come first.
+* Rounds run baseline, splitreason, post-baseline, then again, to cancel drift; the reported
+  ratio is the median of the per-round ratios (splitreason in-process / baseline).
 
 Results go to ``benchmarks/results/judge_saturation.json``; a table is printed.
 """

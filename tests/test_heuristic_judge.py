@@ -83,9 +83,8 @@ def make_trace(seed: int, length: int = 12_000, *, think: bool = True, exotic: b
         para = []
         for _ in range(rng.randint(2, 5)):
             kind = rng.random()
-            pool = (
-                FILLER if kind < 0.35 else COMPUTE if kind < 0.65 else DISPLAY if kind < 0.75 else REFLECT if kind < 0.88 else CASES
-            )
+            pool = next(p for limit, p in ((0.35, FILLER), (0.65, COMPUTE), (0.75, DISPLAY), (0.88, REFLECT), (1.0, CASES))
+                        if kind < limit)
             sentence = rng.choice(pool).format(**_fill(rng))
             if exotic and rng.random() < 0.15:
                 sentence = sentence.replace("x", "\U0001d465", 1) + " \U0001f642"
@@ -167,7 +166,8 @@ def test_mean_coverage_error_is_small() -> None:
 
 def test_span_cap_and_merging() -> None:
     prose = "This sentence is only words and it should never be picked by the judge at all."
-    hard = [f"So {a} × {a + 1} = {a * (a + 1)} and {a * (a + 1)} + {a} = {a * (a + 2)}, then we divide by {a}." for a in range(11, 17)]
+    hard = [f"So {a} × {a + 1} = {a * (a + 1)} and {a * (a + 1)} + {a} = {a * (a + 2)}, then we divide by {a}."
+            for a in range(11, 17)]
     text = "<think>\n" + " ".join([prose, *hard, prose]) + "\n</think>\nDone."
     run = text[text.index(hard[0]) : text.index(hard[-1]) + len(hard[-1])]
     target = len(run) / len(text)
@@ -267,6 +267,69 @@ def test_line_break_command_is_not_display_math() -> None:
     check_invariants(text, spans)
 
 
+def test_offsets_are_code_points_outside_the_bmp() -> None:
+    """Characters outside the BMP (and outside Latin-1) shift every span by exactly one each."""
+    text, problem = make_trace(22, length=6_000)
+    base = select_spans(text, 0.15, problem=problem)
+    at = text.index("<think>") + len("<think>")
+    shifted_text = text[:at] + "\U0001f914\U0001d465 " + text[at:]
+    shifted = select_spans(shifted_text, 0.15 * len(text) / len(shifted_text), problem=problem)
+    assert [(s + 3, e + 3, r) for s, e, r in base] == shifted
+    check_invariants(shifted_text, shifted)
+
+
+def test_unicode_operators_count_as_computation() -> None:
+    prose = "This sentence is only words and it should never be picked by the judge at all."
+    ascii_step = "We have 12 + 7 - 3 = 16 and 16 * 2 = 32, and also 32 <= 40 here."
+    unicode_step = "We have 12 + 7 \u2212 3 = 16 and 16 \u00d7 2 = 32, and also 32 \u2264 40 here."
+    for step in (ascii_step, unicode_step):
+        text = f"<think>\n{prose}\n{step}\n{prose}\n</think>\nDone."
+        spans = select_spans(text, len(step) / len(text))
+        assert [text[s:e] for s, e, _ in spans] == [step]
+        assert "dense computation" in spans[0][2]
+
+
+def test_windows_line_endings() -> None:
+    text, problem = make_trace(23, length=6_000)
+    text = text.replace("\n", "\r\n")
+    spans = select_spans(text, 0.15, problem=problem)
+    check_invariants(text, spans)
+    assert all("\r" not in text[s:e][-1:] and "\r" not in text[s:e][:1] for s, e, _ in spans)
+    assert abs(coverage(text, spans) - 0.15) <= 0.3 * 0.15
+
+
+def test_short_sentence_joins_its_paragraph() -> None:
+    """'Wait.' goes with the re-computation after it; short list items stay in their list."""
+    from splitreason.judges.heuristic import _segment, _think_bounds
+
+    prose = "This sentence is only words and it should never be picked by the judge."
+    items = "- \\(2^2 = 4\\), and \\(4 \\bmod 7 = 4\\)\n- \\(2^3 = 8\\), and \\(8 \\bmod 7 = 1\\)"
+    wait = "Wait. So 17 × 23 = 391 and then 391 - 100 = 291 in the end."
+    text = f"<think>\n{prose}\n\n{items}\n\n{wait} {prose}\n</think>\nDone."
+    lo, hi = _think_bounds(text)
+    starts, ends, _ = _segment(text, lo, hi, 1200, 40)
+    assert [text[s:e] for s, e in zip(starts, ends)] == [prose, items, wait, prose]
+
+
+def test_bundled_sample() -> None:
+    """The real-looking traces shipped with the package: clean spans, coverage near target."""
+    import json
+    from importlib import resources
+
+    sample = resources.files("splitreason.data").joinpath("openr1_sample.jsonl")
+    if not sample.is_file():
+        pytest.skip("no bundled sample")
+    items = [(row["problem"], g) for line in sample.read_text("utf-8").splitlines() if line.strip()
+             for row in [json.loads(line)] for g in row["generations"]]
+    for target in (0.05, 0.15, 0.3):
+        errors = []
+        for problem, text in items:
+            spans = select_spans(text, target, problem=problem)
+            check_invariants(text, spans)
+            errors.append(abs(coverage(text, spans) - target) / target)
+        assert sum(errors) / len(errors) <= 0.15, target
+
+
 # --------------------------------------------------------------------------------------------
 # Ranking
 # --------------------------------------------------------------------------------------------
@@ -283,6 +346,27 @@ def test_reflection_ranked_above_restatement_and_filler() -> None:
     s, e, reason = spans[0]
     assert text[s:e] == reflect
     assert "reflection cue" in reason
+
+
+@pytest.mark.parametrize(
+    ("phrase", "kinds"),
+    [
+        ("Wait, no, that\u2019s wrong.", ["rs", "rs"]),
+        ("Hmm, let me think.", ["rw", "fil"]),
+        ("Let me double-check this.", ["rs"]),
+        ("I made a mistake here.", ["rs"]),
+        ("So the answer is \\boxed{3}.", ["con", "sum", "sum"]),
+        ("Okay, so we need to find x.", ["fil", "con", "fil"]),
+        ("**Case 2:** if x > 0 then y < 0.", ["case", "case"]),
+        ("Let\u2019s substitute x = 2 and simplify.", ["man", "man"]),
+        ("WAIT. Alternatively, recompute it.", ["rs", "rw", "rs"]),
+    ],
+)
+def test_cue_kinds(phrase: str, kinds: list[str]) -> None:
+    from splitreason.judges.heuristic import _CUE_KINDS, _CUE_SCAN, _CUE_VIEW, _byte_view, _cue_kind
+
+    view = b" " + _byte_view(phrase).translate(_CUE_VIEW)
+    assert [_CUE_KINDS[_cue_kind(m.group())] for m in _CUE_SCAN.finditer(view)] == kinds
 
 
 def test_reasons_name_features() -> None:

@@ -105,13 +105,11 @@ def _by_first_letter(alternatives: list[str]) -> str:
 # operator), 2 = "=" (computation too, and counted for chained equalities), 3 = LaTeX operator
 # (marked on the backslash of a command below, or on the brace of ^{ and _{).
 _DENSE_CHARS = "0123456789+-*/^_<>\u00d7\u00f7\u00b7\u00b1"  # ASCII and Latin-1: × ÷ · ±
-_CLASS = bytearray(256)
-for _ch in _DENSE_CHARS:
-    _CLASS[ord(_ch)] = 1
-_CLASS[ord("=")] = 2
-_CLASS[3] = 3
-_CLASS = bytes(_CLASS)
 _TEX_MARK = b"\x03"
+_CLASS = bytes(
+    1 if chr(byte) in _DENSE_CHARS else 2 if byte == ord("=") else 3 if byte == _TEX_MARK[0] else 0
+    for byte in range(256)
+)
 # Operators beyond Latin-1 (rarer; looked for only when the text has such characters).
 _UNICODE_OPS = re.compile("[\u2212\u2213\u2264\u2265\u2260\u2248\u2261\u221a\u2211\u220f\u222b\u221e]")
 
@@ -249,12 +247,10 @@ _CUE_KINDS = tuple(_CUE_PATTERNS)
 _CUE_CAPS = (2, 2, 2, 3, 3, 2, 1)  # at most this many cues of each kind count in one step
 
 # The lower-cased, blank-normalised view for the cue scan.
-_CUE_VIEW = bytearray(range(256))
-for _ch in range(ord("A"), ord("Z") + 1):
-    _CUE_VIEW[_ch] = _ch + 32
-for _ch in b"\t\n\r\f\v(\"*\\":
-    _CUE_VIEW[_ch] = 32
-_CUE_VIEW = bytes(_CUE_VIEW)
+_BLANKED = b"\t\n\r\f\v(\"*\\"
+_CUE_VIEW = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ" + _BLANKED, b"abcdefghijklmnopqrstuvwxyz" + b" " * len(_BLANKED)
+)
 
 # One regex for every cue: no capturing groups (they make sre slow), a literal blank first (so
 # sre only tries word starts) and grouped by first letter (so it tries few alternatives at
@@ -577,9 +573,10 @@ def select_spans(
 
     # Greedy: best score first (sorted is stable, so ties go by position). A chosen step joins
     # its chosen neighbours (only whitespace between) while the span stays within the cap;
-    # otherwise it starts a span of its own. First pass: take every step that keeps the
-    # coverage within OVERSHOOT of the target, until it reaches the target. If it falls short
-    # (every remaining step is too long), second pass: take steps that bring it closer.
+    # otherwise it starts a span of its own. A step that would overshoot the target is taken
+    # only if it brings the coverage closer to the target and, in a first pass, keeps it
+    # within OVERSHOOT of it; a second pass, when the first falls short (every remaining step
+    # is too long), drops that last condition.
     order = sorted(range(n), key=scores.__getitem__, reverse=True)
     chosen = bytearray(n)
     joined = bytearray(n)  # joined[i]: step i is in the same span as step i-1
@@ -604,8 +601,10 @@ def select_spans(
             if last > i:
                 added -= ends[last] - starts[i + 1]
             new_covered = covered + added
-            if new_covered - target >= target - covered if closest else new_covered > upper:
-                continue
+            if new_covered > target and (
+                new_covered - target >= target - covered or (new_covered > upper and not closest)
+            ):
+                continue  # overshoots by more than it helps (or, in the first pass, too far)
             chosen[i] = 1
             if first < i:
                 joined[i] = 1
