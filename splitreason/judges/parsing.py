@@ -110,12 +110,17 @@ def _decode_first_object(text: str) -> tuple[Any, str]:
     raise UnparseableAnswer("no JSON object found in the answer")
 
 
+_CONTROL = re.compile("[\b\f\n\r\t]")
+
+
 def repair_control_characters(text: str) -> str:
     """Undo JSON escapes that swallowed a LaTeX backslash: form feed + "rac" -> "\\frac".
 
     Form feeds and backspaces never occur in real traces, so they are always restored; a tab,
     carriage return or newline is restored only when the letters after it spell a LaTeX command.
     """
+    if not _CONTROL.search(text):
+        return text  # the common case: nothing to repair, no per-character loop
     out: list[str] = []
     i = 0
     while i < len(text):
