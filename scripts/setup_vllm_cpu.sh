@@ -95,6 +95,7 @@ print(f"  torch {torch.__version__}, transformers {transformers.__version__}, "
 assert "+cpu" in torch.__version__ or not torch.cuda.is_available(), torch.__version__
 EOF
 check_venv
+install_splitreason
 
 touch "$MARKER"
 log "done in $(( $(date +%s) - start )) s; marker: $MARKER"

@@ -4,6 +4,7 @@ stands in for an LLM server (a network boundary we do not own); nothing of ours 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def reasoning_trace(seed: int, paragraphs: int = 12) -> str:
         lines.append(f"So the running total after step {i} becomes {a * b + i}, and that matches the estimate.")
     lines += ["</think>", f"The answer is \\(\\boxed{{{seed}}}\\)."]
     return "\n\n".join(lines)
+
+
+@pytest.fixture
+def hermetic_judge_env(monkeypatch, tmp_path):
+    """No judge settings from the developer's environment or ~/.config leak into a test."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "ANTHROPIC_", "SPLITREASON_", "DEEPSEEK_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
 @pytest.fixture

@@ -27,11 +27,7 @@ SECRET = "sk-ant-splitreason-test-0b7e44a1-DO-NOT-LEAK"
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ANTHROPIC_", "SPLITREASON_", "DEEPSEEK_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+def _hermetic_env(hermetic_judge_env, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-test-key")
 
 

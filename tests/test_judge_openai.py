@@ -36,12 +36,8 @@ SECRET = "sk-splitreason-test-9f3c1e7d-DO-NOT-LEAK"
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch, tmp_path):
-    """No judge settings from the developer's environment or ~/.config leak into a test."""
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ANTHROPIC_", "SPLITREASON_", "DEEPSEEK_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+def _hermetic_env(hermetic_judge_env, monkeypatch):
+    """Every test here runs with the shared hermetic judge environment (conftest)."""
 
 
 def annotate(server, source: Path, out: Path, **options):

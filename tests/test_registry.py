@@ -16,11 +16,8 @@ BUILT_IN = {"qwen-32b", "deepseek-r1", "gpt-4o", "claude-sonnet"}
 
 
 @pytest.fixture(autouse=True)
-def _hermetic_env(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith(("OPENAI_", "ANTHROPIC_", "SPLITREASON_", "DEEPSEEK_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+def _hermetic_env(hermetic_judge_env, monkeypatch):
+    """Every test here runs with the shared hermetic judge environment (conftest)."""
 
 
 def judges_file(tmp_path: Path, text: str, name: str = "judges.toml") -> Path:

@@ -5,6 +5,7 @@ Kept apart from the CLI so tests and other tools can call `run_annotate` directl
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,12 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
             run = AnnotationRun(run_dir, judge, options, on_progress=tracker.update)
             counts = await run.run(plan.items(selection, hub_split=request.hub_split,
                                               hub_config=request.hub_config, shard_indices=shard_indices))
+    except BaseException as error:
+        # Say in run.json that this invocation stopped early; what it wrote stays and resumes.
+        manifest.update(state="interrupted" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError)
+                        else "failed", stopped=_now(), error=type(error).__name__)
+        atomic_write_json(run_dir.manifest_path, manifest)
+        raise
     finally:
         await judge.close()
         transport_stats = getattr(getattr(judge, "transport", None), "stats", None)

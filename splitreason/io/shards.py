@@ -33,7 +33,7 @@ from typing import IO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import splitreason
-from splitreason.io.jsonl import atomic_write_bytes, record_to_line
+from splitreason.io.jsonl import fsync_dir, atomic_write_bytes, record_to_line
 from splitreason.io.readers import InputError, one_line
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
@@ -291,13 +291,7 @@ def write_shards(
                 path.unlink()
         for name in [info.file for info in manifest.shards] + [REJECTS_NAME, MANIFEST_NAME]:
             os.replace(staging / name, out / name)  # manifest last
-        fd = os.open(out, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        fsync_dir(out)
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
