@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from splitreason.annotator.routing import RoutingPolicy
 from splitreason.annotator.run_config import RunConfig, check_compatible, environment_versions
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
 from splitreason.io.inputs import plan_input
-from splitreason.io.jsonl import atomic_write_json, iter_jsonl
+from splitreason.io.jsonl import atomic_write_json, file_sha256
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.io.selection import Selection
 from splitreason.judges.cache import RequestCache
@@ -155,7 +156,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         if cache is not None:
             cache.close()
 
-    totals = _finish_shards(run_dir, run.shards(), plan.num_shards)
+    totals = _finish_shards(run_dir, run.shard_status, plan.num_shards, run.rejects_recorded)
     invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
     if transport_stats is not None:
         invocation["retries"] = transport_stats.retries
@@ -192,26 +193,17 @@ def _read_manifest(run_dir: RunDir) -> dict | None:
         raise RunDirError(f"{run_dir.manifest_path} is not valid JSON ({error}); was it edited by hand?") from error
 
 
-def _finish_shards(run_dir: RunDir, shards: list[int], num_shards: int) -> dict:
-    """Count what each shard file holds now (this run and earlier ones) and seal it with a hash."""
-    import hashlib
-
-    totals: dict = {"status": {}, "shards": {}}
-    for shard in shards:
+def _finish_shards(run_dir: RunDir, shard_status: dict[int, Counter], num_shards: int, rejects: int) -> dict:
+    """Seal each shard run here with its counts and a hash; the counts cover earlier runs too."""
+    totals: dict = {"status": Counter(), "shards": {}}
+    for shard, status in shard_status.items():
         path = run_dir.shard_path(shard, num_shards)
-        status: dict[str, int] = {}
-        if path.exists():
-            for record in iter_jsonl(path):
-                status[record["status"]] = status.get(record["status"], 0) + 1
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            digest = None
-        info = {"file": path.name, "count": sum(status.values()), "status": status, "sha256": digest}
+        info = {"file": path.name, "count": sum(status.values()), "status": dict(status),
+                "sha256": file_sha256(path) if path.exists() else None}
         atomic_write_json(run_dir.shard_done_path(shard, num_shards), info)
         totals["shards"][path.name] = info
-        for key, value in status.items():
-            totals["status"][key] = totals["status"].get(key, 0) + value
-    rejects = sum(1 for _ in iter_jsonl(run_dir.rejects_path)) if run_dir.rejects_path.exists() else 0
+        totals["status"].update(status)
+    totals["status"] = dict(totals["status"])
     totals["input_rejects"] = rejects
     return totals
 

@@ -8,6 +8,7 @@ feeds a bounded queue, so memory stays flat whatever the input size.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -107,8 +108,6 @@ class _Writers:
         self._write(self._open("rejects", self.run_dir.rejects_path), reject.model_dump_json())
 
     def sync(self) -> None:
-        import os
-
         for handle in self._files.values():
             handle.flush()
             os.fsync(handle.fileno())
@@ -134,8 +133,12 @@ class AnnotationRun:
         self.options = options
         self.counts = RunCounts()
         self.on_progress = on_progress or (lambda counts, annotation: None)
+        # Provenance is the same for every trace of a run: computed once, not per trace.
+        self._judge_info = judge.info
         self._done: dict[int, set[str]] = {}
-        self._seen: set[str] = set()
+        # Records per status in each shard file, earlier invocations included (kept current, so
+        # the end-of-run totals need no second read of the files).
+        self.shard_status: dict[int, Counter] = {}
         self._reject_keys: set[tuple] = set()
 
     def shards(self) -> list[int]:
@@ -143,9 +146,14 @@ class AnnotationRun:
             return [self.options.shard_index]
         return list(range(self.options.num_shards))
 
+    @property
+    def rejects_recorded(self) -> int:
+        """Lines in rejects.jsonl: earlier invocations' and this one's."""
+        return len(self._reject_keys)
+
     def _load_state(self) -> None:
+        """Read what OUT already holds; the caller has prepared the run directory."""
         n = self.options.num_shards
-        self.run_dir.prepare()
         self.run_dir.check_shard_layout(n)
         for shard in self.shards():
             if self.options.retry_rejected:
@@ -154,7 +162,7 @@ class AnnotationRun:
                 cache = getattr(self.judge, "cache", None)
                 if cache is not None and dropped:
                     cache.forget_traces(dropped)
-            self._done[shard] = self.run_dir.done_trace_ids(shard, n)
+            self._done[shard], self.shard_status[shard] = self.run_dir.shard_state(shard, n)
         self._reject_keys = self.run_dir.reject_keys()
 
     async def run(self, items: Iterable[ShardedItem]) -> RunCounts:
@@ -228,14 +236,7 @@ class AnnotationRun:
             if isinstance(record, Reject):
                 self._record_reject(record, writers)
                 continue
-            if record.trace_id in self._seen:
-                self._record_reject(
-                    Reject(origin=record.origin, row=record.origin_row, trace_id=record.trace_id,
-                           reason="duplicate_trace_id", detail="this trace id was already read earlier in the input"),
-                    writers,
-                )
-                continue
-            self._seen.add(record.trace_id)
+            # Duplicate trace ids never get here: selection rejects them, shard files cannot hold them.
             if record.trace_id in self._done[shard]:
                 self.counts.already_done += 1
                 self.on_progress(self.counts, None)
@@ -243,6 +244,7 @@ class AnnotationRun:
             annotation = await self._annotate(record)
             writers.annotation(shard, annotation)
             self._done[shard].add(record.trace_id)
+            self.shard_status[shard][annotation.status] += 1
             self.counts.status[annotation.status] += 1
             self.counts.reasons[annotation.status_reason.split(":", 1)[0]] += 1
             self.counts.usage.add(annotation.usage)
@@ -254,10 +256,10 @@ class AnnotationRun:
             verdict = await self.judge.judge(trace, policy.target_coverage)
         except JudgeFailed as failure:
             self.counts.requests += failure.requests
-            return failed_annotation(trace, failure, self.judge.info, policy, failure.usage)
+            return failed_annotation(trace, failure, self._judge_info, policy, failure.usage)
         self.counts.requests += verdict.requests
         self.counts.cache_hits += verdict.cache_hits
-        return build_annotation(trace, verdict, self.judge.info, policy, fuzzy_threshold=self.options.fuzzy_threshold)
+        return build_annotation(trace, verdict, self._judge_info, policy, fuzzy_threshold=self.options.fuzzy_threshold)
 
     def _record_reject(self, reject: Reject, writers: _Writers) -> None:
         self.counts.input_rejects[reject.reason] += 1

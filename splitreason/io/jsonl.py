@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -236,3 +237,12 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | N
     else:
         text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False)
     atomic_write_text(path, text + "\n")
+
+
+def file_sha256(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks (a shard may be larger than memory should hold)."""
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            hasher.update(chunk)
+    return hasher.hexdigest()

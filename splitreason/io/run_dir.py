@@ -13,6 +13,7 @@ next start (repair_tail), so a half-written line never corrupts a file.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,11 +69,16 @@ class RunDir:
                 f"not {num_shards}; use a new output directory"
             )
 
-    def done_trace_ids(self, index: int, num_shards: int) -> set[str]:
+    def shard_state(self, index: int, num_shards: int) -> tuple[set[str], Counter]:
+        """Trace ids already annotated in a shard, and their count per status (one read)."""
+        done: set[str] = set()
+        status: Counter = Counter()
         path = self.shard_path(index, num_shards)
-        if not path.exists():
-            return set()
-        return {record["trace_id"] for record in iter_jsonl(path)}
+        if path.exists():
+            for record in iter_jsonl(path):
+                done.add(record["trace_id"])
+                status[record["status"]] += 1
+        return done, status
 
     def reject_keys(self) -> set[tuple]:
         if not self.rejects_path.exists():

@@ -33,7 +33,7 @@ from typing import IO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import splitreason
-from splitreason.io.jsonl import fsync_dir, atomic_write_bytes, record_to_line
+from splitreason.io.jsonl import atomic_write_bytes, file_sha256, fsync_dir, record_to_line
 from splitreason.io.readers import InputError, one_line
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
@@ -60,7 +60,6 @@ REJECTS_NAME = "rejects.jsonl"
 SHARD_FUNCTION = "int.from_bytes(sha256(trace_id.encode('utf-8')).digest()[:8], 'big') % num_shards"
 
 _MAX_OPEN_FILES = 128
-_HASH_CHUNK = 1 << 20
 
 
 def shard_of(key: str, num_shards: int) -> int:
@@ -233,9 +232,9 @@ def _our_files(directory: Path) -> list[Path]:
 def _files_match(directory: Path, manifest: ShardManifest) -> bool:
     try:
         for info in manifest.shards:
-            if _file_sha256(directory / info.file) != info.sha256:
+            if file_sha256(directory / info.file) != info.sha256:
                 return False
-        return _file_sha256(directory / manifest.rejects_file) == manifest.rejects_sha256
+        return file_sha256(directory / manifest.rejects_file) == manifest.rejects_sha256
     except OSError:
         return False
 
@@ -300,14 +299,6 @@ def write_shards(
 # -- reading ---------------------------------------------------------------------
 
 
-def _file_sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_HASH_CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
 def is_shard_dir(path: str | os.PathLike[str]) -> bool:
     """True when `path` is a directory with a valid manifest.json."""
     try:
@@ -341,7 +332,7 @@ def read_manifest(path: str | os.PathLike[str]) -> ShardManifest:
 def _verified_path(directory: Path, file: str, expected: str, what: str) -> Path:
     path = directory / file
     try:
-        actual = _file_sha256(path)
+        actual = file_sha256(path)
     except FileNotFoundError as exc:
         raise InputError(f"{what} of {directory} is missing: {file}") from exc
     if actual != expected:
