@@ -9,7 +9,7 @@ import anthropic
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
-from splitreason.judges.transport import PermanentError, Transport, TransientError, retry_after_seconds
+from splitreason.judges.transport import Transport, sdk_error
 
 
 class AnthropicJudge(LLMJudge):
@@ -75,20 +75,8 @@ class AnthropicJudge(LLMJudge):
         sampling = {key: body.pop(key) for key in ("temperature", "top_p", "top_k") if key in body}
         try:
             message = await self._client.messages.create(**body, extra_body=sampling or None)
-        except anthropic.RateLimitError as error:
-            raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
-        except anthropic.APITimeoutError as error:
-            raise TransientError("timeout", str(error)) from error
-        except anthropic.APIConnectionError as error:
-            raise TransientError("connection", str(error)) from error
-        except anthropic.APIStatusError as error:
-            if error.status_code >= 500:  # includes 529 "overloaded"
-                raise TransientError(
-                    "server_error", str(error), retry_after=retry_after_seconds(error.response.headers)
-                ) from error
-            raise PermanentError(error.status_code, str(error)) from error
-        except anthropic.APIResponseValidationError as error:
-            raise TransientError("bad_response", str(error)) from error
+        except anthropic.APIError as error:
+            raise sdk_error(error, anthropic) from error
         text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
         return Completion(
             text=text,

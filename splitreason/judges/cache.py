@@ -2,7 +2,7 @@
 
 An answer already received is never requested again: the key is the sha256 of the sorted-key
 JSON of everything that determines the answer (model, messages, every sampling parameter,
-response format) plus the answer attempt number. Deterministic failures (4xx other than 429)
+response format), the prompt template hash and the answer attempt number. Deterministic failures (4xx other than 429)
 are cached too so a resumed run does not resend them; `--retry-rejected` clears those (and every
 other cached answer of the traces it asks again).
 API keys are never part of a payload, so they never reach the cache.
@@ -37,8 +37,9 @@ class CachedFailure:
     message: str
 
 
-def cache_key(payload: dict[str, Any], attempt: int) -> str:
-    canonical = json.dumps({"payload": payload, "attempt": attempt}, sort_keys=True, ensure_ascii=False)
+def cache_key(payload: dict[str, Any], attempt: int, prompt_hash: str = "") -> str:
+    canonical = json.dumps({"payload": payload, "attempt": attempt, "prompt": prompt_hash},
+                           sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -71,15 +72,6 @@ class RequestCache:
             "INSERT OR REPLACE INTO answers (key, trace_id, created, ok, body) VALUES (?, ?, ?, ?, ?)",
             (key, trace_id, time.time(), int(ok), json.dumps(asdict(value), ensure_ascii=False)),
         )
-
-    def forget_failures(self, trace_ids: set[str] | None = None) -> int:
-        """Drop cached failures (all, or for these traces) so they are asked again."""
-        if trace_ids is None:
-            return self._db.execute("DELETE FROM answers WHERE ok = 0").rowcount
-        removed = 0
-        for trace_id in trace_ids:
-            removed += self._db.execute("DELETE FROM answers WHERE ok = 0 AND trace_id = ?", (trace_id,)).rowcount
-        return removed
 
     def forget_traces(self, trace_ids: set[str]) -> int:
         """Drop every cached answer of these traces (failures and the unusable answers alike).

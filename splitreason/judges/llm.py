@@ -127,7 +127,7 @@ class LLMJudge(Judge):
         )
 
     async def _answer(self, trace_id: str, payload: dict[str, Any], attempt: int, verdict: Verdict) -> Completion:
-        key = cache_key(payload, attempt)
+        key = cache_key(payload, attempt, prompts.template_hash(TEMPLATE))
         cached = self.cache.get(key) if self.cache else None
         if isinstance(cached, Completion):
             verdict.cache_hits += 1

@@ -10,7 +10,7 @@ from openai.types.chat import ChatCompletion
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
-from splitreason.judges.transport import PermanentError, Transport, TransientError, retry_after_seconds
+from splitreason.judges.transport import Transport, sdk_error
 
 
 class OpenAIJudge(LLMJudge):
@@ -84,20 +84,8 @@ class OpenAIJudge(LLMJudge):
         # every request, about a third of the SDK's CPU per request (benchmarks/bench_judge_saturation.py).
         try:
             response = await self._client.post("/chat/completions", cast_to=ChatCompletion, body=payload)
-        except openai.RateLimitError as error:
-            raise TransientError("rate_limited", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
-        except openai.InternalServerError as error:
-            raise TransientError("server_error", str(error), retry_after=retry_after_seconds(error.response.headers)) from error
-        except openai.APITimeoutError as error:
-            raise TransientError("timeout", str(error)) from error
-        except openai.APIConnectionError as error:
-            raise TransientError("connection", str(error)) from error
-        except openai.APIStatusError as error:
-            if error.status_code >= 500 or error.status_code == 429:
-                raise TransientError("server_error", str(error)) from error
-            raise PermanentError(error.status_code, str(error)) from error
-        except openai.APIResponseValidationError as error:
-            raise TransientError("bad_response", str(error)) from error
+        except openai.APIError as error:
+            raise sdk_error(error, openai) from error
         if not response.choices:
             return Completion(text="", finish_reason="empty")
         choice = response.choices[0]

@@ -12,6 +12,7 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import TypeVar
 
 from aiolimiter import AsyncLimiter
@@ -134,3 +135,24 @@ def retry_after_seconds(headers: object) -> float | None:
         except (TypeError, ValueError):
             return None
         return max(0.0, (moment - _dt.datetime.now(_dt.timezone.utc)).total_seconds())
+
+
+def sdk_error(error: Exception, sdk: ModuleType) -> TransientError | PermanentError:
+    """Our error for an exception of the openai or anthropic SDK (both share one generated
+    exception hierarchy, so one mapping serves both): 429, 5xx (Anthropic's 529 included),
+    timeouts, connection errors and malformed responses are transient; other statuses are not."""
+    message = str(error)
+    if isinstance(error, sdk.APITimeoutError):  # a subclass of APIConnectionError: test it first
+        return TransientError("timeout", message)
+    if isinstance(error, sdk.APIConnectionError):
+        return TransientError("connection", message)
+    if isinstance(error, sdk.APIResponseValidationError):
+        return TransientError("bad_response", message)
+    if isinstance(error, sdk.APIStatusError):
+        retry_after = retry_after_seconds(error.response.headers)
+        if error.status_code == 429:
+            return TransientError("rate_limited", message, retry_after=retry_after)
+        if error.status_code >= 500:
+            return TransientError("server_error", message, retry_after=retry_after)
+        return PermanentError(error.status_code, message)
+    return PermanentError(None, message)

@@ -17,6 +17,7 @@ def template_source(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=None)
 def template_hash(name: str) -> str:
     """First 16 hex digits of the template's sha256: goes into provenance and the cache key."""
     return hashlib.sha256(template_source(name).encode("utf-8")).hexdigest()[:16]
