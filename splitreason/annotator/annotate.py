@@ -15,6 +15,12 @@ from splitreason.schemas import Annotation, HallucinatedExcerpt, JudgeInfo, Span
 _HALLUCINATED_TEXT_LIMIT = 500
 
 
+def _trace_fields(trace: Trace) -> dict:
+    """What an annotation repeats of its trace, so the record is self-contained for export."""
+    return {"trace_id": trace.trace_id, "problem": trace.problem, "trace": trace.text,
+            "source": trace.source, "problem_type": trace.problem_type}
+
+
 def build_annotation(
     trace: Trace,
     verdict: Verdict,
@@ -46,11 +52,7 @@ def build_annotation(
     score = confidence(spans, len(hallucinated), excerpts, coverage, policy.target_coverage)
     status, reason = route(policy, excerpts=excerpts, hallucinated=len(hallucinated), coverage=coverage, score=score)
     return Annotation(
-        trace_id=trace.trace_id,
-        problem=trace.problem,
-        trace=trace.text,
-        source=trace.source,
-        problem_type=trace.problem_type,
+        **_trace_fields(trace),
         spans=spans,
         hallucinated=hallucinated,
         excerpts=excerpts,
@@ -64,14 +66,10 @@ def build_annotation(
     )
 
 
-def failed_annotation(trace: Trace, failure: JudgeFailed, judge: JudgeInfo, policy: RoutingPolicy, verdict_usage=None) -> Annotation:
+def failed_annotation(trace: Trace, failure: JudgeFailed, judge: JudgeInfo, policy: RoutingPolicy) -> Annotation:
     """The judge gave nothing usable: the trace is rejected with the reason, and no spans."""
     return Annotation(
-        trace_id=trace.trace_id,
-        problem=trace.problem,
-        trace=trace.text,
-        source=trace.source,
-        problem_type=trace.problem_type,
+        **_trace_fields(trace),
         spans=[],
         excerpts=0,
         coverage=0.0,
@@ -80,7 +78,7 @@ def failed_annotation(trace: Trace, failure: JudgeFailed, judge: JudgeInfo, poli
         status="rejected",
         status_reason=f"{failure.reason}: {failure.detail}",
         judge=judge,
-        **({"usage": verdict_usage} if verdict_usage is not None else {}),
+        usage=failure.usage,
     )
 
 

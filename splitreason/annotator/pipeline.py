@@ -12,10 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import ProgressColumn, BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
-from rich.text import Text
 
+from splitreason.annotator.progress import print_summary, progress_bar
 from splitreason.annotator.routing import RoutingPolicy
 from splitreason.annotator.run_config import RunConfig, check_compatible, environment_versions
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
@@ -28,7 +26,6 @@ from splitreason.judges.factory import JudgeSettings, create_judge
 from splitreason.judges.llm import SamplingParams
 from splitreason.judges.registry import load_aliases, resolve
 from splitreason.judges.transport import RetryPolicy
-from splitreason.schemas import Annotation
 
 
 @dataclass
@@ -140,7 +137,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     atomic_write_json(run_dir.manifest_path, manifest)
 
     try:
-        with _progress(console, request.progress, plan.expected) as tracker:
+        with progress_bar(console, request.progress, plan.expected) as tracker:
             run = AnnotationRun(run_dir, judge, options, on_progress=tracker.update)
             counts = await run.run(plan.items(selection, hub_split=request.hub_split,
                                               hub_config=request.hub_config, shard_indices=shard_indices))
@@ -164,7 +161,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     manifest.update(state="complete", finished=_now(), totals=totals,
                     invocations=[*manifest["invocations"], invocation])
     atomic_write_json(run_dir.manifest_path, manifest)
-    _print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
+    print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
     return counts
 
 
@@ -210,72 +207,3 @@ def _finish_shards(run_dir: RunDir, shard_status: dict[int, Counter], num_shards
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-class _RateColumn(ProgressColumn):
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} traces/s" if speed else "- traces/s")
-
-
-class _Tracker:
-    def __init__(self, progress: Progress | None, expected: int | None):
-        self.progress = progress
-        self.task = progress.add_task("annotating", total=expected, tokens="0", status="") if progress else None
-
-    def update(self, counts: RunCounts, annotation: Annotation | None) -> None:
-        if self.progress is None:
-            return
-        tokens = counts.usage.prompt_tokens + counts.usage.completion_tokens
-        self.progress.update(self.task, completed=counts.annotated + counts.already_done,
-                             tokens=f"{tokens:,}", status=f"✓{counts.status['accepted']} "
-                             f"?{counts.status['review']} ✗{counts.status['rejected']}")
-
-
-class _progress:
-    def __init__(self, console: Console, enabled: bool, expected: int | None):
-        self.console, self.enabled, self.expected = console, enabled, expected
-        self._progress: Progress | None = None
-
-    def __enter__(self) -> _Tracker:
-        if self.enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                _RateColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("tokens {task.fields[tokens]}"),
-                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
-            )
-            self._progress.start()
-        tracker = _Tracker(self._progress, self.expected)
-        if self._progress:
-            self._progress.update(tracker.task, status="")
-        return tracker
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress:
-            self._progress.stop()
-
-
-def _print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict) -> None:
-    table = Table(title=f"splitreason annotate → {out}", show_header=True)
-    table.add_column("")
-    table.add_column("this run", justify="right")
-    table.add_column("in OUT", justify="right")
-    for status in ("accepted", "review", "rejected"):
-        table.add_row(status, str(counts.status.get(status, 0)), str(totals["status"].get(status, 0)))
-    table.add_row("input rejects", str(sum(counts.input_rejects.values())), str(totals["input_rejects"]))
-    table.add_row("resumed (already done)", str(counts.already_done), "")
-    table.add_row("judge requests / cache hits", f"{counts.requests} / {counts.cache_hits}", "")
-    table.add_row("tokens (prompt / completion)", f"{counts.usage.prompt_tokens:,} / {counts.usage.completion_tokens:,}", "")
-    rate = counts.annotated / counts.elapsed if counts.elapsed else 0.0
-    table.add_row("time", f"{counts.elapsed:.1f} s ({rate:.1f} traces/s)", "")
-    console.print(table)
-    if counts.reasons:
-        reasons = ", ".join(f"{reason} {n}" for reason, n in counts.reasons.most_common())
-        console.print(f"reasons: {reasons}", highlight=False)
-    if counts.input_rejects:
-        rejects = ", ".join(f"{reason} {n}" for reason, n in counts.input_rejects.most_common())
-        console.print(f"input rejects: {rejects} (see {out / 'rejects.jsonl'})", highlight=False)
-    not_selected = selection.get("not_selected") or {}
-    if not_selected:
-        console.print("not selected: " + ", ".join(f"{k} {v}" for k, v in not_selected.items()), highlight=False)

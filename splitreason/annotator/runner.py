@@ -256,7 +256,7 @@ class AnnotationRun:
             verdict = await self.judge.judge(trace, policy.target_coverage)
         except JudgeFailed as failure:
             self.counts.requests += failure.requests
-            return failed_annotation(trace, failure, self._judge_info, policy, failure.usage)
+            return failed_annotation(trace, failure, self._judge_info, policy)
         self.counts.requests += verdict.requests
         self.counts.cache_hits += verdict.cache_hits
         return build_annotation(trace, verdict, self._judge_info, policy, fuzzy_threshold=self.options.fuzzy_threshold)

@@ -1,0 +1,83 @@
+"""What a person watching `annotate` sees: a progress bar (rate, ETA, tokens, status counts)
+and the end-of-run summary table. Presentation only; the pipeline decides nothing here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from splitreason.annotator.runner import RunCounts
+from splitreason.schemas import Annotation
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} traces/s" if speed else "- traces/s")
+
+
+class _Tracker:
+    def __init__(self, progress: Progress | None, expected: int | None):
+        self.progress = progress
+        self.task = progress.add_task("annotating", total=expected, tokens="0", status="") if progress else None
+
+    def update(self, counts: RunCounts, annotation: Annotation | None) -> None:
+        if self.progress is None:
+            return
+        tokens = counts.usage.prompt_tokens + counts.usage.completion_tokens
+        self.progress.update(self.task, completed=counts.annotated + counts.already_done,
+                             tokens=f"{tokens:,}", status=f"✓{counts.status['accepted']} "
+                             f"?{counts.status['review']} ✗{counts.status['rejected']}")
+
+
+class progress_bar:
+    def __init__(self, console: Console, enabled: bool, expected: int | None):
+        self.console, self.enabled, self.expected = console, enabled, expected
+        self._progress: Progress | None = None
+
+    def __enter__(self) -> _Tracker:
+        if self.enabled:
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                _RateColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                TimeRemainingColumn(), TextColumn("tokens {task.fields[tokens]}"),
+                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
+            )
+            self._progress.start()
+        tracker = _Tracker(self._progress, self.expected)
+        if self._progress:
+            self._progress.update(tracker.task, status="")
+        return tracker
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress:
+            self._progress.stop()
+
+
+def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict) -> None:
+    table = Table(title=f"splitreason annotate → {out}", show_header=True)
+    table.add_column("")
+    table.add_column("this run", justify="right")
+    table.add_column("in OUT", justify="right")
+    for status in ("accepted", "review", "rejected"):
+        table.add_row(status, str(counts.status.get(status, 0)), str(totals["status"].get(status, 0)))
+    table.add_row("input rejects", str(sum(counts.input_rejects.values())), str(totals["input_rejects"]))
+    table.add_row("resumed (already done)", str(counts.already_done), "")
+    table.add_row("judge requests / cache hits", f"{counts.requests} / {counts.cache_hits}", "")
+    table.add_row("tokens (prompt / completion)", f"{counts.usage.prompt_tokens:,} / {counts.usage.completion_tokens:,}", "")
+    rate = counts.annotated / counts.elapsed if counts.elapsed else 0.0
+    table.add_row("time", f"{counts.elapsed:.1f} s ({rate:.1f} traces/s)", "")
+    console.print(table)
+    if counts.reasons:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in counts.reasons.most_common())
+        console.print(f"reasons: {reasons}", highlight=False)
+    if counts.input_rejects:
+        rejects = ", ".join(f"{reason} {n}" for reason, n in counts.input_rejects.most_common())
+        console.print(f"input rejects: {rejects} (see {out / 'rejects.jsonl'})", highlight=False)
+    not_selected = selection.get("not_selected") or {}
+    if not_selected:
+        console.print("not selected: " + ", ".join(f"{k} {v}" for k, v in not_selected.items()), highlight=False)
