@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
+from functools import cached_property
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
 from splitreason.judges.base import Excerpt
-from splitreason.schemas.annotation import MatchKind
+from splitreason.schemas.annotation import MATCH_RANK, MatchKind
 
 try:  # numpy (a dependency of `datasets`) builds the normalized view ~10x faster
     import numpy as _np
@@ -82,7 +83,6 @@ MAX_REFINED = 3
 # Unmatched characters at either end of a fuzzy quote tried as substitutions (typos).
 _EDGE_TYPOS = 8
 
-_KIND_RANK = {"exact": 2, "normalized": 1, "fuzzy": 0}
 
 # Typographic characters made ASCII, one code point for one (offsets are unchanged).
 _TRANSLATION = {
@@ -214,8 +214,27 @@ class Aligner:
         self.fuzzy_threshold = fuzzy_threshold
         self.max_fuzzy_window = max_fuzzy_window
         self.last_miss_score = 0.0
-        # normalized view; _starts[i] / _ends[i]: original offsets covered by its character i
-        self._norm, self._starts, self._ends = _normalized_view(text)
+
+    @cached_property
+    def _view(self) -> tuple:
+        """Normalized text and, per normalized character i, the original [_starts[i], _ends[i]).
+
+        Built on first need: quotes found verbatim (every heuristic-judge excerpt, most LLM ones)
+        never pay for it.
+        """
+        return _normalized_view(self.text)
+
+    @property
+    def _norm(self) -> str:
+        return self._view[0]
+
+    @property
+    def _starts(self):
+        return self._view[1]
+
+    @property
+    def _ends(self):
+        return self._view[2]
 
     def _norm_offset(self, orig: int) -> int:
         """Normalized offset of the first normalized character at or after original ``orig``."""
@@ -229,14 +248,7 @@ class Aligner:
 
     def align(self, excerpt: str, *, hint: int | None = None) -> Alignment | None:
         """Align one quote; ``hint`` is where the caller believes it starts (original offset)."""
-        self.last_miss_score = 0.0
-        found = self._align_cheap(excerpt, hint)
-        if found is not None:
-            return found
-        found, best = self._align_fuzzy(normalize(excerpt), hint)
-        if found is None:
-            self.last_miss_score = best
-        return found
+        return self.align_excerpt(Excerpt(text=excerpt, start=hint))
 
     def align_excerpt(self, excerpt: Excerpt) -> Alignment | None:
         """Try excerpt.text (using excerpt.start as hint), then each of excerpt.alternatives; best wins.
@@ -408,7 +420,7 @@ class Aligner:
 
 
 def _better(a: Alignment, b: Alignment) -> bool:
-    return (_KIND_RANK[a.match], a.score) > (_KIND_RANK[b.match], b.score)
+    return (MATCH_RANK[a.match], a.score) > (MATCH_RANK[b.match], b.score)
 
 
 def _find_nearest(haystack: str, needle: str, hint: int | None) -> int:

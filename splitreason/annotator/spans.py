@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from splitreason.schemas.annotation import MatchKind, Span
+from splitreason import THINK_CLOSE, THINK_OPEN
+from splitreason.schemas.annotation import MATCH_RANK, Span
 
 __all__ = ["snap_to_boundaries", "merge_spans", "MAX_SNAP_GROWTH", "THINK_TAGS"]
 
@@ -12,9 +13,8 @@ __all__ = ["snap_to_boundaries", "merge_spans", "MAX_SNAP_GROWTH", "THINK_TAGS"]
 #: a longer word (a hash, a digit string) may then stay split rather than swallow a paragraph.
 MAX_SNAP_GROWTH = 40
 #: Markers a span may neither contain nor cut.
-THINK_TAGS = ("<think>", "</think>")
+THINK_TAGS = (THINK_OPEN, THINK_CLOSE)
 
-_MATCH_BADNESS: dict[MatchKind, int] = {"exact": 0, "normalized": 1, "fuzzy": 2}
 
 
 def _is_word(char: str) -> bool:
@@ -149,7 +149,7 @@ def _merge_group(group: list[Span], text: str) -> Span:
         reason = span.reason.strip()
         if reason and reason not in reasons:
             reasons.append(reason)
-    match = max((span.match for span in group), key=_MATCH_BADNESS.__getitem__)
+    match = min((span.match for span in group), key=MATCH_RANK.__getitem__)  # the worst one
     return Span(
         start=start,
         end=end,

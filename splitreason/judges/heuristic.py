@@ -28,6 +28,7 @@ from bisect import bisect_right
 from operator import sub
 from typing import Any
 
+from splitreason import THINK_CLOSE, THINK_OPEN
 from splitreason.judges.base import Excerpt, Judge, Verdict
 from splitreason.schemas import JudgeInfo, Trace, Usage
 
@@ -36,8 +37,6 @@ __all__ = ["RULES_VERSION", "HeuristicJudge", "select_spans"]
 #: Names the rule set (JudgeInfo.model). Bump on any change to a rule, a pattern or a weight.
 RULES_VERSION = "rules-v1"
 
-THINK_OPEN = "<think>"
-THINK_CLOSE = "</think>"
 
 # Weights (docs/heuristic_judge.md explains each).
 W_DENSE = 6.0  # per computation character, divided by max(step length, DENSITY_FLOOR)

@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["accepted", "review", "rejected"]
 MatchKind = Literal["exact", "normalized", "fuzzy"]
+# How trustworthy each kind of alignment is: higher is better.
+MATCH_RANK: dict[str, int] = {"exact": 2, "normalized": 1, "fuzzy": 0}
 
 
 class Span(BaseModel):
