@@ -18,6 +18,7 @@ from typing import IO
 
 from splitreason.annotator.annotate import build_annotation, failed_annotation, is_judge_failure
 from splitreason.annotator.routing import RoutingPolicy
+from splitreason.io.jsonl import record_to_line
 from splitreason.io.run_dir import RunDir
 from splitreason.judges.base import Judge, JudgeFailed
 from splitreason.schemas import Annotation, Reject, Trace, Usage
@@ -83,17 +84,17 @@ class _Writers:
     def __init__(self, run_dir: RunDir, num_shards: int):
         self.run_dir = run_dir
         self.num_shards = num_shards
-        self._files: dict[object, IO[str]] = {}
+        self._files: dict[object, IO[bytes]] = {}
         self._last_sync = time.monotonic()
 
-    def _open(self, key: object, path) -> IO[str]:
+    def _open(self, key: object, path) -> IO[bytes]:
         handle = self._files.get(key)
         if handle is None:
-            handle = self._files[key] = open(path, "a", encoding="utf-8")
+            handle = self._files[key] = open(path, "ab")
         return handle
 
-    def _write(self, handle: IO[str], line: str) -> None:
-        handle.write(line + "\n")
+    def _write(self, handle: IO[bytes], line: bytes) -> None:
+        handle.write(line)
         handle.flush()
         now = time.monotonic()
         if now - self._last_sync > _FSYNC_SECONDS:
@@ -102,10 +103,10 @@ class _Writers:
 
     def annotation(self, shard: int, annotation: Annotation) -> None:
         path = self.run_dir.shard_path(shard, self.num_shards)
-        self._write(self._open(shard, path), annotation.model_dump_json())
+        self._write(self._open(shard, path), record_to_line(annotation))
 
     def reject(self, reject: Reject) -> None:
-        self._write(self._open("rejects", self.run_dir.rejects_path), reject.model_dump_json())
+        self._write(self._open("rejects", self.run_dir.rejects_path), record_to_line(reject))
 
     def sync(self) -> None:
         for handle in self._files.values():
@@ -225,14 +226,12 @@ class AnnotationRun:
         return self.counts
 
     async def _work(self, queue: asyncio.Queue, writers: _Writers) -> None:
-        wanted = set(self.shards())
+        # Items arrive for the wanted shards only (InputPlan.items filters at the source).
         while True:
             item = await queue.get()
             if item is _END:
                 return
             shard, record = item
-            if shard not in wanted:
-                continue
             if isinstance(record, Reject):
                 self._record_reject(record, writers)
                 continue

@@ -20,13 +20,10 @@ def stats(
 ) -> None:
     """Counts by status and reason, coverage, spans per trace, hallucination rate, tokens."""
     from splitreason.exports.stats import collect_stats
-    from splitreason.io.jsonl import iter_jsonl
     from splitreason.io.run_dir import RunDir
-    from splitreason.schemas import Reject
 
     run_dir = RunDir(run)
-    rejects = (Reject.model_validate(r) for r in iter_jsonl(run_dir.rejects_path)) if run_dir.rejects_path.exists() else ()
-    result = collect_stats(run_dir.iter_annotations(), rejects)
+    result = collect_stats(run_dir.iter_annotations(), run_dir.iter_rejects())
     data = result.as_dict()
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -60,7 +57,8 @@ def stats(
     histogram.add_column("coverage")
     histogram.add_column("traces", justify="right")
     histogram.add_column("")
-    peak = max((n for _, n in result.coverage_histogram()), default=0) or 1
-    for label, count in result.coverage_histogram():
+    bins = data["coverage_histogram"]
+    peak = max(bins.values(), default=0) or 1
+    for label, count in bins.items():
         histogram.add_row(label, str(count), "█" * round(30 * count / peak))
     console.print(histogram)

@@ -12,9 +12,9 @@ from importlib import resources
 from itertools import islice
 from pathlib import Path
 
-from splitreason.io.readers import iter_rows
+from splitreason.io.readers import InputError, iter_rows
 from splitreason.io.selection import Selection, SelectionStats, select_traces
-from splitreason.io.shards import is_shard_dir, iter_rejects, iter_shard_dir, read_manifest, shard_of
+from splitreason.io.shards import MANIFEST_NAME, ShardManifest, iter_rejects, iter_shard_dir, read_manifest, shard_of
 from splitreason.schemas import Reject, Trace
 
 SAMPLE_NAME = "openr1_sample.jsonl"
@@ -25,9 +25,10 @@ def bundled_sample() -> Path:
     return Path(str(resources.files("splitreason.data").joinpath(SAMPLE_NAME)))
 
 
-def reject_shard_key(reject: Reject) -> str:
-    """Rejects without a trace id are assigned by where they came from, so exactly one shard owns each."""
-    return reject.trace_id or f"{reject.origin}:{reject.row}"
+def shard_key(item: Trace | Reject) -> str:
+    """What assigns an item to a shard: its trace id, or for a reject without one, where it came
+    from (so exactly one shard owns each reject)."""
+    return item.trace_id or f"{item.origin}:{item.row}"
 
 
 @dataclass
@@ -37,35 +38,45 @@ class InputPlan:
     # How many traces the run will see, when it is known up front (shard manifest or --limit).
     expected: int | None
     selection_stats: SelectionStats = field(default_factory=SelectionStats)
-    from_shard_dir: bool = False
+    # Set when the input is a shard directory: read and validated once, here.
+    manifest: ShardManifest | None = None
+
+    @property
+    def from_shard_dir(self) -> bool:
+        return self.manifest is not None
 
     def items(self, selection: Selection, *, hub_split: str, hub_config: str | None,
               shard_indices: list[int] | None) -> Iterator[tuple[int, Trace | Reject]]:
-        if self.from_shard_dir:
-            for reject in iter_rejects(self.source):
-                yield shard_of(reject_shard_key(reject), self.num_shards), reject
-            traces = iter_shard_dir(self.source, shard_indices)
+        """(shard, item) pairs of the wanted shards only: other shards' items stop here."""
+        wanted = set(range(self.num_shards) if shard_indices is None else shard_indices)
+        if self.manifest is not None:
+            for reject in iter_rejects(self.source, manifest=self.manifest):
+                shard = shard_of(shard_key(reject), self.num_shards)
+                if shard in wanted:
+                    yield shard, reject
+            traces = iter_shard_dir(self.source, sorted(wanted), manifest=self.manifest)
             # The shards hold selected traces already; only --limit is left to apply.
             yield from traces if selection.limit is None else islice(traces, selection.limit)
             return
         rows = iter_rows(self.source, hub_split=hub_split, hub_config=hub_config)
         for item in select_traces(rows, selection, stats=self.selection_stats):
-            key = item.trace_id if isinstance(item, Trace) else reject_shard_key(item)
-            yield shard_of(key, self.num_shards), item
+            shard = shard_of(shard_key(item), self.num_shards)
+            if shard in wanted:
+                yield shard, item
 
 
 def plan_input(source: str | None, *, num_shards: int | None, limit: int | None) -> InputPlan:
     """Decide the shard count and what is known of the input before reading it."""
     path = source or str(bundled_sample())
-    if is_shard_dir(path):
-        manifest = read_manifest(path)
+    # A shard directory is one holding manifest.json; only then is a manifest read (a data file
+    # is never read as one), and a broken manifest there is an error, not "plain files".
+    manifest = read_manifest(path) if (Path(path) / MANIFEST_NAME).is_file() else None
+    if manifest is not None:
         if num_shards is not None and num_shards != manifest.num_shards:
-            from splitreason.io.readers import InputError
-
             raise InputError(
                 f"{path} is a shard directory of {manifest.num_shards} shards; "
                 f"--num-shards {num_shards} does not match (leave it out)"
             )
         expected = manifest.total_count if limit is None else min(limit, manifest.total_count)
-        return InputPlan(source=path, num_shards=manifest.num_shards, expected=expected, from_shard_dir=True)
+        return InputPlan(source=path, num_shards=manifest.num_shards, expected=expected, manifest=manifest)
     return InputPlan(source=path, num_shards=num_shards or 1, expected=limit)

@@ -80,10 +80,13 @@ class RunDir:
                 status[record["status"]] += 1
         return done, status
 
+    def iter_rejects(self) -> Iterator[Reject]:
+        if self.rejects_path.exists():
+            for record in iter_jsonl(self.rejects_path):
+                yield Reject.model_validate(record)
+
     def reject_keys(self) -> set[tuple]:
-        if not self.rejects_path.exists():
-            return set()
-        return {Reject.model_validate(record).key() for record in iter_jsonl(self.rejects_path)}
+        return {reject.key() for reject in self.iter_rejects()}
 
     def drop_annotations(self, index: int, num_shards: int, should_drop) -> set[str]:
         """Rewrite a shard file without the records `should_drop` selects (atomically); their ids."""

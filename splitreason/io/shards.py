@@ -301,6 +301,8 @@ def write_shards(
 
 def is_shard_dir(path: str | os.PathLike[str]) -> bool:
     """True when `path` is a directory with a valid manifest.json."""
+    if not Path(path).is_dir():
+        return False  # never read a (possibly huge) data file as if it were a manifest
     try:
         read_manifest(path)
     except InputError:
@@ -364,20 +366,20 @@ def _iter_models(path: Path, model: type[Trace] | type[Reject]) -> Iterator:
 
 
 def iter_shard_dir(
-    directory: str | os.PathLike[str], indices: Iterable[int] | None = None
+    directory: str | os.PathLike[str], indices: Iterable[int] | None = None, *, manifest: ShardManifest | None = None
 ) -> Iterator[tuple[int, Trace]]:
     """Yield ``(shard index, trace)`` for the given shards (all, in order, by default)."""
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    manifest = manifest if manifest is not None else read_manifest(directory)
     chosen = range(manifest.num_shards) if indices is None else list(indices)
     for index in chosen:
         for trace in iter_shard(directory, index, manifest=manifest):
             yield index, trace
 
 
-def iter_rejects(directory: str | os.PathLike[str]) -> Iterator[Reject]:
+def iter_rejects(directory: str | os.PathLike[str], *, manifest: ShardManifest | None = None) -> Iterator[Reject]:
     """Yield the rejects recorded by `write_shards`, after checking rejects.jsonl's sha256."""
     directory = Path(directory)
-    manifest = read_manifest(directory)
+    manifest = manifest if manifest is not None else read_manifest(directory)
     path = _verified_path(directory, manifest.rejects_file, manifest.rejects_sha256, "rejects file")
     return _iter_models(path, Reject)

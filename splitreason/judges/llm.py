@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason import prompts
+from splitreason.io.readers import one_line
 from splitreason.judges.base import Judge, JudgeFailed, JudgeUnavailable, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema, parse_answer
@@ -148,18 +149,13 @@ class LLMJudge(Judge):
                     "check the API key variable."
                 ) from error
             if self.cache and error.status is not None and 400 <= error.status < 500:
-                self.cache.put(key, trace_id, CachedFailure(status=error.status, message=_one_line(str(error))))
-            raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {_one_line(str(error))}") from error
+                self.cache.put(key, trace_id, CachedFailure(status=error.status, message=one_line(str(error))))
+            raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {one_line(str(error))}") from error
         except TransientError as error:
             raise JudgeFailed(
                 "judge_failed",
-                f"{error.kind} after {self.transport.policy.max_attempts} attempts: {_one_line(str(error))}",
+                f"{error.kind} after {self.transport.policy.max_attempts} attempts: {one_line(str(error))}",
             ) from error
         if self.cache:
             self.cache.put(key, trace_id, completion)
         return completion
-
-
-def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
