@@ -38,13 +38,15 @@ def _main(
 
 
 def _register() -> None:
-    from splitreason.commands import annotate, export, judges, shard, stats
+    from splitreason.commands import annotate, calibrate, export, judges, review, shard, stats
 
     app.command("annotate")(annotate.annotate)
     app.command("export")(export.export)
     app.command("stats")(stats.stats)
     app.command("shard")(shard.shard)
     app.command("judges")(judges.judges)
+    app.command("calibrate")(calibrate.calibrate)
+    app.add_typer(review.register(), name="review")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

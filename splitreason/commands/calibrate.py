@@ -1,0 +1,5 @@
+"""Placeholder: being written (calibrate)."""
+
+
+def calibrate() -> None:
+    raise NotImplementedError

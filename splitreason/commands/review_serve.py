@@ -1,0 +1,5 @@
+"""Placeholder: being written (review UI)."""
+
+
+def serve() -> None:
+    raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Human review: the review store, the merge policy, and the Argilla round trip."""
