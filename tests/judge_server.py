@@ -28,6 +28,7 @@ Added for the judge tests:
     mixed_latex   two quotes, the first plain, the second with unescaped LaTeX (\\sqrt)
     list          a top-level JSON list of quotes (no "spans" object)
     strings       {"spans": ["quote", ...]}: items as plain strings
+    pick:I,J,...  quotes of sentences(trace)[I], [J], ... (samples that agree or differ at will)
 
 `base_url` ends in /v1 (what the openai SDK wants); `root_url` is the bare origin, which is
 what the anthropic SDK wants (it appends /v1/messages itself).
@@ -264,6 +265,9 @@ class ScriptedJudgeServer:
             return json.dumps([{"text": q, "reason": "listed"} for q in quotes]), "stop"
         if action == "strings":
             return json.dumps({"spans": quotes}), "stop"
+        if action.startswith("pick:"):
+            picked = [sentences(trace)[int(i)] for i in action[5:].split(",") if i]
+            return json.dumps({"spans": [{"text": q, "reason": f"pick {q[:8]}"} for q in picked]}), "stop"
         if action == "nonjson":
             return "The hardest part is clearly the algebra in the middle.", "stop"
         if action == "empty":

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from splitreason.annotator.progress import print_summary, progress_bar
 from splitreason.annotator.routing import RoutingPolicy
-from splitreason.annotator.run_config import RunConfig, check_compatible, environment_versions
+from splitreason.annotator.run_config import RunConfig, RunConfigError, check_compatible, environment_versions
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
 from splitreason.io.inputs import plan_input
 from splitreason.io.jsonl import atomic_write_json, file_sha256
@@ -33,6 +33,12 @@ class AnnotateRequest:
     input: str | None
     out: Path
     judge: str = "heuristic"
+    more_judges: tuple[str, ...] = ()  # --judge given again: each judges every trace too
+    samples: int = 1
+    min_agreement: float = 0.5
+    semantic_rescue: bool = False
+    embedding_model: str | None = None
+    semantic_threshold: float | None = None
     base_url: str | None = None
     judges_file: Path | None = None
     target_coverage: float = 0.15
@@ -72,11 +78,9 @@ def _policy(request: AnnotateRequest) -> RoutingPolicy:
         return RoutingPolicy(
             target_coverage=request.target_coverage, min_coverage=request.min_coverage,
             max_coverage=request.max_coverage, accept_threshold=request.accept_threshold,
-            reject_threshold=request.reject_threshold,
+            reject_threshold=request.reject_threshold, min_agreement=request.min_agreement,
         )
     except ValueError as error:
-        from splitreason.annotator.run_config import RunConfigError
-
         raise RunConfigError(str(error)) from error
 
 
@@ -86,7 +90,12 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     if request.shard_index is not None and request.shard_index >= plan.num_shards:
         raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
     _check_out_outside_input(plan.source, request.out, plan.from_shard_dir)
-    spec = resolve(request.judge, load_aliases(request.judges_file), base_url=request.base_url)
+    aliases = load_aliases(request.judges_file)
+    names = [request.judge, *request.more_judges]
+    if len(set(names)) != len(names):
+        raise RunConfigError(f"the same judge is given twice ({', '.join(names)}); use --samples to ask one judge "
+                             "several times")
+    specs = [resolve(name, aliases, base_url=request.base_url) for name in names]
     run_dir = RunDir(request.out)
     settings = JudgeSettings(
         sampling=SamplingParams(temperature=request.temperature, top_p=request.top_p,
@@ -100,9 +109,13 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         max_excerpt_chars=request.max_excerpt_chars,
         vllm_engine_args=request.vllm_args or {},
     )
-    judge = create_judge(spec, settings, cache=None)
+    judges = [create_judge(spec, settings, cache=None) for spec in specs]
+    _check_samples(request, judges)
+    rescuer = _rescuer(request)
     config = RunConfig(
-        input=plan.source, judge=judge.info, target_coverage=policy.target_coverage,
+        input=plan.source, judge=judges[0].info, other_judges=[judge.info for judge in judges[1:]],
+        samples=request.samples, min_agreement=policy.min_agreement,
+        semantic_rescue=rescuer.info if rescuer is not None else None, target_coverage=policy.target_coverage,
         min_coverage=policy.min_coverage, max_coverage=policy.max_coverage,
         accept_threshold=policy.accept_threshold, reject_threshold=policy.reject_threshold,
         fuzzy_threshold=request.fuzzy_threshold, require_correct=request.require_correct,
@@ -115,17 +128,19 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     if previous is not None:
         check_compatible(previous["config"], config)
     try:
-        await judge.start()  # an unreachable judge stops here, before anything is written
+        for judge in judges:
+            await judge.start()  # an unreachable judge stops here, before anything is written
     except BaseException:
-        await judge.close()
+        await _close_all(judges)
         raise
     run_dir.prepare()
-    cache = RequestCache(run_dir.cache_path) if spec.backend != "heuristic" else None
-    if cache is not None:
-        judge.cache = cache  # type: ignore[attr-defined]  (LLM judges read answers through it)
+    cache = RequestCache(run_dir.cache_path) if any(spec.backend != "heuristic" for spec in specs) else None
+    for spec, judge in zip(specs, judges):
+        if cache is not None and spec.backend != "heuristic":
+            judge.cache = cache  # type: ignore[attr-defined]  (LLM judges read answers through it)
     options = AnnotateOptions(policy=policy, concurrency=request.concurrency, num_shards=plan.num_shards,
                               shard_index=request.shard_index, retry_rejected=request.retry_rejected,
-                              fuzzy_threshold=request.fuzzy_threshold)
+                              fuzzy_threshold=request.fuzzy_threshold, samples=request.samples, rescuer=rescuer)
     selection = Selection(require_correct=request.require_correct, require_stop=request.require_stop,
                           require_complete=request.require_complete, limit=request.limit)
     shard_indices = [request.shard_index] if request.shard_index is not None else None
@@ -138,7 +153,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
 
     try:
         with progress_bar(console, request.progress, plan.expected) as tracker:
-            run = AnnotationRun(run_dir, judge, options, on_progress=tracker.update)
+            run = AnnotationRun(run_dir, judges, options, on_progress=tracker.update)
             counts = await run.run(plan.items(selection, hub_split=request.hub_split,
                                               hub_config=request.hub_config, shard_indices=shard_indices))
     except BaseException as error:
@@ -148,21 +163,52 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         atomic_write_json(run_dir.manifest_path, manifest)
         raise
     finally:
-        await judge.close()
-        transport_stats = getattr(getattr(judge, "transport", None), "stats", None)
+        await _close_all(judges)
+        transport_stats = [stats for judge in judges
+                           if (stats := getattr(getattr(judge, "transport", None), "stats", None)) is not None]
         if cache is not None:
             cache.close()
 
     totals = _finish_shards(run_dir, run.shard_status, plan.num_shards, run.rejects_recorded)
     invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
-    if transport_stats is not None:
-        invocation["retries"] = transport_stats.retries
-        invocation["errors"] = dict(transport_stats.errors)
+    if transport_stats:
+        invocation["retries"] = sum(stats.retries for stats in transport_stats)
+        invocation["errors"] = dict(sum((Counter(stats.errors) for stats in transport_stats), Counter()))
     manifest.update(state="complete", finished=_now(), totals=totals,
                     invocations=[*manifest["invocations"], invocation])
     atomic_write_json(run_dir.manifest_path, manifest)
     print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
     return counts
+
+
+def _check_samples(request: AnnotateRequest, judges: list) -> None:
+    if request.samples < 1:
+        raise RunConfigError("--samples must be at least 1")
+    if request.samples == 1:
+        return
+    for judge in judges:
+        if not judge.samples_differ:
+            raise RunConfigError(f"judge {judge.name} gives the same answer every time, so --samples "
+                                 f"{request.samples} would measure nothing; use an LLM judge, or several --judge")
+    if request.temperature <= 0:
+        raise RunConfigError(f"--samples {request.samples} needs --temperature above 0 (e.g. 0.7): at temperature 0 "
+                             "the samples would all be the same answer")
+
+
+def _rescuer(request: AnnotateRequest):
+    if not request.semantic_rescue:
+        if request.embedding_model or request.semantic_threshold is not None:
+            raise RunConfigError("--embedding-model and --semantic-threshold need --semantic-rescue")
+        return None
+    from splitreason.annotator.semantic import SemanticRescuer
+
+    options = {} if request.semantic_threshold is None else {"threshold": request.semantic_threshold}
+    return SemanticRescuer(request.embedding_model, **options)
+
+
+async def _close_all(judges: list) -> None:
+    for judge in judges:
+        await judge.close()
 
 
 def _check_out_outside_input(source: str, out: Path, from_shard_dir: bool) -> None:

@@ -1,16 +1,21 @@
 """Confidence and routing: every trace ends as accepted, review or rejected, with a reason.
 
-Confidence in [0, 1] multiplies three factors:
+Confidence in [0, 1] multiplies four factors:
 
-    quality   = length-weighted mean alignment score of the spans (1.0 for exact quotes)
-    grounded  = 1 - hallucinated_excerpts / excerpts
+    quality   = length-weighted mean alignment score of the spans: 1.0 for exact quotes, the
+                fuzzy score for near quotes, 0.5 x cosine similarity for paraphrases found by
+                semantic rescue (so at most 0.5)
+    grounded  = 1 - hallucinated_excerpts / excerpts        (over every sample)
     fit       = 0.5 + 0.5 * max(0, 1 - |coverage - target| / target)
+    agree     = mean pairwise character F1 between the samples / judges (1 for a single sample;
+                a sample without a usable answer agrees with nothing)
 
-    confidence = quality * grounded * fit
+    confidence = quality * grounded * fit * agree
 
 Routing, first rule that applies:
     all excerpts hallucinated           -> rejected  all_hallucinated
     coverage > max_coverage             -> rejected  coverage_above_max
+    agree < min_agreement               -> review    samples_disagree
     judge returned no excerpts          -> review    no_spans
     coverage < min_coverage             -> review    coverage_below_min
     confidence < reject_threshold       -> rejected  low_confidence
@@ -32,6 +37,7 @@ class RoutingPolicy:
     max_coverage: float = 0.5
     accept_threshold: float = 0.75
     reject_threshold: float = 0.35
+    min_agreement: float = 0.5
 
     def __post_init__(self) -> None:
         if not 0 < self.target_coverage < 1:
@@ -40,21 +46,28 @@ class RoutingPolicy:
             raise ValueError("coverage bounds must satisfy 0 <= min <= target <= max <= 1")
         if not 0 <= self.reject_threshold <= self.accept_threshold <= 1:
             raise ValueError("thresholds must satisfy 0 <= reject <= accept <= 1")
+        if not 0 <= self.min_agreement <= 1:
+            raise ValueError("minimum agreement must be between 0 and 1")
 
 
-def confidence(spans: list[Span], hallucinated: int, excerpts: int, coverage: float, target: float) -> float:
+def confidence(spans: list[Span], hallucinated: int, excerpts: int, coverage: float, target: float,
+               agreement: float | None = None) -> float:
     covered = sum(span.end - span.start for span in spans)
     quality = sum(span.score * (span.end - span.start) for span in spans) / covered if covered else 0.0
     grounded = 1.0 - hallucinated / excerpts if excerpts else 0.0
     fit = 0.5 + 0.5 * max(0.0, 1.0 - abs(coverage - target) / target)
-    return round(max(0.0, min(1.0, quality * grounded * fit)), 4)
+    agree = 1.0 if agreement is None else agreement
+    return round(max(0.0, min(1.0, quality * grounded * fit * agree)), 4)
 
 
-def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: float, score: float) -> tuple[Status, str]:
+def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: float, score: float,
+          agreement: float | None = None) -> tuple[Status, str]:
     if excerpts and hallucinated == excerpts:
         return "rejected", "all_hallucinated"
     if coverage > policy.max_coverage:
         return "rejected", "coverage_above_max"
+    if agreement is not None and agreement < policy.min_agreement:
+        return "review", "samples_disagree"
     if excerpts == 0:
         return "review", "no_spans"
     if coverage < policy.min_coverage:

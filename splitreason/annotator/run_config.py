@@ -29,6 +29,10 @@ class RunConfig(BaseModel):
 
     input: str = Field(description="Input path, shard directory or hub id.")
     judge: JudgeInfo
+    other_judges: list[JudgeInfo] = Field(default_factory=list, description="Judges after the first (several --judge).")
+    samples: int = Field(default=1, description="Requests per judge and trace (--samples).")
+    min_agreement: float = 0.5
+    semantic_rescue: dict[str, Any] | None = Field(default=None, description="Embedding model and threshold, if on.")
     target_coverage: float
     min_coverage: float
     max_coverage: float
@@ -52,7 +56,7 @@ class RunConfig(BaseModel):
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the annotations themselves."""
         return self.model_dump(
-            include={"judge", "target_coverage", "min_coverage", "max_coverage", "accept_threshold",
+            include={"judge", "other_judges", "samples", "min_agreement", "semantic_rescue", "target_coverage", "min_coverage", "max_coverage", "accept_threshold",
                      "reject_threshold", "fuzzy_threshold", "require_correct", "require_stop",
                      "require_complete", "num_shards"}
         )

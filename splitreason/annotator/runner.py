@@ -16,7 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO
 
-from splitreason.annotator.annotate import build_annotation, failed_annotation, is_judge_failure
+from splitreason.annotator.annotate import (
+    SampleOutcome,
+    build_annotation,
+    failed_annotation,
+    is_judge_failure,
+    total_usage,
+)
 from splitreason.annotator.routing import RoutingPolicy
 from splitreason.io.jsonl import record_to_line
 from splitreason.io.run_dir import RunDir
@@ -38,6 +44,8 @@ class AnnotateOptions:
     shard_index: int | None = None
     retry_rejected: bool = False
     fuzzy_threshold: float = 0.85
+    samples: int = 1  # requests per judge and trace (--samples)
+    rescuer: object | None = None  # a SemanticRescuer (--semantic-rescue), or None
 
 
 @dataclass
@@ -124,18 +132,18 @@ class AnnotationRun:
     def __init__(
         self,
         run_dir: RunDir,
-        judge: Judge,
+        judges: Judge | list[Judge],
         options: AnnotateOptions,
         *,
         on_progress: Callable[[RunCounts, Annotation | None], None] | None = None,
     ):
         self.run_dir = run_dir
-        self.judge = judge
+        self.judges = judges if isinstance(judges, list) else [judges]
         self.options = options
         self.counts = RunCounts()
         self.on_progress = on_progress or (lambda counts, annotation: None)
         # Provenance is the same for every trace of a run: computed once, not per trace.
-        self._judge_info = judge.info
+        self._judge_infos = [judge.info for judge in self.judges]
         self._done: dict[int, set[str]] = {}
         # Records per status in each shard file, earlier invocations included (kept current, so
         # the end-of-run totals need no second read of the files).
@@ -160,9 +168,10 @@ class AnnotationRun:
             if self.options.retry_rejected:
                 dropped = self.run_dir.drop_annotations(shard, n, is_judge_failure)
                 self.counts.retried_rejected += len(dropped)
-                cache = getattr(self.judge, "cache", None)
-                if cache is not None and dropped:
-                    cache.forget_traces(dropped)
+                caches = {id(c): c for c in (getattr(j, "cache", None) for j in self.judges) if c is not None}
+                for cache in caches.values():
+                    if dropped:
+                        cache.forget_traces(dropped)
             self._done[shard], self.shard_status[shard] = self.run_dir.shard_state(shard, n)
         self._reject_keys = self.run_dir.reject_keys()
 
@@ -170,7 +179,10 @@ class AnnotationRun:
         started = time.monotonic()
         self._load_state()
         writers = _Writers(self.run_dir, self.options.num_shards)
-        workers_count = max(1, self.options.concurrency) if self.judge.concurrent else 1
+        concurrent = all(judge.concurrent for judge in self.judges)
+        # Each worker sends one request per judge and sample at once: --concurrency bounds requests.
+        per_trace = self.options.samples * len(self.judges)
+        workers_count = max(1, self.options.concurrency // per_trace) if concurrent else 1
         # The reader thread appends to `pending` and the event loop polls it: no per-item wake-up
         # crosses threads. Each one costs a context switch and a GIL handover; with the loop busy,
         # a reader woken per item fell behind and left workers (and their connections) idle.
@@ -251,14 +263,33 @@ class AnnotationRun:
 
     async def _annotate(self, trace: Trace) -> Annotation:
         policy = self.options.policy
+        calls = [(judge, info, sample) for judge, info in zip(self.judges, self._judge_infos)
+                 for sample in range(self.options.samples)]
+        outcomes = await asyncio.gather(*(self._ask(judge, info, sample, trace) for judge, info, sample in calls))
+        usable = [outcome for outcome in outcomes if outcome.verdict is not None]
+        if not usable:
+            first = outcomes[0]
+            return failed_annotation(trace, first.failure, first.judge, policy,  # type: ignore[arg-type]
+                                     usage=total_usage(outcomes), other_judges=self._judge_infos[1:])
+
+        def build() -> Annotation:
+            return build_annotation(trace, outcomes, None, policy, fuzzy_threshold=self.options.fuzzy_threshold,
+                                    rescuer=self.options.rescuer)
+
+        if self.options.rescuer is not None:
+            # Embedding is CPU work of tens of milliseconds: off the event loop, so requests keep flowing.
+            return await asyncio.to_thread(build)
+        return build()
+
+    async def _ask(self, judge: Judge, info, sample: int, trace: Trace) -> SampleOutcome:
         try:
-            verdict = await self.judge.judge(trace, policy.target_coverage)
+            verdict = await judge.judge(trace, self.options.policy.target_coverage, sample)
         except JudgeFailed as failure:
             self.counts.requests += failure.requests
-            return failed_annotation(trace, failure, self._judge_info, policy)
+            return SampleOutcome(judge=info, sample=sample, failure=failure)
         self.counts.requests += verdict.requests
         self.counts.cache_hits += verdict.cache_hits
-        return build_annotation(trace, verdict, self._judge_info, policy, fuzzy_threshold=self.options.fuzzy_threshold)
+        return SampleOutcome(judge=info, sample=sample, verdict=verdict)
 
     def _record_reject(self, reject: Reject, writers: _Writers) -> None:
         self.counts.input_rejects[reject.reason] += 1

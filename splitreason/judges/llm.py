@@ -97,21 +97,23 @@ class LLMJudge(Judge):
     async def _send(self, payload: dict[str, Any]) -> Completion:
         """Send one request; raise TransientError or PermanentError on failure."""
 
-    async def judge(self, trace: Trace, target_coverage: float) -> Verdict:
+    async def judge(self, trace: Trace, target_coverage: float, sample: int = 0) -> Verdict:
         payload = self.build_payload(build_messages(trace, target_coverage, self.config.max_spans))
+        if sample and payload.get("seed") is not None:
+            payload = {**payload, "seed": payload["seed"] + sample}  # a fixed seed would repeat sample 0
         usage = Usage()
         verdict = Verdict(excerpts=[], usage=usage)
         try:
-            return await self._judge(trace.trace_id, payload, verdict)
+            return await self._judge(trace.trace_id, payload, verdict, sample)
         except JudgeFailed as failure:
             failure.usage, failure.requests, failure.cache_hits = verdict.usage, verdict.requests, verdict.cache_hits
             raise
 
-    async def _judge(self, trace_id: str, payload: dict[str, Any], verdict: Verdict) -> Verdict:
+    async def _judge(self, trace_id: str, payload: dict[str, Any], verdict: Verdict, sample: int) -> Verdict:
         usage = verdict.usage
         problem = ""
         for attempt in range(self.config.max_answer_attempts):
-            completion = await self._answer(trace_id, payload, attempt, verdict)
+            completion = await self._answer(trace_id, payload, attempt, verdict, sample)
             usage.add(Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens))
             if completion.finish_reason in ("length", "max_tokens"):
                 problem = f"answer truncated at {completion.completion_tokens} tokens"
@@ -127,8 +129,9 @@ class LLMJudge(Judge):
             f"no usable answer in {self.config.max_answer_attempts} attempts; last: {problem}",
         )
 
-    async def _answer(self, trace_id: str, payload: dict[str, Any], attempt: int, verdict: Verdict) -> Completion:
-        key = cache_key(payload, attempt, prompts.template_hash(TEMPLATE))
+    async def _answer(self, trace_id: str, payload: dict[str, Any], attempt: int, verdict: Verdict,
+                      sample: int) -> Completion:
+        key = cache_key(payload, attempt, prompts.template_hash(TEMPLATE), sample)
         cached = self.cache.get(key) if self.cache else None
         if isinstance(cached, Completion):
             verdict.cache_hits += 1

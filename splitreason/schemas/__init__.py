@@ -1,7 +1,15 @@
 """Pydantic records, one per pipeline stage: trace in, annotation out, export row."""
 
-from splitreason.schemas.annotation import Annotation, HallucinatedExcerpt, JudgeInfo, Span, Status, Usage
+from splitreason.schemas.annotation import (
+    Annotation,
+    HallucinatedExcerpt,
+    JudgeInfo,
+    SampleSummary,
+    Span,
+    Status,
+    Usage,
+)
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
 
-__all__ = ["Annotation", "HallucinatedExcerpt", "JudgeInfo", "Reject", "Span", "Status", "Trace", "Usage"]
+__all__ = ["Annotation", "HallucinatedExcerpt", "JudgeInfo", "Reject", "SampleSummary", "Span", "Status", "Trace", "Usage"]

@@ -7,9 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Status = Literal["accepted", "review", "rejected"]
-MatchKind = Literal["exact", "normalized", "fuzzy"]
-# How trustworthy each kind of alignment is: higher is better.
-MATCH_RANK: dict[str, int] = {"exact": 2, "normalized": 1, "fuzzy": 0}
+MatchKind = Literal["exact", "normalized", "fuzzy", "semantic"]
+# How trustworthy each kind of alignment is: higher is better. "semantic" is a paraphrase found
+# by sentence embeddings (no literal match at all): a guess, kept with a low score.
+MATCH_RANK: dict[str, int] = {"exact": 3, "normalized": 2, "fuzzy": 1, "semantic": 0}
 
 
 class Span(BaseModel):
@@ -54,6 +55,19 @@ class JudgeInfo(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict, description="Every sampling parameter sent.")
 
 
+class SampleSummary(BaseModel):
+    """What one judge sample said, kept when a trace was judged more than once (--samples, several --judge)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    judge: str = Field(description="Name of the judge that gave this sample.")
+    sample: int = Field(ge=0, description="Sample index for that judge (0-based).")
+    spans: list[tuple[int, int]] = Field(default_factory=list, description="Aligned span offsets of this sample.")
+    excerpts: int = Field(default=0, ge=0)
+    hallucinated: int = Field(default=0, ge=0)
+    failed: str | None = Field(default=None, description="Reason code when the sample gave no usable answer.")
+
+
 class Usage(BaseModel):
     """Tokens the judge spent on this trace (as reported by the backend)."""
 
@@ -87,6 +101,10 @@ class Annotation(BaseModel):
     status_reason: str = Field(description="Short reason code for the status, e.g. ok, low_confidence, judge_failed.")
     judge: JudgeInfo
     usage: Usage = Field(default_factory=Usage)
+    agreement: float | None = Field(default=None, ge=0.0, le=1.0,
+                                    description="Mean pairwise character F1 between samples/judges; None for one sample.")
+    samples: list[SampleSummary] = Field(default_factory=list, description="Each sample, when there were several.")
+    other_judges: list[JudgeInfo] = Field(default_factory=list, description="Judges after the first (several --judge).")
 
     @model_validator(mode="after")
     def _check_spans(self) -> Annotation:
