@@ -57,8 +57,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.io.run_dir import RunDirError
     from splitreason.judges.base import JudgeUnavailable
     from splitreason.judges.registry import JudgeConfigError
+    from splitreason.review.calibrate import CalibrateError
 
-    return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError)
+    return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
+            CalibrateError)
 
 
 def main() -> None:

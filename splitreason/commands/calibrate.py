@@ -1,5 +1,155 @@
-"""Placeholder: being written (calibrate)."""
+"""`splitreason calibrate OUT`: how the judge's confidence relates to what reviewers changed.
+
+Reading OUT (annotations, OUT/review.sqlite merged per trace, run.json) happens here; the numbers
+come from splitreason/review/calibrate.py, which documents them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from splitreason.commands.options import RunDirArg
+
+if TYPE_CHECKING:
+    from splitreason.schemas import Annotation
+
+console = Console(markup=False, emoji=False, highlight=False)  # paths like "a[b]" print as they are
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+_SKIP_REASONS = {
+    "not_in_run": "reviewed trace(s) not among this run's annotations, left out",
+    "unmergeable": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
+    "judge_failed": "reviewed trace(s) that are judge failures (never sent to review), left out",
+}
 
 
-def calibrate() -> None:
-    raise NotImplementedError
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    return "-" if interval is None else f"{interval[0]:.0%}–{interval[1]:.0%}"
+
+
+@dataclass
+class ReviewedRun:
+    annotations: list[Annotation]
+    changed_by_trace: dict[str, bool]  # ReviewOutcome.changed of each reviewed trace of the run
+    skipped_reviews: dict[str, int]  # reviewed traces left out, by reason
+
+
+def load_reviewed_run(out: Path) -> ReviewedRun:
+    """Annotations of OUT and whether the merged reviews changed each reviewed trace."""
+    from splitreason.io.run_dir import RunDir
+    from splitreason.review.calibrate import CalibrateError
+    from splitreason.review.merge import merge_reviews
+    from splitreason.review.store import ReviewStore
+
+    annotations = list(RunDir(out).iter_annotations())
+    if not annotations:
+        raise CalibrateError(f"{out} holds no annotations; run `splitreason annotate -o {out}` first")
+    hint = f"review some traces first: splitreason review serve {out} / splitreason review pull {out} --dataset NAME"
+    if not ReviewStore.exists_for(out):  # checked first: opening the store would create the file
+        raise CalibrateError(f"{out} has no reviews yet (no review.sqlite); {hint}")
+    with ReviewStore.for_run(out) as store:
+        grouped = store.reviews_by_trace()
+    if not grouped:
+        raise CalibrateError(f"{out / 'review.sqlite'} holds no reviews; {hint}")
+    by_id = {annotation.trace_id: annotation for annotation in annotations}
+    changed: dict[str, bool] = {}
+    skipped = {"not_in_run": 0, "unmergeable": 0}
+    for trace_id, reviews in grouped.items():
+        annotation = by_id.get(trace_id)
+        if annotation is None:
+            skipped["not_in_run"] += 1
+            continue
+        try:
+            changed[trace_id] = merge_reviews(annotation.trace, reviews).changed
+        except ValueError:  # spans that do not fit this trace: reviewed against another version of it
+            skipped["unmergeable"] += 1
+    if not changed:
+        raise CalibrateError(f"none of the {len(grouped)} reviewed traces in {out / 'review.sqlite'} belongs to "
+                             "this run's annotations; were the reviews made for another run?")
+    return ReviewedRun(annotations, changed, {k: v for k, v in skipped.items() if v})
+
+
+def run_accept_threshold(out: Path) -> float | None:
+    """config.accept_threshold from OUT/run.json, or None when the run does not record one."""
+    try:
+        value = json.loads((out / "run.json").read_text(encoding="utf-8"))["config"]["accept_threshold"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return float(value) if isinstance(value, int | float) and 0 <= value <= 1 else None
+
+
+def calibrate(
+    run: RunDirArg,
+    budget: Annotated[float, typer.Option("--budget", help="Share of judged traces to send to review (0 < b < 1).")] = 0.1,
+    thresholds: Annotated[str | None, typer.Option(
+        "--thresholds", help='Comma-separated confidence thresholds to report (default "0.0,0.1,…,0.9" '
+                             "plus the run's accept threshold).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Report how often reviewers changed traces above and below confidence thresholds, and suggest
+    the threshold that sends a given share of traces to review."""
+    from splitreason.review import calibrate as calibration
+
+    calibration.check_budget(budget)  # before reading anything: a typo should not wait for a big run
+    grid = calibration.parse_thresholds(thresholds) if thresholds is not None else calibration.DEFAULT_THRESHOLDS
+    loaded = load_reviewed_run(run)
+    accept = run_accept_threshold(run)
+    result = calibration.calibrate(loaded.annotations, loaded.changed_by_trace, budget=budget, thresholds=grid,
+                                   accept_threshold=accept, skipped_reviews=loaded.skipped_reviews)
+    for reason, count in result.skipped_reviews.items():
+        err.print(f"warning: {count} {_SKIP_REASONS.get(reason, reason)}")
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+
+    failed = result.annotations - result.judged
+    console.print(f"{run}: {result.annotations} annotations, {result.judged} judged"
+                  + (f" ({failed} judge failures left out)" if failed else "")
+                  + f"; {result.reviewed.traces} reviewed, {result.reviewed.changed} changed by reviewers "
+                  f"({_pct(result.reviewed.rate)}, 95% CI {_ci(result.reviewed.interval)})")
+
+    table = Table(title="reviewer changes by judge confidence (changed = rejected or other spans)")
+    table.add_column("threshold t", justify="right")
+    for side in ("≥ t", "< t"):
+        table.add_column(f"reviewed {side}", justify="right")
+        table.add_column("changed", justify="right")
+        table.add_column("rate", justify="right")
+        table.add_column("95% CI", justify="right")
+    for row in result.rows:
+        label = f"{row.threshold:g}" + (" (accept)" if row.threshold == result.accept_threshold else "")
+        cells = [label]
+        for rate in (row.above, row.below):
+            cells += [str(rate.traces), str(rate.changed), _pct(rate.rate), _ci(rate.interval)]
+        table.add_row(*cells)
+    console.print(table)
+
+    if result.auc is None:
+        console.print("rank correlation: needs both changed and unchanged reviewed traces")
+    else:
+        console.print(f"rank correlation: AUC {result.auc:.3f} that an unchanged trace has higher confidence "
+                      "than a changed one (0.5 = confidence says nothing)")
+
+    suggestion = result.suggestion
+    if suggestion.threshold is not None:
+        console.print(f"budget {suggestion.budget:g}: review traces with confidence < {suggestion.threshold:g} "
+                      f"({suggestion.sent_to_review} of {suggestion.judged} judged traces, "
+                      f"{suggestion.sent_to_review / suggestion.judged:.1%}); {suggestion.skip_review} skip review")
+        missed = suggestion.expected_missed
+        if missed is not None:
+            console.print(f"expected changed traces among those skipping review: {missed[0]:.1f} "
+                          f"(95% CI {missed[1]:.1f}–{missed[2]:.1f})")
+    console.print(("note: " if suggestion.evidence != "enough" else "") + suggestion.message)
+    if result.reviewed.traces and result.reviewed_accepted == 0:
+        console.print("note: no trace the router accepted has been reviewed, so nothing here measures how often "
+                      "accepted traces are wrong")

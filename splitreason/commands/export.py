@@ -28,9 +28,13 @@ def export(
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) of the model to be trained, "
                                                   "to report the offload share in its tokens.")] = None,
 ) -> None:
-    """Write one SFT example per accepted trace, difficult spans wrapped in <bigmodel> tags."""
+    """Write one SFT example per accepted or reviewed trace, difficult spans wrapped in <bigmodel> tags.
+
+    Reviewed spans (OUT/review.sqlite) take the place of the judge's; traces rejected in review are left out.
+    """
     from splitreason.exports.sft import TokenCounter, default_instruction, save_hf_dataset, write_export
     from splitreason.io.run_dir import RunDir
+    from splitreason.review.store import ReviewStore
 
     if format not in ("messages", "prompt-completion"):
         raise typer.BadParameter("--format must be messages or prompt-completion")
@@ -52,10 +56,15 @@ def export(
         detail = " ".join(str(error).split())[:300]
         raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
+    reviews = {}
+    if ReviewStore.exists_for(run):
+        with ReviewStore.for_run(run) as store:
+            reviews = store.reviews_by_trace()
     summary = write_export(run_dir.iter_annotations(), output, instruction=text, fmt=format,  # type: ignore[arg-type]
-                           statuses=statuses, tokens=counter)
+                           statuses=statuses, tokens=counter, reviews=reviews)
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
-    console.print(f"wrote {summary.rows} examples to {output} (skipped: {skipped})", highlight=False)
+    console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
+                  f"(skipped: {skipped})", highlight=False)
     console.print(f"offload share: {summary.offload_char_share:.1%} of characters", highlight=False)
     if summary.offload_token_share is not None:
         console.print(

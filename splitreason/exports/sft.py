@@ -6,6 +6,10 @@
      "metadata": {...}}
 
 `--format prompt-completion` writes TRL's conversational prompt/completion pair instead.
+
+Human review wins over the judge: a trace people reviewed is exported with the merged reviewed
+spans whatever the judge's status was, a trace they rejected is left out, and every row's
+metadata says whether it was reviewed (see review/merge.py for how several reviewers merge).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ from typing import Any, Literal
 import json
 
 from splitreason.exports.tags import insert_tags, strip_tags
+from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
+from splitreason.schemas.review import Review, ReviewOutcome
 
 ExportFormat = Literal["messages", "prompt-completion"]
 
@@ -35,8 +41,10 @@ def user_content(problem: str, instruction: str) -> str:
     return f"{problem.rstrip()}\n\n{instruction}" if instruction else problem
 
 
-def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = "messages") -> dict[str, Any]:
-    assistant = insert_tags(annotation.trace, annotation.spans)
+def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = "messages",
+               review: ReviewOutcome | None = None) -> dict[str, Any]:
+    spans = review.spans if review is not None else annotation.spans
+    assistant = insert_tags(annotation.trace, spans)
     if strip_tags(assistant) != annotation.trace:  # the contract, checked on every row
         raise AssertionError(f"tag round trip failed for {annotation.trace_id}")
     user = {"role": "user", "content": user_content(annotation.problem, instruction)}
@@ -45,12 +53,17 @@ def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = 
         "source": annotation.source,
         "problem_type": annotation.problem_type,
         "status": annotation.status,
-        "coverage": annotation.coverage,
+        "coverage": round(sum(span.end - span.start for span in spans) / len(annotation.trace), 6)
+        if review is not None else annotation.coverage,
         "confidence": annotation.confidence,
-        "spans": len(annotation.spans),
+        "spans": len(spans),
         "judge": annotation.judge.name,
-        "reviewed": False,
+        "reviewed": review is not None,
     }
+    if review is not None:
+        metadata["reviewers"] = review.reviewers
+        metadata["review_agreement"] = review.decision_agreement
+        metadata["judge_agreement"] = round(review.judge_agreement, 4)
     if fmt == "prompt-completion":
         return {"id": annotation.trace_id, "prompt": [user], "completion": [reply], "metadata": metadata}
     return {"id": annotation.trace_id, "messages": [user, reply], "metadata": metadata}
@@ -64,6 +77,7 @@ class ExportSummary:
     total_chars: int = 0
     offload_tokens: int | None = None
     total_tokens: int | None = None
+    reviewed: int = 0  # rows whose spans come from human review
 
     @property
     def offload_char_share(self) -> float:
@@ -92,11 +106,11 @@ class TokenCounter:
         if not getattr(self.tokenizer, "is_fast", False):
             raise RuntimeError(f"tokenizer {tokenizer_path} has no fast version; offsets are needed")
 
-    def count(self, annotation: Annotation) -> tuple[int, int]:
+    def count(self, annotation: Annotation, spans=None) -> tuple[int, int]:
         encoding = self.tokenizer(annotation.trace, add_special_tokens=False, return_offsets_mapping=True)
         offsets = encoding["offset_mapping"]
         inside = 0
-        spans = annotation.spans
+        spans = annotation.spans if spans is None else spans
         index = 0
         for start, end in offsets:
             middle = (start + end) / 2
@@ -115,8 +129,14 @@ def write_export(
     fmt: ExportFormat = "messages",
     statuses: frozenset[str] = frozenset({"accepted"}),
     tokens: TokenCounter | None = None,
+    reviews: dict[str, list[Review]] | None = None,
 ) -> ExportSummary:
-    """Write the export atomically: a crash leaves the previous file, never half a file."""
+    """Write the export atomically: a crash leaves the previous file, never half a file.
+
+    `reviews` (trace id -> its reviews): reviewed traces are exported with their merged
+    reviewed spans whatever their status, or left out when the reviewers rejected them.
+    """
+    reviews = reviews or {}
     summary = ExportSummary()
     if tokens is not None:
         summary.offload_tokens, summary.total_tokens = 0, 0
@@ -128,15 +148,24 @@ def write_export(
         os.fchmod(fd, NEW_FILE_MODE)  # mkstemp's 0o600 would hide the dataset from other users
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             for annotation in annotations:
-                if annotation.status not in statuses:
+                outcome = None
+                if annotation.trace_id in reviews:
+                    outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
+                    if outcome.decision == "rejected":
+                        summary.skipped["rejected in review"] += 1
+                        continue
+                    summary.reviewed += 1
+                elif annotation.status not in statuses:
                     summary.skipped[annotation.status] += 1
                     continue
-                handle.write(json.dumps(export_row(annotation, instruction=instruction, fmt=fmt), ensure_ascii=False) + "\n")
+                row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                spans = outcome.spans if outcome is not None else annotation.spans
                 summary.rows += 1
                 summary.total_chars += len(annotation.trace)
-                summary.offload_chars += sum(span.end - span.start for span in annotation.spans)
+                summary.offload_chars += sum(span.end - span.start for span in spans)
                 if tokens is not None:
-                    inside, total = tokens.count(annotation)
+                    inside, total = tokens.count(annotation, spans)
                     summary.offload_tokens += inside
                     summary.total_tokens += total
             handle.flush()

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from splitreason import CLOSE_TAG, OPEN_TAG
 from splitreason.schemas import Span
+from splitreason.schemas.review import ReviewedSpan
 
 
-def insert_tags(text: str, spans: list[Span]) -> str:
+def insert_tags(text: str, spans: Sequence[Span | ReviewedSpan]) -> str:
     """Wrap each span (sorted, non-overlapping) in <bigmodel> ... </bigmodel>."""
     pieces: list[str] = []
     cursor = 0
