@@ -64,3 +64,32 @@ def test_export_uses_reviewed_spans_and_drops_rejected(tmp_path):
                                                 + t2[100:120] + CLOSE_TAG + t2[120:])
     assert merged["metadata"]["reviewers"] == ["ana", "ben"] and merged["metadata"]["review_agreement"] == 1.0
     assert len(rows) == len(accepted) - 1 + 2
+
+
+def test_stats_show_review_progress_and_agreement(tmp_path):
+    out = tmp_path / "out"
+    ok(run_cli("annotate", "-o", out, "--no-progress", "--accept-threshold", "0.985"))
+    annotations = list(RunDir(out).iter_annotations())
+    in_review = [a for a in annotations if a.status == "review"]
+    first, second = in_review[0], in_review[1]
+    judge_first = [_span(first.trace, s.start, s.end) for s in first.spans]
+    with ReviewStore.for_run(out) as store:
+        store.save(_review(first, "ana", "accepted", judge_first))  # unchanged: F1 1.0 with the judge
+        store.save(_review(first, "ben", "accepted", judge_first[:1], minutes=1))
+        store.save(_review(second, "ana", "rejected", []))
+
+    result = run_cli("stats", out, "--json")
+    ok(result)
+    review = json.loads(result.stdout)["review"]
+    assert review["reviewed"] == 2 and review["waiting"] == len(in_review) - 2
+    assert review["decisions"] == {"accepted": 1, "rejected": 1}
+    assert review["reviewers"] == {"ana": 2, "ben": 1}
+    # Union of ana (all judge spans) and ben (the first one) is the judge's spans again.
+    assert review["judge_agreement"]["mean"] == 1.0 and review["changed"] == 1
+    covered = [s.end - s.start for s in first.spans]
+    assert review["reviewer_span_agreement"]["mean"] == round(2 * covered[0] / (sum(covered) + covered[0]), 4)
+    assert review["reviewer_decision_agreement"]["mean"] == 1.0
+
+    human = run_cli("stats", out)
+    ok(human)
+    assert "human review" in human.stdout and "2 of" in human.stdout

@@ -18,12 +18,17 @@ def stats(
     run: RunDirArg,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
-    """Counts by status and reason, coverage, spans per trace, hallucination rate, tokens."""
+    """Counts by status and reason, coverage, spans, hallucination rate, tokens, agreement, review progress."""
     from splitreason.exports.stats import collect_stats
     from splitreason.io.run_dir import RunDir
+    from splitreason.review.store import ReviewStore
 
     run_dir = RunDir(run)
-    result = collect_stats(run_dir.iter_annotations(), run_dir.iter_rejects())
+    reviews = {}
+    if ReviewStore.exists_for(run):
+        with ReviewStore.for_run(run) as store:
+            reviews = store.reviews_by_trace()
+    result = collect_stats(run_dir.iter_annotations(), run_dir.iter_rejects(), reviews)
     data = result.as_dict()
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -62,3 +67,25 @@ def stats(
     for label, count in bins.items():
         histogram.add_row(label, str(count), "█" * round(30 * count / peak))
     console.print(histogram)
+    if data["sample_agreement"]:
+        console.print("agreement between samples/judges: " + _summary(data["sample_agreement"]), highlight=False)
+    _print_review(result.review)
+
+
+def _summary(dist: dict) -> str:
+    return "  ".join(f"{k} {v:g}" for k, v in dist.items())
+
+
+def _print_review(review) -> None:
+    data = review.as_dict()
+    table = Table(title="human review", show_header=False)
+    total = review.waiting + review.reviewed
+    table.add_row("reviewed", f"{review.reviewed} of {total} (waiting {review.waiting})" if total else "0")
+    table.add_row("decisions", ", ".join(f"{k} {v}" for k, v in sorted(review.decisions.items())) or "-")
+    table.add_row("changed from the judge", str(review.changed))
+    table.add_row("reviewers", ", ".join(f"{k} {v}" for k, v in sorted(review.reviewers.items())) or "-")
+    for label, key in (("reviewer vs judge spans (F1)", "judge_agreement"),
+                       ("reviewer vs reviewer spans (F1)", "reviewer_span_agreement"),
+                       ("reviewer vs reviewer decisions", "reviewer_decision_agreement")):
+        table.add_row(label, _summary(data[key]) if data[key] else "-")
+    console.print(table)
