@@ -58,9 +58,10 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.judges.base import JudgeUnavailable
     from splitreason.judges.registry import JudgeConfigError
     from splitreason.review.calibrate import CalibrateError
+    from splitreason.review_ui.server import ReviewUIError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError)
+            CalibrateError, ReviewUIError)
 
 
 def main() -> None:

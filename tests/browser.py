@@ -1,0 +1,152 @@
+"""Helpers for the review UI tests: the real server in a background thread, headless Chromium,
+and a mouse selection over given code-point offsets of the trace.
+
+Also a script that makes the README's screenshot (docs/review_ui.png) from the bundled sample:
+
+    python -m tests.browser docs/review_ui.png
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import quote
+
+from splitreason.review_ui.server import create_app, start_site
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+def launch_chromium(playwright):
+    """Headless Chromium from the system package (scripts/setup_browser.sh); never `playwright install`."""
+    if not CHROMIUM.exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: run scripts/setup_browser.sh")
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+class ReviewServerThread:
+    """The review UI app (the same create_app the command uses) on 127.0.0.1, a free port, in a thread."""
+
+    def __init__(self, out: Path, *, reviewer: str = "tester", status: str = "review", token: str | None = None):
+        self.token = token or secrets.token_urlsafe(24)
+        self.app = create_app(out, reviewer=reviewer, token=self.token, status=status)
+        self.port = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            runner, self.port = self._loop.run_until_complete(start_site(self.app, "127.0.0.1", 0))
+        except BaseException as error:  # handed to the test thread in __enter__
+            self._error = error
+            self._started.set()
+            return
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+        self._loop.close()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def page_url(self) -> str:
+        return f"{self.base_url}/?token={self.token}"
+
+    def __enter__(self) -> ReviewServerThread:
+        self._thread.start()
+        self._started.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+
+
+# Text positions are found with the page's own text nodes but converted independently of the
+# app's offsets.js: code points are counted here in a plain loop over the string.
+_CHAR_RECT_JS = """([point]) => {
+  for (const segment of document.querySelectorAll('#trace > [data-start]')) {
+    const start = Number(segment.dataset.start), end = Number(segment.dataset.end);
+    if (point < start || point >= end) continue;
+    const node = segment.firstChild, text = node.data;
+    let unit = 0;
+    for (let seen = start; seen < point; seen += 1) unit += text.codePointAt(unit) > 0xffff ? 2 : 1;
+    const width = text.codePointAt(unit) > 0xffff ? 2 : 1;
+    const range = document.createRange();
+    range.setStart(node, unit);
+    range.setEnd(node, unit + width);
+    const rect = range.getClientRects()[0];
+    return {left: rect.left, right: rect.right, top: rect.top, bottom: rect.bottom};
+  }
+  return null;
+}"""
+
+
+def char_rect(page, point: int) -> dict:
+    page.locator('#trace > [data-start]').first.wait_for()
+    rect = page.evaluate(_CHAR_RECT_JS, [point])
+    if rect is None:
+        raise AssertionError(f"no character at code point {point} in the rendered trace")
+    return rect
+
+
+def drag_select(page, start: int, end: int) -> None:
+    """Select trace[start:end] (code points) with the mouse: press before the first character,
+    release after the last one, as a person would."""
+    page.evaluate("""([point]) => {
+      const seg = [...document.querySelectorAll('#trace > [data-start]')]
+        .find((s) => Number(s.dataset.start) <= point && point < Number(s.dataset.end));
+      seg.scrollIntoView({block: 'center'});
+    }""", [start])
+    first, last = char_rect(page, start), char_rect(page, end - 1)
+    page.mouse.move(first["left"] + 1, (first["top"] + first["bottom"]) / 2)
+    page.mouse.down()
+    page.mouse.move(last["right"] - 1, (last["top"] + last["bottom"]) / 2, steps=8)
+    page.mouse.up()
+
+
+def make_screenshot(target: Path) -> None:
+    """Annotate the bundled sample, open the first trace that has characters outside the BMP,
+    draw one span with the mouse, and save a screenshot of the page."""
+    from playwright.sync_api import sync_playwright
+
+    from splitreason.io.run_dir import RunDir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out"
+        subprocess.run([sys.executable, "-m", "splitreason.cli", "annotate", "-o", str(out), "--limit", "24",
+                        "--accept-threshold", "0.99", "--no-progress"], check=True, capture_output=True)
+        annotation = next(a for a in RunDir(out).iter_annotations()
+                          if a.status == "review" and any(ord(c) > 0xFFFF for c in a.trace))
+        phrase = "whose discriminant is"
+        start = annotation.trace.index(phrase)
+        with ReviewServerThread(out, reviewer="alice") as server, sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page.goto(f"{server.page_url}#id={quote(annotation.trace_id)}")
+            page.wait_for_selector("body[data-ready=true]")
+            drag_select(page, start, start + len(phrase))
+            page.locator(f'#trace mark[data-start="{start}"]').wait_for()
+            page.click("#trace mark.judge >> nth=0")
+            page.evaluate("document.querySelector('#document').scrollTop = 0")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(target))
+            browser.close()
+
+
+if __name__ == "__main__":
+    make_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/review_ui.png"))

@@ -1,0 +1,434 @@
+"""The built-in review UI (`splitreason review serve`): the real aiohttp app on 127.0.0.1, real
+HTTP, the real OUT/review.sqlite, and headless Chromium driven by Playwright for the page.
+
+Run directories come from `splitreason annotate` on the bundled sample with a high accept
+threshold, so most traces land in review, one of them with characters outside the BMP.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from splitreason.io.run_dir import RunDir
+from splitreason.review.store import ReviewStore
+from splitreason.schemas.annotation import Annotation
+from tests.browser import ReviewServerThread, drag_select, launch_chromium
+from tests.conftest import openr1_record, reasoning_trace
+from tests.test_cli_annotate import assert_one_clean_error, cli_command, cli_env, ok, run_cli
+
+TOKEN_HEADER = "X-Review-Token"
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory) -> Path:
+    """The bundled sample annotated so that most traces need review (kept pristine: tests copy it)."""
+    out = tmp_path_factory.mktemp("review_ui") / "template"
+    ok(run_cli("annotate", "-o", out, "--limit", "24", "--accept-threshold", "0.99", "--no-progress"))
+    return out
+
+
+@pytest.fixture
+def out(annotated: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "out"
+    shutil.copytree(annotated, copy)
+    return copy
+
+
+def in_review(out: Path) -> list[Annotation]:
+    return sorted((a for a in RunDir(out).iter_annotations() if a.status == "review"),
+                  key=lambda a: (a.confidence, a.trace_id))
+
+
+def astral_trace(out: Path) -> Annotation:
+    """The first trace in review with characters outside the BMP (the bundled sample has one)."""
+    found = [a for a in in_review(out) if any(ord(c) > 0xFFFF for c in a.trace)]
+    assert found, "the bundled sample should put a trace with astral characters in review"
+    return found[0]
+
+
+def call(server: ReviewServerThread, method: str, path: str, body: object = None, *,
+         token: str | None = "valid", raw: bytes | None = None, content_type: str = "application/json"):
+    """One real HTTP request; (status, parsed JSON body)."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    if token is not None:
+        request.add_header(TOKEN_HEADER, server.token if token == "valid" else token)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        assert "Traceback" not in text
+        return error.code, json.loads(text)
+
+
+def stored(out: Path, reviewer: str = "tester") -> tuple[list, list[str]]:
+    """Every review in OUT/review.sqlite, and the ids of the reviewer's drafts among the run's traces."""
+    with ReviewStore.for_run(out) as store:
+        drafts = [a.trace_id for a in RunDir(out).iter_annotations() if store.draft(a.trace_id, reviewer)]
+        return store.reviews(), drafts
+
+
+# -- API, over real HTTP -------------------------------------------------------------------------
+
+def test_every_write_and_every_api_read_needs_the_token(out: Path) -> None:
+    trace_id = in_review(out)[0].trace_id
+    with ReviewServerThread(out) as server:
+        edit = {"trace_id": trace_id, "action": "add", "start": 0, "end": 5}
+        for token in (None, "", "wrong-token-of-some-length", server.token[:-1]):
+            assert call(server, "POST", "/api/edit", edit, token=token)[0] == 403
+            assert call(server, "POST", "/api/decision", {"trace_id": trace_id, "decision": "accepted"},
+                        token=token)[0] == 403
+            assert call(server, "GET", "/api/queue", token=token)[0] == 403
+            assert call(server, "GET", f"/api/trace?id={quote(trace_id)}", token=token)[0] == 403
+            assert call(server, "DELETE", "/anything", token=token)[0] == 403  # writes on any path
+        status, body = call(server, "POST", "/api/edit", edit, token=None)
+        assert "token" in body["error"]
+        # The page itself loads without the token (it reads the token from its own URL).
+        with urllib.request.urlopen(server.base_url + "/", timeout=10) as response:
+            assert response.status == 200 and "Content-Security-Policy" in response.headers
+    assert stored(out) == ([], [])
+
+
+def test_queue_is_lowest_confidence_first_with_progress(out: Path) -> None:
+    expected = in_review(out)
+    assert len(expected) >= 5 and len({a.confidence for a in expected}) > 1
+    with ReviewServerThread(out) as server:
+        status, queue = call(server, "GET", "/api/queue")
+    assert status == 200
+    assert [item["trace_id"] for item in queue["items"]] == [a.trace_id for a in expected]
+    confidences = [item["confidence"] for item in queue["items"]]
+    assert confidences == sorted(confidences)
+    assert queue["progress"] == {"total": len(expected), "reviewed": 0, "remaining": len(expected),
+                                 "accepted": 0, "rejected": 0}
+    assert queue["start"] == expected[0].trace_id
+
+    everything = list(RunDir(out).iter_annotations())
+    with ReviewServerThread(out, status="all") as server:
+        _, queue = call(server, "GET", "/api/queue")
+    assert len(queue["items"]) == len(everything) > len(expected)
+    assert {item["status"] for item in queue["items"]} >= {"review", "accepted"}
+
+
+def test_invalid_ids_offsets_and_bodies_are_refused(out: Path) -> None:
+    annotation = astral_trace(out)
+    accepted = next(a for a in RunDir(out).iter_annotations() if a.status == "accepted")
+    length = len(annotation.trace)
+    first = annotation.spans[0]
+    with ReviewServerThread(out) as server:
+        def edit(**fields):
+            return call(server, "POST", "/api/edit", {"trace_id": annotation.trace_id, **fields})
+
+        assert call(server, "GET", f"/api/trace?id={quote(accepted.trace_id)}")[0] == 404  # not in review
+        assert call(server, "GET", "/api/trace?id=..%2F..%2Fetc%2Fpasswd")[0] == 404
+        assert call(server, "GET", "/api/trace")[0] == 400
+        assert call(server, "POST", "/api/edit", {"trace_id": "nope", "action": "add", "start": 0, "end": 1})[0] == 404
+        assert call(server, "POST", "/api/edit", {"trace_id": ["x"], "action": "add", "start": 0, "end": 1})[0] == 400
+        for start, end in [(-1, 3), (5, 5), (7, 3), (0, length + 1), (1.5, 3), (True, 3), ("0", 3), (None, 3)]:
+            status, body = edit(action="add", start=start, end=end)
+            assert status == 400, (start, end, body)
+        assert edit(action="add", start=first.start + 1, end=first.end + 1)[0] == 409  # overlaps a judge span
+        assert edit(action="remove", previous_start=first.start, previous_end=first.end + 1)[0] == 409
+        assert len(annotation.spans) >= 2
+        assert edit(action="resize", previous_start=first.start, previous_end=first.end, start=0, end=length)[0] == 409
+        assert edit(action="explode")[0] == 400
+        assert call(server, "POST", "/api/decision", {"trace_id": annotation.trace_id, "decision": "maybe"})[0] == 400
+        assert call(server, "POST", "/api/edit", raw=b"{not json")[0] == 400
+        assert call(server, "POST", "/api/edit", [1, 2])[0] == 400
+        assert call(server, "POST", "/api/edit", raw=b"{}", content_type="text/plain")[0] == 415
+        status, body = call(server, "POST", "/api/edit", {"trace_id": annotation.trace_id, "pad": "x" * 100_000})
+        assert status == 413 and "larger than" in body["error"]
+        assert call(server, "GET", "/static/..%2Fserver.py")[0] == 404
+        # The one valid edit: a span that ends at the very end of the trace (end == len is allowed).
+        assert annotation.spans[-1].end < length - 1
+        assert edit(action="add", start=length - 1, end=length)[0] == 200
+    reviews, drafts = stored(out)
+    assert reviews == [] and drafts == [annotation.trace_id]
+
+
+def test_edits_are_drafts_at_once_and_a_decision_is_a_review(out: Path) -> None:
+    queue = in_review(out)
+    annotation = astral_trace(out)
+    trace = annotation.trace
+    astral = [i for i, c in enumerate(trace) if ord(c) > 0xFFFF]
+    # A span that starts after one astral character and holds another: offsets are code points.
+    start, end = astral[0] + 1, astral[1] + 1
+    assert not any(start < s.end and s.start < end for s in annotation.spans)
+    removed, resized = annotation.spans[0], annotation.spans[1]
+    with ReviewServerThread(out, reviewer="alice") as server:
+        def edit(**fields):
+            status, body = call(server, "POST", "/api/edit", {"trace_id": annotation.trace_id, **fields})
+            assert status == 200, body
+            return body
+
+        edit(action="add", start=start, end=end)
+        edit(action="remove", previous_start=removed.start, previous_end=removed.end)
+        edit(action="resize", previous_start=resized.start, previous_end=resized.end,
+             start=resized.start + 2, end=resized.end - 1)
+        with ReviewStore.for_run(out) as store:  # saved before any decision
+            draft = store.draft(annotation.trace_id, "alice")
+        assert [step["action"] for step in draft["history"]] == ["add", "remove", "resize"]
+        _, reopened = call(server, "GET", f"/api/trace?id={quote(annotation.trace_id)}")
+        assert reopened["working_from"] == "draft" and reopened["length"] == len(trace)
+        assert {"start": start, "end": end} in reopened["spans"]
+
+        status, decided = call(server, "POST", "/api/decision", {"trace_id": annotation.trace_id,
+                                                                 "decision": "accepted"})
+        assert status == 200
+        assert decided["progress"] == {"total": len(queue), "reviewed": 1, "remaining": len(queue) - 1,
+                                       "accepted": 1, "rejected": 0}
+        position = [a.trace_id for a in queue].index(annotation.trace_id)
+        assert decided["next"] == queue[(position + 1) % len(queue)].trace_id
+
+    reviews, drafts = stored(out, "alice")
+    assert drafts == []
+    [review] = reviews
+    expected = sorted([(start, end), (resized.start + 2, resized.end - 1)]
+                      + [(s.start, s.end) for s in annotation.spans[2:]])
+    assert [(s.start, s.end) for s in review.spans] == expected
+    assert all(s.text == trace[s.start:s.end] for s in review.spans)
+    judge = [(s.start, s.end, s.text) for s in annotation.spans]
+    assert [(s.start, s.end, s.text) for s in review.judge_spans] == judge
+    assert (review.origin, review.reviewer, review.decision) == ("ui", "alice", "accepted")
+    assert review.judge_confidence == annotation.confidence
+    assert review.reviewed_at.utcoffset() == timedelta(0)
+    assert [(h.action, h.start, h.end, h.previous_start, h.previous_end) for h in review.history] == [
+        ("add", start, end, None, None),
+        ("remove", None, None, removed.start, removed.end),
+        ("resize", resized.start + 2, resized.end - 1, resized.start, resized.end),
+        ("accept", None, None, None, None),
+    ]
+    assert review.changed
+
+
+def test_decided_traces_count_as_done_when_the_server_starts_again(out: Path) -> None:
+    queue = in_review(out)
+    with ReviewServerThread(out, reviewer="alice") as server:
+        for annotation, decision in zip(queue[:2], ["rejected", "accepted"]):
+            assert call(server, "POST", "/api/decision", {"trace_id": annotation.trace_id,
+                                                          "decision": decision})[0] == 200
+    with ReviewServerThread(out, reviewer="alice") as server:
+        _, state = call(server, "GET", "/api/queue")
+    assert state["start"] == queue[2].trace_id
+    assert state["progress"]["reviewed"] == 2
+    assert (state["progress"]["accepted"], state["progress"]["rejected"]) == (1, 1)
+    assert [item["decision"] for item in state["items"][:3]] == ["rejected", "accepted", None]
+    with ReviewServerThread(out, reviewer="bob") as server:  # another reviewer starts from the top
+        _, state = call(server, "GET", "/api/queue")
+    assert state["start"] == queue[0].trace_id and state["progress"]["reviewed"] == 0
+    rejected = [r for r in stored(out)[0] if r.decision == "rejected"]
+    assert [r.trace_id for r in rejected] == [queue[0].trace_id]
+    assert [(s.start, s.end) for s in rejected[0].spans] == [(s.start, s.end) for s in queue[0].spans]
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+class ServedByCli:
+    """`splitreason review serve OUT --port 0 …` in a subprocess; the URL is read from its output."""
+
+    def __init__(self, out: Path, *args: str):
+        self.process = subprocess.Popen(cli_command("review", "serve", out, "--port", "0", "--no-open", *args),
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+        line = self.process.stdout.readline()
+        assert "open http://127.0.0.1:" in line, line + self.process.stderr.read()
+        self.page_url = line.split("open ", 1)[1].strip()
+        self.base_url, self.token = self.page_url.split("/?token=")
+
+    def stop(self) -> tuple[int, str, str]:
+        self.process.terminate()
+        stdout, stderr = self.process.communicate(timeout=30)
+        return self.process.returncode, stdout, stderr
+
+
+def test_serve_command_prints_a_token_url_and_stops_cleanly(out: Path) -> None:
+    served = ServedByCli(out, "--reviewer", "carol")
+    try:
+        assert len(served.token) >= 32
+        request = urllib.request.Request(served.base_url + "/api/queue", headers={TOKEN_HEADER: served.token})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.loads(response.read())["reviewer"] == "carol"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(served.base_url + "/api/queue", timeout=10)
+        assert refused.value.code == 403
+    finally:
+        code, stdout, stderr = served.stop()
+    assert code == 0 and "stopped" in stdout and "Traceback" not in stderr, stderr
+
+
+def test_serve_command_refuses_clearly(out: Path, tmp_path: Path) -> None:
+    everything_accepted = tmp_path / "accepted"
+    ok(run_cli("annotate", "-o", everything_accepted, "--limit", "3", "--accept-threshold", "0",
+               "--reject-threshold", "0", "--no-progress"))
+    assert_one_clean_error(run_cli("review", "serve", everything_accepted, "--port", "0"),
+                           "no annotations with status 'review'", "--status all")
+    assert_one_clean_error(run_cli("review", "serve", out, "--reviewer", " "), "--reviewer")
+    assert run_cli("review", "serve", out, "--status", "maybe").returncode == 2
+    # A non-loopback address gets a warning (this one is not on any interface, so nothing is exposed).
+    result = run_cli("review", "serve", out, "--host", "192.0.2.1", "--port", "0")
+    assert "warning: listening on 192.0.2.1" in result.stderr
+    assert result.returncode == 2 and "cannot listen on 192.0.2.1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# -- the page, in headless Chromium ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return page, errors
+
+
+def shown_trace_id(page) -> str:
+    return page.text_content("#trace-id")
+
+
+@pytest.mark.browser
+def test_offsets_js_converts_utf16_positions_to_code_points(browser, out: Path) -> None:
+    samples = ["a𝑥b", "𝑥𝑦", "😀 x 𝔸", "plain", "e\u0301\U0001d465"]
+    expected = {}
+    for text in samples:
+        units = text.encode("utf-16-le")
+        starts = [len(text[:i].encode("utf-16-le")) // 2 for i in range(len(text) + 1)]
+        # floor / ceil of a UTF-16 position in code points; positions inside a pair round either way
+        expected[text] = [[sum(1 for s in starts[1:] if s <= unit), sum(1 for s in starts[:-1] if s < unit)]
+                          for unit in range(len(units) // 2 + 1)]
+    with ReviewServerThread(out) as server:
+        page, errors = open_page(browser, server.page_url)
+        got = page.evaluate("""async (samples) => {
+          const m = await import('/static/offsets.js');
+          const result = {};
+          for (const text of samples) {
+            result[text] = [...Array(text.length + 1).keys()].map(
+              (unit) => [m.codePointIndex(text, unit), m.codePointIndex(text, unit, true)]);
+          }
+          return result;
+        }""", samples)
+        assert got == expected
+        trace = astral_trace(out).trace
+        counted = page.evaluate("async (t) => (await import('/static/offsets.js')).codePoints(t).length", trace)
+        assert counted == len(trace) < len(trace.encode("utf-16-le")) // 2
+        page.close()
+    assert errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_review_a_trace_end_to_end_in_chromium(browser, out: Path) -> None:
+    queue = in_review(out)
+    annotation = astral_trace(out)
+    trace = annotation.trace
+    astral = [i for i, c in enumerate(trace) if ord(c) > 0xFFFF]
+    # Drawn with the mouse: starts after one astral character and holds two more.
+    start, end = astral[0] + 1, astral[2] + 1
+    while trace[start].isspace():
+        start += 1
+    assert "\n" not in trace[start:end] and not any(start < s.end and s.start < end for s in annotation.spans)
+    removed, resized = annotation.spans[0], annotation.spans[1]
+
+    served = ServedByCli(out, "--reviewer", "e2e")
+    try:
+        page, errors = open_page(browser, served.page_url)
+        assert "token=" not in page.url  # dropped from the address bar
+        ids = page.eval_on_selector_all("#queue-list li", "items => items.map((li) => li.dataset.traceId)")
+        assert ids == [a.trace_id for a in queue]
+        assert shown_trace_id(page) == queue[0].trace_id
+        page.keyboard.press("n")
+        page.wait_for_function("id => document.querySelector('#trace-id').textContent === id", arg=queue[1].trace_id)
+        page.keyboard.press("p")
+        page.wait_for_function("id => document.querySelector('#trace-id').textContent === id", arg=queue[0].trace_id)
+        page.keyboard.press("s")  # skip: on to the next undecided trace, nothing saved
+        page.wait_for_function("id => document.querySelector('#trace-id').textContent === id", arg=queue[1].trace_id)
+        page.keyboard.press("?")
+        assert page.is_visible("#help")
+        page.keyboard.press("Escape")
+        assert not page.is_visible("#help")
+
+        page.click(f'#queue-list li[data-trace-id="{annotation.trace_id}"]')
+        page.wait_for_function("id => document.querySelector('#trace-id').textContent === id", arg=annotation.trace_id)
+        marks = page.eval_on_selector_all("#trace mark", "marks => marks.map((m) => "
+                                          "[Number(m.dataset.start), Number(m.dataset.end), m.textContent, m.title])")
+        assert [m[:3] for m in marks] == [[s.start, s.end, s.text] for s in annotation.spans]
+        assert all(f"score {s.score:.2f}" in m[3] and s.reason in m[3] for m, s in zip(marks, annotation.spans))
+
+        drag_select(page, start, end)
+        page.locator(f'#trace mark.added[data-start="{start}"][data-end="{end}"]').wait_for()
+        page.click(f'#trace mark[data-start="{removed.start}"]')
+        page.locator(f'#trace mark.selected[data-start="{removed.start}"]').wait_for()
+        page.keyboard.press("Delete")
+        page.locator(f'#trace mark[data-start="{removed.start}"]').wait_for(state="detached")
+        page.click(f'#trace mark[data-start="{resized.start}"]')
+        for key in ("]", "]", "Shift+ArrowLeft"):  # start two characters right, end one left
+            page.keyboard.press(key)
+        page.keyboard.press("a")
+        page.wait_for_function("() => document.querySelector('#progress-text').textContent.startsWith('1 / ')")
+        position = [a.trace_id for a in queue].index(annotation.trace_id)
+        assert shown_trace_id(page) == queue[(position + 1) % len(queue)].trace_id
+        page.close()
+    finally:
+        code, _, stderr = served.stop()
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert errors == []
+
+    reviews, drafts = stored(out, "e2e")
+    assert drafts == []  # the skipped trace saved nothing; the decided one's draft is gone
+    [review] = reviews
+    assert (review.trace_id, review.reviewer, review.origin, review.decision) == (
+        annotation.trace_id, "e2e", "ui", "accepted")
+    new = (resized.start + 2, resized.end - 1)
+    assert [(s.start, s.end) for s in review.spans] == sorted(
+        [(start, end), new] + [(s.start, s.end) for s in annotation.spans[2:]])
+    assert next(s.text for s in review.spans if s.start == start) == trace[start:end]
+    assert [(s.start, s.end) for s in review.judge_spans] == [(s.start, s.end) for s in annotation.spans]
+    steps = [(h.action, h.start, h.end, h.previous_start, h.previous_end) for h in review.history]
+    assert steps[:2] == [("add", start, end, None, None), ("remove", None, None, removed.start, removed.end)]
+    assert steps[-1] == ("accept", None, None, None, None)
+    # Key presses within 0.4 s become one resize; a slow machine may send two, chained end to end.
+    resizes = steps[2:-1]
+    assert 1 <= len(resizes) <= 3 and {step[0] for step in resizes} == {"resize"}
+    assert [step[3:] for step in resizes] == [(resized.start, resized.end)] + [step[1:3] for step in resizes[:-1]]
+    assert resizes[-1][1:3] == new
+
+
+@pytest.mark.browser
+def test_trace_text_is_shown_as_text_never_as_markup(browser, tmp_path: Path, write_jsonl) -> None:
+    hostile = '<img src=x onerror="window.__pwned = 1">'
+    script = "<script>window.__pwned = 2</script>"
+    trace = reasoning_trace(7, 6).replace("<think>\n\n", f"<think>\n\nFirst {script} and {hostile} & <b>bold</b>.\n\n")
+    row = openr1_record(f"x{hostile}", [trace], problem=f"Show that <b>1 < 2</b> {script}.")
+    out = tmp_path / "out"
+    ok(run_cli("annotate", write_jsonl("in.jsonl", [row]), "-o", out, "--no-progress"))
+    [annotation] = RunDir(out).iter_annotations()
+    with ReviewServerThread(out, status="all") as server:
+        page, errors = open_page(browser, server.page_url)
+        assert shown_trace_id(page) == annotation.trace_id
+        assert page.text_content("#problem") == annotation.problem
+        assert page.text_content("#trace") == annotation.trace
+        assert page.evaluate("document.querySelectorAll('#trace *:not(span):not(mark), #problem *, "
+                             "#queue-list img, #queue-list b').length") == 0
+        assert page.evaluate("window.__pwned") is None
+        page.close()
+    assert errors == []
