@@ -57,11 +57,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.io.run_dir import RunDirError
     from splitreason.judges.base import JudgeUnavailable
     from splitreason.judges.registry import JudgeConfigError
+    from splitreason.review.argilla_sync import ArgillaSyncError
     from splitreason.review.calibrate import CalibrateError
     from splitreason.review_ui.server import ReviewUIError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError, ReviewUIError)
+            CalibrateError, ReviewUIError, ArgillaSyncError)
 
 
 def main() -> None:
