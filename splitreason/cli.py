@@ -52,6 +52,7 @@ def _register() -> None:
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is already the whole story for the user."""
     from splitreason.annotator.run_config import RunConfigError
+    from splitreason.annotator.semantic import SemanticUnavailable
     from splitreason.io.jsonl import JsonlCorruptError
     from splitreason.io.readers import InputError
     from splitreason.io.run_dir import RunDirError
@@ -62,7 +63,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.review_ui.server import ReviewUIError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError, ReviewUIError, ArgillaSyncError)
+            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable)
 
 
 def main() -> None:

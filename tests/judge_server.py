@@ -29,6 +29,7 @@ Added for the judge tests:
     list          a top-level JSON list of quotes (no "spans" object)
     strings       {"spans": ["quote", ...]}: items as plain strings
     pick:I,J,...  quotes of sentences(trace)[I], [J], ... (samples that agree or differ at will)
+    say:TEXT      one quote, TEXT as given (e.g. a paraphrase that is not in the trace)
 
 `base_url` ends in /v1 (what the openai SDK wants); `root_url` is the bare origin, which is
 what the anthropic SDK wants (it appends /v1/messages itself).
@@ -265,6 +266,8 @@ class ScriptedJudgeServer:
             return json.dumps([{"text": q, "reason": "listed"} for q in quotes]), "stop"
         if action == "strings":
             return json.dumps({"spans": quotes}), "stop"
+        if action.startswith("say:"):
+            return json.dumps({"spans": [{"text": action[4:], "reason": "said"}]}), "stop"
         if action.startswith("pick:"):
             picked = [sentences(trace)[int(i)] for i in action[5:].split(",") if i]
             return json.dumps({"spans": [{"text": q, "reason": f"pick {q[:8]}"} for q in picked]}), "stop"

@@ -203,7 +203,9 @@ def _rescuer(request: AnnotateRequest):
     from splitreason.annotator.semantic import SemanticRescuer
 
     options = {} if request.semantic_threshold is None else {"threshold": request.semantic_threshold}
-    return SemanticRescuer(request.embedding_model, **options)
+    rescuer = SemanticRescuer(request.embedding_model, **options)
+    rescuer.load()  # a missing extra or a bad model path stops the run here, before any judging
+    return rescuer
 
 
 async def _close_all(judges: list) -> None:
