@@ -90,4 +90,26 @@ def judge_server() -> Iterator[Callable[..., ScriptedJudgeServer]]:
 
 
 # Real vLLM (CPU) server and tiny model, shared by the whole session (see tests/vllm_fixtures.py).
+@pytest.fixture(scope="session")
+def sample_in_review(tmp_path_factory) -> Path:
+    """The bundled sample annotated by the offline judge with --accept-threshold 0.99, so most
+    traces are routed to review (one holds characters outside the BMP). Shared: copy it with
+    `review_run` before writing into it."""
+    from tests.test_cli_annotate import ok, run_cli
+
+    out = tmp_path_factory.mktemp("review") / "sample"
+    ok(run_cli("annotate", "-o", out, "--accept-threshold", "0.99", "--no-progress"))
+    return out
+
+
+@pytest.fixture
+def review_run(sample_in_review: Path, tmp_path: Path) -> Path:
+    """A private copy of `sample_in_review` for one test."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(sample_in_review, copy)
+    return copy
+
+
 from tests.vllm_fixtures import vllm_server_url, vllm_tiny_model  # noqa: E402,F401

@@ -21,16 +21,16 @@ through POST /records/{id}/responses, as the Argilla UI does, each with their ow
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
-import socket
 import threading
 import uuid
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
+
+from tests.local_server import ThreadedServer
 
 
 def _now() -> str:
@@ -43,7 +43,7 @@ class ApiError(Exception):
         self.status, self.detail = status, detail
 
 
-class FakeArgilla:
+class FakeArgilla(ThreadedServer):
     def __init__(self) -> None:
         self.requests: list[tuple[str, str]] = []
         self.unhandled: list[tuple[str, str]] = []
@@ -81,32 +81,14 @@ class FakeArgilla:
         return next(r for r in self.records_of(dataset_name) if r["external_id"] == external_id)
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> str:
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("fake Argilla server did not start")
-        return self.url
+    server_name = "fake Argilla server"
 
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        self._loop.run_until_complete(web.SockSite(self._runner, sock).start())
-        ready.set()
-        self._loop.run_forever()
 
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+    @property
+    def url(self) -> str:
+        return self.root_url
 
     # -- routing -----------------------------------------------------------------------------------
     _ID = r"([0-9a-f-]{36})"

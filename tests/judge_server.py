@@ -43,13 +43,14 @@ import json
 import re
 import socket
 import struct
-import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.local_server import ThreadedServer
 
 _CASE = re.compile(r"\[case:([A-Za-z0-9_.-]+)\]")
 _TRACE = re.compile(r"<<<TRACE\n(.*)\nTRACE>>>", re.DOTALL)
@@ -79,7 +80,7 @@ class LoggedRequest:
 
 
 @dataclass
-class ScriptedJudgeServer:
+class ScriptedJudgeServer(ThreadedServer):
     script: dict[str, list[str]] = field(default_factory=dict)
     model: str = "scripted-judge"
     latency: float = 0.0
@@ -90,50 +91,21 @@ class ScriptedJudgeServer:
     max_in_flight: int = 0
     _in_flight: int = 0
 
-    # -- lifecycle -------------------------------------------------------------
-    def start(self) -> str:
-        self._loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
-        self._thread.start()
-        if not ready.wait(10):
-            raise RuntimeError("scripted judge server did not start")
-        return self.base_url
+    server_name = "scripted judge server"
 
-    def _serve(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    # -- lifecycle -------------------------------------------------------------
+    def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/messages", self._messages)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        site = web.SockSite(self._runner, sock)
-        self._loop.run_until_complete(site.start())
-        self.root_url = f"http://127.0.0.1:{self.port}"
-        self.base_url = f"{self.root_url}/v1"
-        self._stopping = asyncio.Event()
-        ready.set()
-        self._loop.run_forever()
 
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            self._stopping.set()  # releases "hang" handlers, which would otherwise hold cleanup up
-            await self._runner.cleanup()
+    def start(self) -> str:
+        super().start()
+        return self.base_url
 
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def __enter__(self) -> ScriptedJudgeServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    @property
+    def base_url(self) -> str:
+        return f"{self.root_url}/v1"
 
     # -- behaviour -------------------------------------------------------------
     def requests_for(self, case: str) -> list[LoggedRequest]:

@@ -8,7 +8,6 @@ Expected UTF-16 offsets are computed with Python's UTF-16 codec, not with review
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import textwrap
 from collections.abc import Iterator
@@ -53,19 +52,9 @@ def fake() -> Iterator[FakeArgilla]:
     assert not server.unhandled, f"the SDK called endpoints the fake does not know: {server.unhandled}"
 
 
-@pytest.fixture(scope="module")
-def sample_run(tmp_path_factory) -> Path:
-    """The bundled sample annotated by the offline judge, most traces routed to review."""
-    out = tmp_path_factory.mktemp("argilla") / "sample"
-    ok(run_cli("annotate", "-o", out, "--accept-threshold", "0.99", "--no-progress"))
-    return out
-
-
 @pytest.fixture
-def run(sample_run: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "run"
-    shutil.copytree(sample_run, copy)
-    return copy
+def run(review_run: Path) -> Path:
+    return review_run
 
 
 def annotation(trace_id: str, trace: str, quotes: list[str], status: str = "review") -> Annotation:

@@ -8,7 +8,6 @@ threshold, so most traces land in review, one of them with characters outside th
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -28,19 +27,9 @@ from tests.test_cli_annotate import assert_one_clean_error, cli_command, cli_env
 TOKEN_HEADER = "X-Review-Token"
 
 
-@pytest.fixture(scope="module")
-def annotated(tmp_path_factory) -> Path:
-    """The bundled sample annotated so that most traces need review (kept pristine: tests copy it)."""
-    out = tmp_path_factory.mktemp("review_ui") / "template"
-    ok(run_cli("annotate", "-o", out, "--limit", "24", "--accept-threshold", "0.99", "--no-progress"))
-    return out
-
-
 @pytest.fixture
-def out(annotated: Path, tmp_path: Path) -> Path:
-    copy = tmp_path / "out"
-    shutil.copytree(annotated, copy)
-    return copy
+def out(review_run: Path) -> Path:
+    return review_run
 
 
 def in_review(out: Path) -> list[Annotation]:
