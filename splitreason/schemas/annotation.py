@@ -13,25 +13,30 @@ MatchKind = Literal["exact", "normalized", "fuzzy", "semantic"]
 MATCH_RANK: dict[str, int] = {"exact": 3, "normalized": 2, "fuzzy": 1, "semantic": 0}
 
 
-class Span(BaseModel):
-    """A difficult span of the trace, in Python code-point offsets (end exclusive)."""
+class TextSpan(BaseModel):
+    """A stretch of a trace: Python code-point offsets (end exclusive) and its text."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     start: int = Field(ge=0, description="Offset of the first character of the span.")
     end: int = Field(gt=0, description="Offset one past the last character of the span.")
     text: str = Field(description="Exactly trace[start:end].")
-    score: float = Field(ge=0.0, le=1.0, description="Alignment score: 1.0 for an exact quote.")
-    reason: str = Field(default="", description="Why the judge found this span difficult.")
-    match: MatchKind = Field(default="exact", description="How the judge's excerpt was aligned to the trace.")
 
     @model_validator(mode="after")
-    def _check(self) -> Span:
+    def _check(self) -> TextSpan:
         if self.end <= self.start:
             raise ValueError(f"span end {self.end} must be after start {self.start}")
         if len(self.text) != self.end - self.start:
             raise ValueError("span text length does not match its offsets")
         return self
+
+
+class Span(TextSpan):
+    """A difficult span the judge marked, as aligned to the trace."""
+
+    score: float = Field(ge=0.0, le=1.0, description="Alignment score: 1.0 for an exact quote.")
+    reason: str = Field(default="", description="Why the judge found this span difficult.")
+    match: MatchKind = Field(default="exact", description="How the judge's excerpt was aligned to the trace.")
 
 
 class HallucinatedExcerpt(BaseModel):

@@ -13,27 +13,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from splitreason.schemas.annotation import TextSpan
+
 Decision = Literal["accepted", "rejected"]
 ReviewOrigin = Literal["ui", "argilla"]
 EditAction = Literal["add", "remove", "resize", "accept", "reject", "reset"]
 
 
-class ReviewedSpan(BaseModel):
+class ReviewedSpan(TextSpan):
     """A span a reviewer kept or drew: offsets into the trace (end exclusive) and its text."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    start: int = Field(ge=0, description="Offset of the first character.")
-    end: int = Field(gt=0, description="Offset one past the last character.")
-    text: str = Field(description="Exactly trace[start:end].")
-
-    @model_validator(mode="after")
-    def _check(self) -> ReviewedSpan:
-        if self.end <= self.start:
-            raise ValueError(f"span end {self.end} must be after start {self.start}")
-        if len(self.text) != self.end - self.start:
-            raise ValueError("span text length does not match its offsets")
-        return self
 
 
 class ReviewEdit(BaseModel):
