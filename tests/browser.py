@@ -129,7 +129,7 @@ def make_screenshot(target: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out"
         subprocess.run([sys.executable, "-m", "splitreason.cli", "annotate", "-o", str(out), "--limit", "24",
-                        "--accept-threshold", "0.99", "--no-progress"], check=True, capture_output=True)
+                        "--accept-threshold", "1.0", "--no-progress"], check=True, capture_output=True)
         annotation = next(a for a in RunDir(out).iter_annotations()
                           if a.status == "review" and any(ord(c) > 0xFFFF for c in a.trace))
         phrase = "whose discriminant is"

@@ -92,13 +92,13 @@ def judge_server() -> Iterator[Callable[..., ScriptedJudgeServer]]:
 # Real vLLM (CPU) server and tiny model, shared by the whole session (see tests/vllm_fixtures.py).
 @pytest.fixture(scope="session")
 def sample_in_review(tmp_path_factory) -> Path:
-    """The bundled sample annotated by the offline judge with --accept-threshold 0.99, so most
+    """The bundled sample annotated by the offline judge with --accept-threshold 1.0, so most
     traces are routed to review (one holds characters outside the BMP). Shared: copy it with
     `review_run` before writing into it."""
     from tests.test_cli_annotate import ok, run_cli
 
     out = tmp_path_factory.mktemp("review") / "sample"
-    ok(run_cli("annotate", "-o", out, "--accept-threshold", "0.99", "--no-progress"))
+    ok(run_cli("annotate", "-o", out, "--accept-threshold", "1.0", "--no-progress"))
     return out
 
 

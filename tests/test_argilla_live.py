@@ -39,7 +39,7 @@ def test_push_answer_pull_against_a_real_server(tmp_path: Path) -> None:
     from argilla._models import UserResponseModel
 
     out = tmp_path / "run"
-    ok(run_cli("annotate", "-o", out, "--accept-threshold", "0.99", "--no-progress"))
+    ok(run_cli("annotate", "-o", out, "--accept-threshold", "1.0", "--no-progress"))
     in_review = [a for a in RunDir(out).iter_annotations() if a.status == "review"]
     name = f"splitreason-live-{uuid.uuid4().hex[:8]}"
     where = ["--workspace", WORKSPACE] if WORKSPACE else []

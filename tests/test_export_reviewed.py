@@ -28,7 +28,7 @@ def _review(annotation, reviewer, decision, spans, minutes=0) -> Review:
 def test_export_uses_reviewed_spans_and_drops_rejected(tmp_path):
     out = tmp_path / "out"
     # A high accept threshold leaves most sample traces in review, a few accepted.
-    ok(run_cli("annotate", "-o", out, "--no-progress", "--accept-threshold", "0.985"))
+    ok(run_cli("annotate", "-o", out, "--no-progress", "--accept-threshold", "1.0"))
     annotations = {a.trace_id: a for a in RunDir(out).iter_annotations()}
     in_review = [a for a in annotations.values() if a.status == "review"]
     accepted = [a for a in annotations.values() if a.status == "accepted"]
@@ -68,7 +68,7 @@ def test_export_uses_reviewed_spans_and_drops_rejected(tmp_path):
 
 def test_stats_show_review_progress_and_agreement(tmp_path):
     out = tmp_path / "out"
-    ok(run_cli("annotate", "-o", out, "--no-progress", "--accept-threshold", "0.985"))
+    ok(run_cli("annotate", "-o", out, "--no-progress", "--accept-threshold", "1.0"))
     annotations = list(RunDir(out).iter_annotations())
     in_review = [a for a in annotations if a.status == "review"]
     first, second = in_review[0], in_review[1]
