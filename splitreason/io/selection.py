@@ -10,8 +10,9 @@ Each `RawRow` is validated first. Problems with the row as a whole give one
   present but not a list, has the wrong length or ill-typed elements, or ``answer`` /
   ``source`` / ``problem_type`` / ``question_type`` of a non-scalar type.
 
-Fields the selection does not use (``solution``, ``correctness_llama``, ``messages``,
-``correctness_count`` ...) are not checked at all.
+``correctness_count`` (carried on the trace for curation filters) must be a non-negative
+integer or null (``bad_field`` otherwise). Fields the selection does not use (``solution``,
+``correctness_llama``, ``messages`` ...) are not checked at all.
 
 Then every generation is checked against the `Selection` flags, in this order:
 
@@ -23,7 +24,8 @@ Then every generation is checked against the `Selection` flags, in this order:
    (``incomplete``; null: ``unknown_completeness``).
 
 A generation that fails a required flag is *not selected*: no reject, only the
-first failing reason is counted in `SelectionStats.not_selected`. A missing
+first failing reason is counted in `SelectionStats.not_selected` (and handed to the
+selector's `on_not_selected` callback, which curation uses to record every removal). A missing
 (null) per-generation list therefore deselects every generation of its row when
 the corresponding flag is required, and is ignored when it is not.
 
@@ -44,7 +46,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,10 +123,13 @@ def _type_name(value: Any) -> str:
 class TraceSelector:
     """Stateful selector: ``selector(rows)`` yields traces and rejects; ``selector.stats`` counts."""
 
-    def __init__(self, selection: Selection | None = None) -> None:
+    def __init__(self, selection: Selection | None = None,
+                 on_not_selected: Callable[[RawRow, str, str], None] | None = None) -> None:
         self.selection = selection if selection is not None else Selection()
         self.stats = SelectionStats()
         self._seen_ids: set[str] = set()
+        # Called with (row, trace id, reason) for every generation a required flag deselects.
+        self.on_not_selected = on_not_selected
 
     def __call__(self, rows: Iterable[RawRow | Reject]) -> Iterator[Trace | Reject]:
         return self.iter(rows)
@@ -162,7 +167,8 @@ class TraceSelector:
             self.stats.rows_rejected += 1
             yield self._reject(row, err.reason, err.detail)
             return
-        uuid, problem, generations, lists, meta = fields
+        uuid, problem, generations, lists, meta, correctness_count = fields
+        finish_reasons = lists["finish_reasons"]
         sel = self.selection
         problem_issue = _text_issue(problem)
         if problem_issue is not None:
@@ -184,6 +190,8 @@ class TraceSelector:
                 why_not = _flag(lists["is_reasoning_complete"], index, True, "incomplete", "unknown_completeness")
             if why_not is not None:
                 self.stats.not_selected[why_not] += 1
+                if self.on_not_selected is not None:
+                    self.on_not_selected(row, f"{uuid}:{index}", why_not)
                 continue
             trace_id = f"{uuid}:{index}"
             issue = problem_issue if problem_issue is not None else _generation_issue(text, index)
@@ -203,6 +211,8 @@ class TraceSelector:
                 text=text,
                 origin=row.origin,
                 origin_row=row.row,
+                finish_reason=finish_reasons[index] if finish_reasons is not None else None,
+                correctness_count=correctness_count,
                 **meta,
             )
 
@@ -257,7 +267,7 @@ def _generation_issue(text: str, index: int) -> tuple[str, str] | None:
 
 def _validate(
     data: dict[str, Any],
-) -> tuple[str, str, list[str], dict[str, list[Any] | None], dict[str, str | None]]:
+) -> tuple[str, str, list[str], dict[str, list[Any] | None], dict[str, str | None], int | None]:
     uuid = data.get("uuid")
     if uuid is None:
         raise _RowError("missing_field", "missing field uuid")
@@ -317,4 +327,9 @@ def _validate(
             meta[name] = str(value)
         else:
             raise _RowError("bad_field", who + f"field {name} must be a string or null, got {_type_name(value)}")
-    return uuid, problem, generations, lists, meta
+    correctness_count = data.get("correctness_count")
+    if correctness_count is not None and (isinstance(correctness_count, bool) or not isinstance(correctness_count, int)
+                                          or correctness_count < 0):
+        raise _RowError("bad_field", who + "field correctness_count must be a non-negative integer or null, "
+                        f"got {_type_name(correctness_count) if not isinstance(correctness_count, int) else correctness_count}")
+    return uuid, problem, generations, lists, meta, correctness_count

@@ -9,7 +9,8 @@ from splitreason.schemas.annotation import (
     Status,
     Usage,
 )
+from splitreason.schemas.exclusion import Exclusion
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
 
-__all__ = ["Annotation", "HallucinatedExcerpt", "JudgeInfo", "Reject", "SampleSummary", "Span", "Status", "Trace", "Usage"]
+__all__ = ["Annotation", "Exclusion", "HallucinatedExcerpt", "JudgeInfo", "Reject", "SampleSummary", "Span", "Status", "Trace", "Usage"]

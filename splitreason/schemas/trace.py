@@ -19,5 +19,8 @@ class Trace(BaseModel):
     source: str | None = Field(default=None, description="OpenR1 `source` (e.g. olympiads, amc_aime).")
     problem_type: str | None = Field(default=None, description="OpenR1 `problem_type` (e.g. Algebra).")
     question_type: str | None = Field(default=None, description="OpenR1 `question_type` (e.g. math-word-problem).")
+    finish_reason: str | None = Field(default=None, description="OpenR1 `finish_reasons[i]` of this generation (e.g. stop, length).")
+    correctness_count: int | None = Field(default=None, ge=0,
+                                          description="OpenR1 `correctness_count`: how many generations of the problem are correct.")
     origin: str = Field(default="", description="Where the record was read from: file path or hub id.")
     origin_row: int | None = Field(default=None, description="1-based line (jsonl) or 0-based row (parquet/hub).")

@@ -1,0 +1,160 @@
+"""What a curate run was asked to do, checked and turned into its steps before any work starts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from splitreason.curate.decontaminate import DEFAULT_NGRAM, Decontaminator, load_eval_set
+from splitreason.curate.dedup import (
+    DEFAULT_EMBEDDING_THRESHOLD,
+    DEFAULT_NEAR_THRESHOLD,
+    DEFAULT_NUM_PERM,
+    DEFAULT_SHINGLE,
+    EmbeddingDedup,
+    ExactDedup,
+    MinHashDedup,
+)
+from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Language, TokenLength, TraceFilter
+from splitreason.curate.sampling import DEFAULT_LENGTH_BUCKETS, STRATA_KEYS, StratifiedSampler
+from splitreason.io.readers import InputError
+from splitreason.io.selection import Selection
+
+
+class CurateConfigError(ValueError):
+    """The curate options contradict each other or name something unusable; one line for the user."""
+
+
+@dataclass
+class CuratePlan:
+    filters: list[TraceFilter] = field(default_factory=list)
+    decontaminator: Decontaminator | None = None
+    checkers: list = field(default_factory=list)  # ExactDedup / MinHashDedup, in that order
+    embedding: EmbeddingDedup | None = None
+    sampler: StratifiedSampler | None = None
+    exact: bool = False
+    minhash_settings: dict | None = None
+    embedding_settings: dict | None = None
+
+
+@dataclass
+class CurateRequest:
+    input: str | None
+    out: Path
+    shards: int = 1
+    overwrite: bool = False
+    # selection (as `annotate` does it)
+    limit: int | None = None
+    include_incorrect: bool = False
+    include_unfinished: bool = False
+    include_incomplete: bool = False
+    hub_config: str | None = None
+    hub_split: str = "train"
+    # filters
+    min_chars: int | None = None
+    max_chars: int | None = None
+    tokenizer: str | None = None
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    min_correct: int | None = None
+    max_correct: int | None = None
+    sources: list[str] = field(default_factory=list)
+    exclude_sources: list[str] = field(default_factory=list)
+    problem_types: list[str] = field(default_factory=list)
+    exclude_problem_types: list[str] = field(default_factory=list)
+    finish_reasons: list[str] = field(default_factory=list)
+    languages: list[str] = field(default_factory=list)
+    # decontamination
+    eval_sets: list[str] = field(default_factory=list)
+    eval_field: str | None = None
+    ngram: int = DEFAULT_NGRAM
+    min_overlap: int = 1
+    keep_contaminated: bool = False
+    # dedup
+    dedup: bool = True
+    near_dedup: bool = True
+    near_threshold: float = DEFAULT_NEAR_THRESHOLD
+    num_perm: int = DEFAULT_NUM_PERM
+    shingle: int = DEFAULT_SHINGLE
+    embedding_dedup: bool = False
+    embedding_model: str | None = None
+    embedding_threshold: float = DEFAULT_EMBEDDING_THRESHOLD
+    # sampling
+    sample: int | None = None
+    seed: int = 0
+    stratify: list[str] = field(default_factory=lambda: list(STRATA_KEYS))
+    length_buckets: list[int] = field(default_factory=lambda: list(DEFAULT_LENGTH_BUCKETS))
+
+    def selection(self) -> Selection:
+        # --finish-reason replaces "finish reason must be stop" by its own list of allowed reasons.
+        return Selection(require_correct=not self.include_incorrect,
+                         require_stop=not self.include_unfinished and not self.finish_reasons,
+                         require_complete=not self.include_incomplete, limit=self.limit)
+
+    def as_config(self) -> dict:
+        config = asdict(self)
+        config["out"] = str(self.out)
+        return config
+
+    def _check(self) -> None:
+        for low, high, what in ((self.min_chars, self.max_chars, "chars"), (self.min_tokens, self.max_tokens, "tokens"),
+                                (self.min_correct, self.max_correct, "correct")):
+            if low is not None and high is not None and low > high:
+                raise CurateConfigError(f"--min-{what} {low} is above --max-{what} {high}")
+        if (self.min_tokens is not None or self.max_tokens is not None) and not self.tokenizer:
+            raise CurateConfigError("--min-tokens/--max-tokens need --tokenizer (the model to be trained)")
+        if not 0 < self.near_threshold <= 1 or not 0 < self.embedding_threshold <= 1:
+            raise CurateConfigError("dedup thresholds must lie in (0, 1]")
+        if self.embedding_model and not self.embedding_dedup:
+            raise CurateConfigError("--embedding-model needs --embedding-dedup")
+        if self.shards < 1:
+            raise CurateConfigError("--shards must be at least 1")
+
+    def build(self) -> CuratePlan:
+        """The steps, with their models and evaluation sets loaded (any problem stops the run here)."""
+        self._check()
+        plan = CuratePlan(filters=self._filters())
+        if self.eval_sets:
+            plan.decontaminator = Decontaminator([load_eval_set(spec, self.eval_field) for spec in self.eval_sets],
+                                                 n=self.ngram, min_overlap=self.min_overlap)
+        if self.dedup:
+            plan.checkers.append(ExactDedup())
+            plan.exact = True
+        if self.near_dedup:
+            plan.checkers.append(MinHashDedup(self.near_threshold, self.num_perm, self.shingle, seed=1))
+            plan.minhash_settings = {"threshold": self.near_threshold, "num_perm": self.num_perm, "ngram": self.shingle}
+        if self.embedding_dedup:
+            plan.embedding = EmbeddingDedup(self.embedding_model, self.embedding_threshold)
+            plan.embedding_settings = {"model": plan.embedding.model_name, "threshold": self.embedding_threshold}
+        if self.sample is not None:
+            try:
+                plan.sampler = StratifiedSampler(self.sample, self.seed, tuple(self.stratify), tuple(self.length_buckets))
+            except ValueError as error:
+                raise CurateConfigError(str(error)) from None
+        return plan
+
+    def _filters(self) -> list[TraceFilter]:
+        filters: list[TraceFilter] = []
+        if self.min_chars is not None or self.max_chars is not None:
+            filters.append(CharLength(self.min_chars, self.max_chars))
+        for name, allowed, excluded in (("source", self.sources, self.exclude_sources),
+                                        ("problem_type", self.problem_types, self.exclude_problem_types),
+                                        ("finish_reason", self.finish_reasons, ())):
+            if allowed or excluded:
+                filters.append(FieldIn(name, allowed, excluded))
+        if self.min_correct is not None or self.max_correct is not None:
+            filters.append(CorrectCount(self.min_correct, self.max_correct))
+        if self.languages:
+            filters.append(Language(self.languages))
+        if self.tokenizer and (self.min_tokens is not None or self.max_tokens is not None):
+            filters.append(TokenLength(_tokenizer(self.tokenizer), self.min_tokens, self.max_tokens))
+        return filters
+
+
+def _tokenizer(path: str):
+    from splitreason.exports.sft import TokenCounter
+
+    try:
+        return TokenCounter(path).tokenizer
+    except (OSError, ValueError, RuntimeError) as error:
+        raise InputError(f"cannot load tokenizer {path}: {' '.join(str(error).split())[:200]}") from None

@@ -1,0 +1,198 @@
+"""`splitreason curate` end to end: read, select, filter, decontaminate, dedup, sample, write.
+
+The output is a shard directory that `splitreason annotate CURATED` reads directly, plus what
+a person needs to trust it:
+
+    CURATED/shard-0000i-of-0000N.jsonl, rejects.jsonl, manifest.json   the kept traces (io/shards.py)
+    CURATED/exclusions.jsonl     every removed trace: step, reason, detail (and kept / eval_set)
+    CURATED/clusters.jsonl       duplicate clusters: the kept problem and the removed ones
+    CURATED/contamination.jsonl  matched (problem, evaluation problem) pairs with shared n-grams
+    CURATED/curate.json          configuration, counts per step and reason, dedup/decontamination/sampling
+
+Memory stays flat in the input size apart from the per-problem indexes (a 16-byte digest per
+problem for exact dedup, ~0.6 kB per kept problem for MinHash): traces stream through, and
+sampling spills the survivors to a work file instead of holding them. Everything is written
+into a work directory beside CURATED and moved into place at the end, so a crash never leaves
+a half-curated directory that looks finished.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from splitreason.curate.config import CurateRequest
+from splitreason.curate.dedup import ClusterBook
+from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
+from splitreason.io.inputs import bundled_sample
+from splitreason.io.jsonl import atomic_write_json, iter_jsonl, record_to_line
+from splitreason.io.readers import InputError, iter_rows
+from splitreason.io.selection import TraceSelector
+from splitreason.io.shards import write_shards
+from splitreason.schemas import Exclusion, Reject, Trace
+
+CURATE_FILE = "curate.json"
+EXTRA_FILES = ("exclusions.jsonl", "clusters.jsonl", "contamination.jsonl", CURATE_FILE)
+
+
+def check_output(out: Path, source: str, overwrite: bool) -> None:
+    """CURATED may be new, empty, or an earlier curate output (then only with --overwrite)."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / CURATE_FILE).is_file():
+            raise InputError(f"output directory {out} is not empty and holds no curate output; choose another")
+        if not overwrite:
+            raise InputError(f"{out} already holds a curate output; pass --overwrite to replace it")
+    source_path = Path(source)
+    if source_path.is_dir() and out.resolve().is_relative_to(source_path.resolve()):
+        raise InputError(f"output directory {out} is inside the input directory {source}; choose one outside it")
+
+
+def run_curate(request: CurateRequest, on_trace=None) -> dict:
+    """Curate `request.input` into `request.out`; returns the summary written to curate.json."""
+    started = time.monotonic()
+    source = request.input or str(bundled_sample())
+    check_output(request.out, source, request.overwrite)
+    plan = request.build()  # loads tokenizer, language model, evaluation sets: errors before any work
+    request.out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
+    try:
+        with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
+            ledger = Ledger(excluded)
+            book = ClusterBook()
+            selector = TraceSelector(request.selection(), on_not_selected=_select_exclusion(ledger))
+            rows = iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config)
+            items: Iterator[Item] = selector(rows)
+            if on_trace is not None:
+                items = _observed(items, on_trace)
+            decontaminate = None
+            if plan.filters:
+                items = ledger.counted("filter", items, FilterStage(plan.filters, ledger))
+            if plan.decontaminator is not None:
+                decontaminate = DecontaminateStage(plan.decontaminator, ledger, pairs, drop=not request.keep_contaminated)
+                items = ledger.counted("decontaminate", items, decontaminate)
+            if plan.checkers or plan.embedding is not None:
+                items = ledger.counted("dedup", items, lambda stream: _dedup(stream, plan, book, ledger))
+            sampling = None
+            if plan.sampler is not None:
+                items, sampling = _sample(items, plan.sampler, ledger, work)
+            manifest = write_shards(items, work / "curated", request.shards,
+                                    f"splitreason curate of {source} (see curate.json)")
+        summary = _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
+                           work)
+        with open(work / "clusters.jsonl", "wb") as handle:
+            for record in book.records():
+                handle.write(record_to_line(record))
+        atomic_write_json(work / CURATE_FILE, summary)
+        for name in EXTRA_FILES:
+            (work / name).replace(work / "curated" / name)
+        _move_into_place(work / "curated", request.out, work)
+        return summary
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
+    for item in items:
+        if isinstance(item, Trace):
+            on_trace()
+        yield item
+
+
+def _select_exclusion(ledger: Ledger):
+    def record(row, trace_id: str, reason: str) -> None:
+        ledger.step("select").excluded[reason] += 1
+        ledger.handle.write(record_to_line(Exclusion(
+            trace_id=trace_id, uuid=str(row.data.get("uuid")), origin=row.origin, row=row.row, step="select",
+            reason=reason, detail=f"not selected: {reason.replace('_', ' ')} (see --include-* options)")))
+    return record
+
+
+def _dedup(items, plan, book: ClusterBook, ledger: Ledger):
+    if plan.checkers:
+        items = DedupStage(plan.checkers, book, ledger)(items)
+    if plan.embedding is not None:
+        items = EmbeddingDedupStage(plan.embedding, book, ledger)(items)
+    return items
+
+
+def _sample(items: Iterator[Item], sampler, ledger: Ledger, work: Path) -> tuple[Iterator[Item], dict]:
+    """Spill the survivors to work files (so memory holds only ranks), then choose and replay them."""
+    traces_file, rejects_file = work / "candidates.jsonl", work / "rejects.pending.jsonl"
+    with open(traces_file, "wb") as traces, open(rejects_file, "wb") as rejects:
+        for item in items:
+            if isinstance(item, Trace):
+                sampler.add(item)
+                traces.write(record_to_line(item))
+            else:
+                rejects.write(record_to_line(item))
+    chosen, strata = sampler.chosen()
+    count = ledger.step("sample")
+    count.seen = sampler.available
+    count.kept = len(chosen)
+    report = {"target": sampler.target, "seed": sampler.seed, "by": list(sampler.by),
+              "length_buckets": list(sampler.length_buckets), "available": sampler.available,
+              "taken": len(chosen), "strata": strata}
+
+    def replay() -> Iterator[Item]:
+        for record in iter_jsonl(rejects_file):
+            yield Reject.model_validate(record)
+        for record in iter_jsonl(traces_file):
+            trace = Trace.model_validate(record)
+            if trace.trace_id in chosen:
+                yield trace
+            else:
+                ledger.exclude(trace, "sample", "not_sampled",
+                               f"stratum {', '.join(sampler.stratum(trace))} was full (target {sampler.target:,})")
+
+    return replay(), report
+
+
+def _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
+             work: Path) -> dict:
+    from splitreason.annotator.run_config import environment_versions
+
+    stats = selector.stats
+    select = ledger.step("select")
+    select.seen, select.kept = stats.generations_seen, stats.selected
+    order = ["select", "filter", "decontaminate", "dedup", "sample"]
+    steps = [ledger.steps[name].as_dict(name) for name in order if name in ledger.steps]
+    dedup = {"exact": book.summary("exact") if plan.exact else None,
+             "minhash": {**plan.minhash_settings, **book.summary("minhash")} if plan.minhash_settings else None,
+             "embedding": {**plan.embedding_settings, **book.summary("embedding")} if plan.embedding_settings else None,
+             "largest_clusters": book.largest()}
+    decontamination = None
+    if decontaminate is not None:
+        decontamination = {"ngram": plan.decontaminator.n, "min_overlap": plan.decontaminator.min_overlap,
+                           "drop": not request.keep_contaminated, "eval_sets": plan.decontaminator.summary_sets(),
+                           **decontaminate.summary(), "examples": contamination_examples(work / "contamination.jsonl")}
+    return {
+        "format": "splitreason-curate", "format_version": 1, "input": source, "seed": request.seed,
+        "config": request.as_config(), "versions": environment_versions(),
+        "counts": {"rows_read": stats.rows_read, "input_rejects": manifest.rejects_count,
+                   "traces_in": stats.generations_seen, "generations_rejected": stats.generations_rejected,
+                   "kept": manifest.total_count, "excluded": ledger.excluded},
+        "steps": steps, "dedup": dedup, "decontamination": decontamination, "sampling": sampling,
+        "shards": manifest.num_shards, "seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def _move_into_place(curated: Path, out: Path, work: Path) -> None:
+    if out.exists():
+        out.rename(work / "previous")  # checked by check_output: empty, or an earlier curate output
+    curated.rename(out)
+
+
+def contamination_examples(path: Path, limit: int = 20) -> list[dict]:
+    """The first `limit` matched pairs, most overlapping first."""
+    if not path.is_file():
+        return []
+    pairs = list(itertools.islice(iter_jsonl(path), 10_000))
+    pairs.sort(key=lambda pair: -pair["overlap"])
+    return [{key: pair[key] for key in ("uuid", "problem", "eval_set", "eval_id", "eval_problem", "overlap", "ngrams")}
+            for pair in pairs[:limit]]
