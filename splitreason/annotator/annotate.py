@@ -108,7 +108,7 @@ def build_annotation(
     coverage = round(covered / len(trace.text), 6) if trace.text else 0.0
     score = confidence(spans, hallucinated_count, excerpts, coverage, policy.target_coverage, agreement)
     status, reason = route(policy, excerpts=excerpts, hallucinated=hallucinated_count, coverage=coverage,
-                           score=score, agreement=agreement)
+                           score=score, agreement=agreement, semantic=any(span.match == "semantic" for span in spans))
     return Annotation(
         **_trace_fields(trace),
         spans=spans,

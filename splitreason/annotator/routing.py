@@ -22,6 +22,7 @@ Routing, first rule that applies:
     judge returned no excerpts          -> review    no_spans
     coverage < min_coverage             -> review    coverage_below_min
     confidence < reject_threshold       -> rejected  low_confidence
+    a span found by semantic rescue     -> review    semantic_match
     confidence < accept_threshold       -> review    low_confidence
     otherwise                           -> accepted  ok
 """
@@ -68,7 +69,7 @@ def confidence(spans: list[Span], hallucinated: int, excerpts: int, coverage: fl
 
 
 def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: float, score: float,
-          agreement: float | None = None) -> tuple[Status, str]:
+          agreement: float | None = None, semantic: bool = False) -> tuple[Status, str]:
     if excerpts and hallucinated == excerpts:
         return "rejected", "all_hallucinated"
     if coverage > policy.max_coverage:
@@ -81,6 +82,8 @@ def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: 
         return "review", "coverage_below_min"
     if score < policy.reject_threshold:
         return "rejected", "low_confidence"
+    if semantic:  # a span found by meaning is a guess for a person to check, never accepted unseen
+        return "review", "semantic_match"
     if score < policy.accept_threshold:
         return "review", "low_confidence"
     return "accepted", "ok"

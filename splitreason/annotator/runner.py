@@ -34,6 +34,9 @@ from splitreason.schemas import Annotation, Reject, Trace, Usage
 _FSYNC_SECONDS = 1.0
 # How often the event loop moves items read by the reader thread into the workers' queue.
 _POLL_SECONDS = 0.005
+# Items read ahead, at least: with one worker (a judge that runs in-process, like the heuristic
+# one) a read-ahead of one item made the worker wait a poll interval for every trace.
+_MIN_READ_AHEAD = 64
 
 
 @dataclass
@@ -183,11 +186,12 @@ class AnnotationRun:
         # Each worker sends one request per judge and sample at once: --concurrency bounds requests.
         per_trace = self.options.samples * len(self.judges)
         workers_count = max(1, self.options.concurrency // per_trace) if concurrent else 1
+        read_ahead = max(workers_count, _MIN_READ_AHEAD)
         # The reader thread appends to `pending` and the event loop polls it: no per-item wake-up
         # crosses threads. Each one costs a context switch and a GIL handover; with the loop busy,
         # a reader woken per item fell behind and left workers (and their connections) idle.
-        queue: asyncio.Queue = asyncio.Queue()  # holds at most workers_count items (+ end markers)
-        pending: deque = deque()  # at most workers_count items read ahead
+        queue: asyncio.Queue = asyncio.Queue()  # holds at most read_ahead items (+ end markers)
+        pending: deque = deque()  # at most read_ahead items read ahead
         room = threading.Event()  # set when the reader may read on
         reader_error: list[BaseException] = []
         stop = threading.Event()
@@ -195,9 +199,9 @@ class AnnotationRun:
         def produce() -> None:
             try:
                 for item in items:
-                    while len(pending) >= workers_count and not stop.is_set():
+                    while len(pending) >= read_ahead and not stop.is_set():
                         room.clear()
-                        if len(pending) >= workers_count:
+                        if len(pending) >= read_ahead:
                             room.wait(0.1)  # a timeout only so that `stop` is seen
                     if stop.is_set():
                         return
@@ -209,14 +213,14 @@ class AnnotationRun:
 
         async def dispatch() -> None:
             while True:
-                while pending and queue.qsize() < workers_count:
+                while pending and queue.qsize() < read_ahead:
                     item = pending.popleft()
                     if item is _END:
                         for _ in range(workers_count):
                             queue.put_nowait(_END)
                         return
                     queue.put_nowait(item)
-                if len(pending) <= workers_count // 2 and not room.is_set():
+                if len(pending) <= read_ahead // 2 and not room.is_set():
                     room.set()  # the reader wakes once per half-emptied buffer, not per item
                 await asyncio.sleep(_POLL_SECONDS)
 
