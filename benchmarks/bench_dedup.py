@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from problem_synth import TEMPLATES, make_problem, renumbered, reformatted, reworded  # noqa: E402
 
 from splitreason.curate.dedup import DEFAULT_NEAR_THRESHOLD, MinHashDedup  # noqa: E402
+from splitreason.curate.index import DedupIndex  # noqa: E402
 from splitreason.curate.text import numbers_key, problem_key  # noqa: E402
 
 THRESHOLDS = (0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -56,8 +57,7 @@ def flagged(dedup: MinHashDedup, a: str, b: str) -> tuple[bool, float]:
     problem interferes), and the estimated Jaccard."""
     first, second = dedup.signature(a), dedup.signature(b)
     jaccard = float(np.mean(first.hashvalues == second.hashvalues))
-    lsh = dedup._lsh  # the banding datasketch chose for this threshold
-    bands = [slice(i * lsh.r, (i + 1) * lsh.r) for i in range(lsh.b)]
+    bands = [slice(i * dedup.rows, (i + 1) * dedup.rows) for i in range(dedup.bands)]  # datasketch's banding
     candidate = any(np.array_equal(first.hashvalues[band], second.hashvalues[band]) for band in bands)
     same = not dedup.same_numbers or numbers_key(a) == numbers_key(b)
     return candidate and same and jaccard >= dedup.threshold, jaccard
@@ -96,7 +96,9 @@ def main() -> int:
     exact = {label: 0 for label in LABELS}
     modes = {"same_numbers": True, "text_only": False}
     decisions = {(mode, t): {label: 0 for label in LABELS} for mode in modes for t in THRESHOLDS}
-    checkers = {(mode, t): MinHashDedup(threshold=t, same_numbers=same) for mode, same in modes.items() for t in THRESHOLDS}
+    index = DedupIndex()  # the checkers only band and sign here; nothing is stored in it
+    checkers = {(mode, t): MinHashDedup(index, threshold=t, same_numbers=same) for mode, same in modes.items()
+                for t in THRESHOLDS}
     for label, a, b in labelled:
         exact[label] += problem_key(a) == problem_key(b)
         for key, dedup in checkers.items():
@@ -130,7 +132,7 @@ def main() -> int:
                 "recall_duplicates": round(caught / duplicates, 4),
                 "flagged": {label: round(chosen[label] / counts[label], 4) for label in LABELS},
                 "precision": round(caught / (caught + false), 4) if caught + false else None,
-                "lsh_bands_rows": [checkers[(mode, threshold)]._lsh.b, checkers[(mode, threshold)]._lsh.r]}
+                "lsh_bands_rows": [checkers[(mode, threshold)].bands, checkers[(mode, threshold)].rows]}
     chosen = result["thresholds"]["same_numbers"][str(DEFAULT_NEAR_THRESHOLD)]
     print(f"\ndefault (threshold {DEFAULT_NEAR_THRESHOLD}, same numbers): recall on duplicates "
           f"{chosen['recall_duplicates']:.1%} (with exact dedup first: reformatted ones never get here), "

@@ -7,6 +7,7 @@ import pytest
 from splitreason.curate.decontaminate import Decontaminator, EvalSet
 from splitreason.curate.dedup import ExactDedup, MinHashDedup
 from splitreason.curate.filters import Language, prose_sample
+from splitreason.curate.index import DedupIndex
 from splitreason.curate.sampling import StratifiedSampler
 from splitreason.curate.text import normalized_problem, problem_key
 from splitreason.schemas import Trace
@@ -36,16 +37,23 @@ def test_normal_form_is_readable():
     assert normalized_problem("Problem 3. Let $x+y=\\dfrac{1}{2}$.") == "let x + y = \\ frac { 1 } { 2 }"
 
 
-def test_exact_dedup_names_the_first_problem():
-    dedup = ExactDedup()
+@pytest.fixture
+def index(tmp_path):
+    index = DedupIndex(tmp_path)
+    yield index
+    index.close()
+
+
+def test_exact_dedup_names_the_first_problem(index):
+    dedup = ExactDedup(index)
     assert dedup.check("a", BASE) is None
     duplicate = dedup.check("b", "find the remainder when $3^{100}$ is divided by $7$")
     assert (duplicate.kind, duplicate.kept, duplicate.similarity) == ("exact", "a", 1.0)
     assert dedup.check("a", BASE) is None  # the same record again is not its own duplicate
 
 
-def test_near_duplicates_need_similar_words_and_the_same_numbers():
-    dedup = MinHashDedup(threshold=0.5)
+def test_near_duplicates_need_similar_words_and_the_same_numbers(index):
+    dedup = MinHashDedup(index, threshold=0.5)
     long = ("A bag contains 5 red marbles and 7 green marbles. Two marbles are drawn at random without replacement. "
             "What is the probability that both marbles have the same color?")
     assert dedup.check("a", long) is None
@@ -54,7 +62,11 @@ def test_near_duplicates_need_similar_words_and_the_same_numbers():
     assert duplicate is not None and duplicate.kept == "a" and 0.5 <= duplicate.similarity < 1.0
     assert dedup.check("c", long.replace("7 green", "9 green")) is None  # other numbers: another problem
     assert dedup.check("d", "Compute the area of a regular hexagon with side 5.") is None
-    assert MinHashDedup(threshold=0.5, same_numbers=False).find(long) is None  # an empty index finds nothing
+    assert dedup.check("a", long) is None  # the same record again is not its own duplicate
+    empty = DedupIndex()  # a scratch index of its own, removed on close
+    assert MinHashDedup(empty, threshold=0.5, same_numbers=False).find(long) is None  # an empty index finds nothing
+    empty.close()
+    assert not empty.path.exists()
 
 
 def test_decontamination_keeps_the_shared_ngrams_and_matches_short_problems_whole():

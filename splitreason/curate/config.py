@@ -15,6 +15,7 @@ from splitreason.curate.dedup import (
     ExactDedup,
     MinHashDedup,
 )
+from splitreason.curate.index import DedupIndex
 from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Language, TokenLength, TraceFilter
 from splitreason.curate.sampling import DEFAULT_LENGTH_BUCKETS, STRATA_KEYS, StratifiedSampler
 from splitreason.io.readers import InputError
@@ -35,6 +36,11 @@ class CuratePlan:
     exact: bool = False
     minhash_settings: dict | None = None
     embedding_settings: dict | None = None
+    index: DedupIndex | None = None  # on disk, in the work directory
+
+    def close(self) -> None:
+        if self.index is not None:
+            self.index.close()
 
 
 @dataclass
@@ -110,18 +116,21 @@ class CurateRequest:
         if self.shards < 1:
             raise CurateConfigError("--shards must be at least 1")
 
-    def build(self) -> CuratePlan:
-        """The steps, with their models and evaluation sets loaded (any problem stops the run here)."""
+    def build(self, work: Path | None = None) -> CuratePlan:
+        """The steps, with their models and evaluation sets loaded (any problem stops the run here);
+        the dedup index goes into `work` (a scratch directory of its own when None)."""
         self._check()
         plan = CuratePlan(filters=self._filters())
         if self.eval_sets:
             plan.decontaminator = Decontaminator([load_eval_set(spec, self.eval_field) for spec in self.eval_sets],
                                                  n=self.ngram, min_overlap=self.min_overlap)
+        if self.dedup or self.near_dedup:
+            plan.index = DedupIndex(work)
         if self.dedup:
-            plan.checkers.append(ExactDedup())
+            plan.checkers.append(ExactDedup(plan.index))
             plan.exact = True
         if self.near_dedup:
-            plan.checkers.append(MinHashDedup(self.near_threshold, self.num_perm, self.shingle, seed=1))
+            plan.checkers.append(MinHashDedup(plan.index, self.near_threshold, self.num_perm, self.shingle, seed=1))
             plan.minhash_settings = {"threshold": self.near_threshold, "num_perm": self.num_perm, "ngram": self.shingle}
         if self.embedding_dedup:
             plan.embedding = EmbeddingDedup(self.embedding_model, self.embedding_threshold)

@@ -6,8 +6,9 @@ removed with the kept problem's uuid and the similarity, so clusters can be repo
 problems enter the indexes, so a chain a≈b≈c never removes c for resembling a removed b.
 
 Near duplicates: word 3-gram shingles of the canonical text (see curate/text.py), MinHash with
-128 permutations, datasketch's LSH tuned for the threshold (default Jaccard 0.5), and every LSH
-candidate confirmed by its estimated Jaccard, so LSH's false positives never remove a problem.
+128 permutations, the LSH banding datasketch picks for the threshold (default Jaccard 0.5) kept
+on disk (curate/index.py), and every LSH candidate confirmed by its estimated Jaccard, so LSH's
+false positives never remove a problem.
 Only problems with the same numbers, in the same order, can be duplicates: "the remainder of
 3^100 mod 7" and "of 5^200 mod 11" share most of their words and are different problems. The
 thresholds are measured in benchmarks/bench_dedup.py (reworded duplicates caught vs other
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from splitreason.curate.index import DedupIndex, band_keys
 from splitreason.curate.text import numbers_key, problem_key, word_ngrams, words
 
 DEFAULT_NEAR_THRESHOLD = 0.5
@@ -79,15 +81,15 @@ class ClusterBook:
 
 
 class ExactDedup:
-    """Problems equal after `normalized_problem` (a 16-byte digest each in memory)."""
+    """Problems equal after `normalized_problem` (a 16-byte digest each, kept in the index)."""
 
     kind = "exact"
 
-    def __init__(self) -> None:
-        self._first: dict[bytes, str] = {}
+    def __init__(self, index: DedupIndex):
+        self.index = index
 
     def check(self, uuid: str, problem: str) -> Duplicate | None:
-        kept = self._first.setdefault(problem_key(problem), uuid)
+        kept = self.index.first_with_key(problem_key(problem), uuid)
         return None if kept == uuid else Duplicate(self.kind, kept, 1.0)
 
 
@@ -96,17 +98,16 @@ class MinHashDedup:
 
     kind = "minhash"
 
-    def __init__(self, threshold: float = DEFAULT_NEAR_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
+    def __init__(self, index: DedupIndex, threshold: float = DEFAULT_NEAR_THRESHOLD, num_perm: int = DEFAULT_NUM_PERM,
                  shingle: int = DEFAULT_SHINGLE, seed: int = 1, same_numbers: bool = True):
         from datasketch import MinHash, MinHashLSH
 
-        self.threshold, self.num_perm, self.shingle, self.seed = threshold, num_perm, shingle, seed
+        self.index, self.threshold, self.num_perm, self.shingle, self.seed = index, threshold, num_perm, shingle, seed
         self.same_numbers = same_numbers
-        self._numbers: dict[str, bytes] = {}  # kept uuid -> numbers_key (8 bytes), when same_numbers
         self._minhash = MinHash
         self._permutations = MinHash(num_perm=num_perm, seed=seed).permutations  # computed once, not per problem
-        self._lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._signatures: dict[str, np.ndarray] = {}  # kept uuid -> its hash values (uint32, 512 bytes)
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)  # for the banding datasketch picks, nothing else
+        self.bands, self.rows = lsh.b, lsh.r
 
     def signature(self, problem: str):
         minhash = self._minhash(num_perm=self.num_perm, seed=self.seed, permutations=self._permutations,
@@ -114,32 +115,32 @@ class MinHashDedup:
         minhash.update_batch([gram.encode("utf-8", "surrogatepass") for gram in word_ngrams(words(problem), self.shingle)])
         return minhash
 
+    def _numbers(self, problem: str) -> int:
+        return int.from_bytes(numbers_key(problem), "big", signed=True) if self.same_numbers else 0
+
     def find(self, problem: str, minhash=None) -> Duplicate | None:
-        """The kept problem this one nearly duplicates (most similar first), without indexing it."""
+        """The kept problem this one nearly duplicates (most similar first), without keeping it."""
         minhash = minhash if minhash is not None else self.signature(problem)
         if minhash.is_empty():
             return None  # a problem without a single word has nothing to compare
-        values = minhash.hashvalues
-        numbers = numbers_key(problem) if self.same_numbers else None
+        values = minhash.hashvalues.astype(np.uint32)
         best: tuple[float, str] | None = None
-        for candidate in self._lsh.query(minhash):
-            if numbers is not None and self._numbers[candidate] != numbers:
-                continue  # worded alike, but other numbers: another problem
-            similarity = float(np.mean(self._signatures[candidate] == values))
-            if similarity >= self.threshold and (best is None or (similarity, candidate) > best):
-                best = (similarity, candidate)
+        # Other numbers, other problem: "3^100 mod 7" and "5^200 mod 11" share most words.
+        numbers = self._numbers(problem) if self.same_numbers else None
+        for uuid, signature in self.index.candidates(band_keys(values.tobytes(), self.bands, self.rows), numbers):
+            similarity = float(np.mean(np.frombuffer(signature, dtype=np.uint32) == values))
+            if similarity >= self.threshold and (best is None or (similarity, uuid) > best):
+                best = (similarity, uuid)
         return Duplicate(self.kind, best[1], best[0]) if best is not None else None
 
     def check(self, uuid: str, problem: str) -> Duplicate | None:
-        if uuid in self._signatures:
+        if self.index.is_kept(uuid):
             return None  # the same record again (a repeated uuid): not a duplicate of itself
         minhash = self.signature(problem)
         duplicate = self.find(problem, minhash)
         if duplicate is None and not minhash.is_empty():
-            self._lsh.insert(uuid, minhash, check_duplication=False)
-            self._signatures[uuid] = minhash.hashvalues.astype(np.uint32, copy=True)
-            if self.same_numbers:
-                self._numbers[uuid] = numbers_key(problem)
+            values = minhash.hashvalues.astype(np.uint32).tobytes()
+            self.index.keep(uuid, band_keys(values, self.bands, self.rows), self._numbers(problem), values)
         return duplicate
 
 

@@ -9,9 +9,10 @@ a person needs to trust it:
     CURATED/contamination.jsonl  matched (problem, evaluation problem) pairs with shared n-grams
     CURATED/curate.json          configuration, counts per step and reason, dedup/decontamination/sampling
 
-Memory stays flat in the input size apart from the per-problem indexes (a 16-byte digest per
-problem for exact dedup, ~0.6 kB per kept problem for MinHash): traces stream through, and
-sampling spills the survivors to a work file instead of holding them. Everything is written
+Memory does not grow with the input's text: traces stream through, the dedup indexes live in
+SQLite in the work directory (curate/index.py), and sampling spills the survivors to a work file,
+holding only a rank and an id per trace (as the shard manifest holds the ids). Embedding dedup,
+when asked for, keeps one 384-float vector per kept problem in memory. Everything is written
 into a work directory beside CURATED and moved into place at the end, so a crash never leaves
 a half-curated directory that looks finished.
 """
@@ -58,10 +59,11 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
     started = time.monotonic()
     source = request.input or str(bundled_sample())
     check_output(request.out, source, request.overwrite)
-    plan = request.build()  # loads tokenizer, language model, evaluation sets: errors before any work
     request.out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
+    plan = None
     try:
+        plan = request.build(work)  # loads tokenizer, language model, evaluation sets: errors before any work
         with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
             ledger = Ledger(excluded)
             book = ClusterBook()
@@ -94,6 +96,8 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
         _move_into_place(work / "curated", request.out, work)
         return summary
     finally:
+        if plan is not None:
+            plan.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
