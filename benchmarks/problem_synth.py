@@ -50,6 +50,23 @@ TEMPLATES = [
     "In how many ways can {a} identical balls be placed into {b} distinct boxes so that every box holds at least "
     "{c} balls?",
 ]
+# Benchmark-style problems worded unlike TEMPLATES: a test set shares no template with training data.
+EVAL_TEMPLATES = [
+    "Positive reals \\( p \\) and \\( q \\) obey \\( p^2 + q^2 = {a} \\) while \\( pq = {b} \\); evaluate "
+    "\\( (p - q)^2 \\).",
+    "Twelve students sit around a round table; {a} of them wear hats. In how many seatings are no two hat "
+    "wearers neighbours, if rotations count as the same seating?",
+    "On a {a} by {b} grid a rook walks from the lower left corner to the upper right corner using only up and "
+    "right moves. Count the walks that avoid the center square.",
+    "Write \\( {N} \\) in base {m} and report the sum of its base-{m} digits.",
+    "For which integers \\( k \\) between 1 and {N} inclusive is \\( k^2 + {a}k + {b} \\) a perfect square? "
+    "Report how many there are.",
+    "A cone has slant height {a} and base radius {b}. A sphere sits inside the cone touching its base and "
+    "lateral surface. Determine the sphere's radius.",
+    "Triangle \\( XYZ \\) is isosceles with \\( XY = XZ = {a} \\) and \\( YZ = {b} \\). Point \\( W \\) "
+    "lies on \\( YZ \\) with \\( XW \\perp YZ \\). Evaluate \\( XW^2 \\).",
+    "Three dice are thrown together. Which total is more likely, {a} or {b}, and by what ratio?",
+]
 NAMES = ["Alice", "Bilal", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ines", "Jonas", "Kemal", "Lena"]
 SYNONYMS = [("Find", "Determine"), ("Compute", "Calculate"), ("How many", "What is the number of"),
             ("such that", "so that"), ("positive integers", "positive whole numbers"), ("at random", "randomly"),
@@ -67,6 +84,10 @@ def make_problem(rng: random.Random, template: int | None = None) -> tuple[int, 
     """(template index, problem text)."""
     index = rng.randrange(len(TEMPLATES)) if template is None else template
     return index, _fill(TEMPLATES[index], rng)
+
+
+def make_eval_problem(rng: random.Random) -> str:
+    return _fill(rng.choice(EVAL_TEMPLATES), rng)
 
 
 def reformatted(problem: str, rng: random.Random) -> str:
