@@ -38,11 +38,12 @@ def _main(
 
 
 def _register() -> None:
-    from splitreason.commands import annotate, calibrate, curate, export, judges, review, shard, stats
+    from splitreason.commands import annotate, calibrate, curate, export, judges, report, review, shard, stats
 
     app.command("annotate")(annotate.annotate)
     app.command("export")(export.export)
     app.command("stats")(stats.stats)
+    app.command("report")(report.report)
     app.command("shard")(shard.shard)
     app.command("curate")(curate.curate)
     app.command("judges")(judges.judges)
@@ -63,9 +64,13 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from splitreason.review.argilla_sync import ArgillaSyncError
     from splitreason.review.calibrate import CalibrateError
     from splitreason.review_ui.server import ReviewUIError
+    from splitreason.commands.report import ReportUnavailable
+    from splitreason.report.curation import CurationError
+    from splitreason.report.prices import PricesError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable, CurateConfigError)
+            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable, CurateConfigError,
+            ReportUnavailable, CurationError, PricesError)
 
 
 def main() -> None:

@@ -1,9 +1,10 @@
 """Helpers for the review UI tests: the real server in a background thread, headless Chromium,
 and a mouse selection over given code-point offsets of the trace.
 
-Also a script that makes the README's screenshot (docs/review_ui.png) from the bundled sample:
+Also a script that makes the README's screenshots from the bundled sample:
 
     python -m tests.browser docs/review_ui.png
+    python -m tests.browser --report docs/report.png
 """
 
 from __future__ import annotations
@@ -148,5 +149,32 @@ def make_screenshot(target: Path) -> None:
             browser.close()
 
 
+def make_report_screenshot(target: Path, *, full_page: bool = False) -> None:
+    """Build the report of tests/test_report.py's run (the bundled sample, curated, annotated and
+    partly reviewed) and save a screenshot of the page in headless Chromium."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_report import build_curated_run, save_reviews
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, out = build_curated_run(Path(tmp))
+        save_reviews(out)
+        page_path = out / "report.html"
+        subprocess.run([sys.executable, "-m", "splitreason.cli", "report", str(out), "-o", str(page_path),
+                        "--no-progress"], check=True, capture_output=True)
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            page = browser.new_page(viewport={"width": 1300, "height": 1500})
+            page.goto(page_path.as_uri())
+            page.wait_for_load_state("load")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(target), full_page=full_page)
+            browser.close()
+
+
 if __name__ == "__main__":
-    make_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/review_ui.png"))
+    # python -m tests.browser [docs/review_ui.png] | python -m tests.browser --report [docs/report.png]
+    if sys.argv[1:2] == ["--report"]:
+        make_report_screenshot(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/report.png"))
+    else:
+        make_screenshot(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/review_ui.png"))

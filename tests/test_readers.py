@@ -415,7 +415,27 @@ def test_trace_fields(tmp_path: Path) -> None:
         question_type="math-word-problem",
         origin=str(path),
         origin_row=1,
+        finish_reason="stop",
+        correctness_count=rec["correctness_count"],
     )
+
+
+@pytest.mark.parametrize("value", ["2", -1, 1.5, True])
+def test_ill_typed_correctness_count_rejects_the_row(tmp_path: Path, value) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [record("u1", n=1, correctness_count=value), record("u2", n=1)])
+    traces, rejects, _ = traces_of(path)
+    assert [t.uuid for t in traces] == ["u2"]
+    assert [(r.reason, r.row) for r in rejects] == [("bad_field", 1)] and "correctness_count" in rejects[0].detail
+
+
+def test_not_selected_generations_reach_the_callback(tmp_path: Path) -> None:
+    from splitreason.io.selection import TraceSelector
+
+    seen = []
+    selector = TraceSelector(on_not_selected=lambda row, trace_id, reason: seen.append((row.row, trace_id, reason)))
+    traces = [t for t in selector(iter_rows(write_jsonl(tmp_path / "in.jsonl", [flag_record()])))]
+    assert seen and all(reason in selector.stats.not_selected for _, _, reason in seen)
+    assert len(seen) == sum(selector.stats.not_selected.values()) and len(traces) == selector.stats.selected
 
 
 def test_default_selection_counts_not_selected(tmp_path: Path) -> None:

@@ -1,8 +1,13 @@
-"""Numbers about an annotation run: status, reasons, coverage, spans, hallucination, tokens."""
+"""Numbers about an annotation run: status, reasons, coverage, spans, hallucination, tokens.
+
+Everything is kept per trace (or per span) as plain numbers, never the traces themselves, so a
+run of 100k long traces is counted in bounded memory (`splitreason stats` and `report` share it).
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from array import array
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import mean, quantiles
@@ -10,7 +15,7 @@ from typing import Any
 
 from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation, Reject
-from splitreason.schemas.review import Review
+from splitreason.schemas.review import Review, ReviewOutcome
 
 COVERAGE_BINS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.50, 1.0001)
 
@@ -28,10 +33,11 @@ class ReviewStats:
     reviewer_agreement: list[float] = field(default_factory=list)  # traces with 2+ accepting reviewers
     decision_agreement: list[float] = field(default_factory=list)  # traces with 2+ reviewers
 
-    def add(self, annotation: Annotation, reviews: list[Review] | None) -> None:
+    def add(self, annotation: Annotation, reviews: list[Review] | None) -> ReviewOutcome | None:
+        """Count one trace; return its merged review outcome (None when nobody reviewed it)."""
         if not reviews:
             self.waiting += annotation.status == "review"
-            return
+            return None
         outcome = merge_reviews(annotation.trace, reviews)
         self.reviewed += 1
         self.decisions[outcome.decision] += 1
@@ -43,6 +49,7 @@ class ReviewStats:
             self.reviewer_agreement.append(outcome.span_agreement)
         if len(outcome.reviewers) > 1:
             self.decision_agreement.append(outcome.decision_agreement)
+        return outcome
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,10 +58,38 @@ class ReviewStats:
             "decisions": dict(self.decisions),
             "changed": self.changed,
             "reviewers": dict(self.reviewers),
-            "judge_agreement": _distribution(self.judge_agreement),
-            "reviewer_span_agreement": _distribution(self.reviewer_agreement),
-            "reviewer_decision_agreement": _distribution(self.decision_agreement),
+            "judge_agreement": distribution(self.judge_agreement),
+            "reviewer_span_agreement": distribution(self.reviewer_agreement),
+            "reviewer_decision_agreement": distribution(self.decision_agreement),
         }
+
+
+@dataclass
+class JudgeUsage:
+    """Tokens one judge (or one set of judges, whose usage is recorded together) spent."""
+
+    judges: tuple[str, ...] = ()
+    traces: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    per_trace: array = field(default_factory=lambda: array("q"))  # prompt + completion, per trace
+
+    def add(self, prompt: int, completion: int) -> None:
+        self.traces += 1
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        self.per_trace.append(prompt + completion)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"judges": list(self.judges), "traces": self.traces, "prompt_tokens": self.prompt_tokens,
+                "completion_tokens": self.completion_tokens,
+                "tokens_per_trace": distribution([float(n) for n in self.per_trace])}
+
+
+def judge_names(annotation: Annotation) -> tuple[str, ...]:
+    """Who spent an annotation's tokens: its judge, or all of them when several judged it (the
+    record keeps one usage total for all of them, so it cannot be split per judge)."""
+    return (annotation.judge.name, *(other.name for other in annotation.other_judges))
 
 
 @dataclass
@@ -74,10 +109,18 @@ class RunStats:
     target_coverage: float | None = None
     sample_agreement: list[float] = field(default_factory=list)  # traces judged more than once
     review: ReviewStats = field(default_factory=ReviewStats)
+    confidences: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # by status
+    span_chars: array = field(default_factory=lambda: array("q"))  # length of every judge span
+    usage_by_judge: dict[str, JudgeUsage] = field(default_factory=dict)  # "A" or "A + B" -> usage
 
-    def add(self, annotation: Annotation, reviews: list[Review] | None = None) -> None:
+    def add(self, annotation: Annotation, reviews: list[Review] | None = None) -> ReviewOutcome | None:
+        """Count one annotation; return its merged review outcome (None when it was not reviewed)."""
         self.traces += 1
-        self.review.add(annotation, reviews)
+        outcome = self.review.add(annotation, reviews)
+        self.confidences[annotation.status].append(annotation.confidence)
+        names = judge_names(annotation)
+        usage = self.usage_by_judge.setdefault(" + ".join(names), JudgeUsage(judges=names))
+        usage.add(annotation.usage.prompt_tokens, annotation.usage.completion_tokens)
         self.status[annotation.status] += 1
         self.reasons[(annotation.status, annotation.status_reason.split(":", 1)[0])] += 1
         self.judges[annotation.judge.name] += 1
@@ -87,12 +130,14 @@ class RunStats:
         if annotation.agreement is not None:
             self.sample_agreement.append(annotation.agreement)
         if annotation.status_reason.startswith("judge_"):
-            return  # no answer: nothing to say about coverage or spans
+            return outcome  # no answer: nothing to say about coverage or spans
         self.coverages.append(annotation.coverage)
         self.spans_per_trace.append(len(annotation.spans))
+        self.span_chars.extend(span.end - span.start for span in annotation.spans)
         self.excerpts += annotation.excerpts
         self.hallucinated += len(annotation.hallucinated)
         self.match_kinds.update(span.match for span in annotation.spans)
+        return outcome
 
     @property
     def hallucination_rate(self) -> float:
@@ -111,10 +156,10 @@ class RunStats:
             "status": dict(self.status),
             "reasons": {f"{status}/{reason}": count for (status, reason), count in sorted(self.reasons.items())},
             "input_rejects": dict(self.input_rejects),
-            "coverage": _distribution(self.coverages),
+            "coverage": distribution(self.coverages),
             "target_coverage": self.target_coverage,
             "coverage_histogram": dict(self.coverage_histogram()),
-            "spans_per_trace": _distribution([float(n) for n in self.spans_per_trace]),
+            "spans_per_trace": distribution([float(n) for n in self.spans_per_trace]),
             "match_kinds": dict(self.match_kinds),
             "excerpts": self.excerpts,
             "hallucinated": self.hallucinated,
@@ -122,12 +167,16 @@ class RunStats:
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "judges": dict(self.judges),
-            "sample_agreement": _distribution(self.sample_agreement),
+            "sample_agreement": distribution(self.sample_agreement),
             "review": self.review.as_dict(),
+            "confidence_by_status": {status: distribution(values)
+                                     for status, values in sorted(self.confidences.items())},
+            "span_chars": distribution([float(n) for n in self.span_chars]),
+            "usage_by_judge": {name: usage.as_dict() for name, usage in sorted(self.usage_by_judge.items())},
         }
 
 
-def _distribution(values: list[float]) -> dict[str, float] | None:
+def distribution(values: list[float]) -> dict[str, float] | None:
     if not values:
         return None
     ordered = sorted(values)
