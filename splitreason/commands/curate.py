@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from splitreason.commands.options import HubConfig, HubSplit, IncludeIncomplete, IncludeIncorrect, IncludeUnfinished
 from rich.table import Table
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
@@ -23,11 +25,11 @@ def curate(
     shards: Annotated[int, typer.Option("--shards", "-n", help="Number of shards to write.", min=1, max=100000)] = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace an earlier curate output in OUT.")] = False,
     limit: Annotated[int | None, typer.Option(help="Read at most N selected traces.", min=0)] = None,
-    include_incorrect: Annotated[bool, typer.Option(help="Also keep generations math-verify marked wrong.")] = False,
-    include_unfinished: Annotated[bool, typer.Option(help="Also keep generations whose finish reason is not stop.")] = False,
-    include_incomplete: Annotated[bool, typer.Option(help="Also keep generations with incomplete reasoning.")] = False,
-    hub_config: Annotated[str | None, typer.Option(help="Config name for a hub dataset.")] = None,
-    hub_split: Annotated[str, typer.Option(help="Split of a hub dataset.")] = "train",
+    include_incorrect: IncludeIncorrect = False,
+    include_unfinished: IncludeUnfinished = False,
+    include_incomplete: IncludeIncomplete = False,
+    hub_config: HubConfig = None,
+    hub_split: HubSplit = "train",
     min_chars: Annotated[int | None, typer.Option(help="Shortest trace kept, in characters.", min=0)] = None,
     max_chars: Annotated[int | None, typer.Option(help="Longest trace kept, in characters.", min=0)] = None,
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) for --min/--max-tokens.")] = None,

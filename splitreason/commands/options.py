@@ -14,3 +14,10 @@ JudgesFile = Annotated[
     typer.Option("--judges-file", help="TOML file with extra judge aliases (default: $SPLITREASON_JUDGES_FILE "
                  "or ~/.config/splitreason/judges.toml).", dir_okay=False),
 ]
+
+# How traces are selected from OpenR1 rows (annotate, shard, curate).
+IncludeIncorrect = Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")]
+IncludeUnfinished = Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")]
+IncludeIncomplete = Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")]
+HubConfig = Annotated[str | None, typer.Option(help="Config name for a hub dataset (e.g. default, extended).")]
+HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]

@@ -8,6 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from splitreason.commands.options import HubConfig, HubSplit, IncludeIncomplete, IncludeIncorrect, IncludeUnfinished
+
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
@@ -16,11 +18,11 @@ def shard(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the shards.", file_okay=False)],
     shards: Annotated[int, typer.Option("--shards", "-n", help="Number of shards.", min=1, max=100000)] = 8,
     limit: Annotated[int | None, typer.Option(help="Shard at most N traces.", min=0)] = None,
-    include_incorrect: Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")] = False,
-    include_unfinished: Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")] = False,
-    include_incomplete: Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")] = False,
-    hub_config: Annotated[str | None, typer.Option(help="Config name for a hub dataset.")] = None,
-    hub_split: Annotated[str, typer.Option(help="Split of a hub dataset.")] = "train",
+    include_incorrect: IncludeIncorrect = False,
+    include_unfinished: IncludeUnfinished = False,
+    include_incomplete: IncludeIncomplete = False,
+    hub_config: HubConfig = None,
+    hub_split: HubSplit = "train",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, different shard directory.")] = False,
 ) -> None:
     """Select traces and write them into N deterministic shards plus manifest.json."""
