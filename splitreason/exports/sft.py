@@ -14,8 +14,6 @@ metadata says whether it was reviewed (see review/merge.py for how several revie
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from typing import Any, Literal
 import json
 
 from splitreason.exports.tags import insert_tags, strip_tags
+from splitreason.io.jsonl import atomic_writer
 from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.review import Review, ReviewOutcome
@@ -140,40 +139,28 @@ def write_export(
     summary = ExportSummary()
     if tokens is not None:
         summary.offload_tokens, summary.total_tokens = 0, 0
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    try:
-        from splitreason.io.jsonl import NEW_FILE_MODE
-
-        os.fchmod(fd, NEW_FILE_MODE)  # mkstemp's 0o600 would hide the dataset from other users
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for annotation in annotations:
-                outcome = None
-                if annotation.trace_id in reviews:
-                    outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
-                    if outcome.decision == "rejected":
-                        summary.skipped["rejected in review"] += 1
-                        continue
-                    summary.reviewed += 1
-                elif annotation.status not in statuses:
-                    summary.skipped[annotation.status] += 1
+    with atomic_writer(out_path, "w") as handle:
+        for annotation in annotations:
+            outcome = None
+            if annotation.trace_id in reviews:
+                outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
+                if outcome.decision == "rejected":
+                    summary.skipped["rejected in review"] += 1
                     continue
-                row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                spans = outcome.spans if outcome is not None else annotation.spans
-                summary.rows += 1
-                summary.total_chars += len(annotation.trace)
-                summary.offload_chars += sum(span.end - span.start for span in spans)
-                if tokens is not None:
-                    inside, total = tokens.count(annotation, spans)
-                    summary.offload_tokens += inside
-                    summary.total_tokens += total
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, out_path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+                summary.reviewed += 1
+            elif annotation.status not in statuses:
+                summary.skipped[annotation.status] += 1
+                continue
+            row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            spans = outcome.spans if outcome is not None else annotation.spans
+            summary.rows += 1
+            summary.total_chars += len(annotation.trace)
+            summary.offload_chars += sum(span.end - span.start for span in spans)
+            if tokens is not None:
+                inside, total = tokens.count(annotation, spans)
+                summary.offload_tokens += inside
+                summary.total_tokens += total
     return summary
 
 

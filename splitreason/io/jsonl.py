@@ -9,8 +9,8 @@
 * `iter_jsonl` reads our own files back: a corrupt line in the middle raises
   `JsonlCorruptError`; an unterminated last line is yielded when it is a complete JSON
   object and skipped otherwise (a torn tail).
-* `atomic_write_text` / `atomic_write_bytes` / `atomic_write_json` write a temp file in
-  the same directory, fsync it and ``os.replace`` it over the target.
+* `atomic_write_text` / `atomic_write_bytes` / `atomic_write_json` (and `atomic_writer`, for a
+  stream) write a temp file in the same directory, fsync it and ``os.replace`` it over the target.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from pydantic import BaseModel
 
@@ -33,6 +34,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "atomic_writer",
     "iter_jsonl",
     "record_to_line",
     "repair_tail",
@@ -204,25 +206,31 @@ def iter_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
             yield value
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to `path` atomically (temp file in the same directory + fsync + os.replace)."""
+@contextmanager
+def atomic_writer(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
+    """Open a temp file next to `path` for writing; on a clean exit it is fsynced and replaces
+    `path`, on an error it is removed. For outputs written as a stream (an export, a copied
+    shard): a crash leaves the previous file, never half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, NEW_FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
+        Path(tmp_name).unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write `data` to `path` atomically (temp file in the same directory + fsync + os.replace)."""
+    with atomic_writer(path) as handle:
+        handle.write(data)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
