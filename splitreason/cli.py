@@ -38,13 +38,14 @@ def _main(
 
 
 def _register() -> None:
-    from splitreason.commands import annotate, calibrate, curate, export, judges, report, review, shard, stats
+    from splitreason.commands import annotate, calibrate, curate, export, judges, merge, report, review, shard, stats
 
     app.command("annotate")(annotate.annotate)
     app.command("export")(export.export)
     app.command("stats")(stats.stats)
     app.command("report")(report.report)
     app.command("shard")(shard.shard)
+    app.command("merge")(merge.merge)
     app.command("curate")(curate.curate)
     app.command("judges")(judges.judges)
     app.command("calibrate")(calibrate.calibrate)
@@ -53,24 +54,27 @@ def _register() -> None:
 
 def _known_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is already the whole story for the user."""
+    from splitreason.annotator.ray_parts import RayEngineError
     from splitreason.annotator.run_config import RunConfigError
     from splitreason.annotator.semantic import SemanticUnavailable
+    from splitreason.commands.report import ReportUnavailable
     from splitreason.curate.config import CurateConfigError
     from splitreason.io.jsonl import JsonlCorruptError
     from splitreason.io.readers import InputError
     from splitreason.io.run_dir import RunDirError
     from splitreason.judges.base import JudgeUnavailable
     from splitreason.judges.registry import JudgeConfigError
+    from splitreason.merge.parts import MergeError
+    from splitreason.report.curation import CurationError
+    from splitreason.report.prices import PricesError
     from splitreason.review.argilla_sync import ArgillaSyncError
     from splitreason.review.calibrate import CalibrateError
     from splitreason.review_ui.server import ReviewUIError
-    from splitreason.commands.report import ReportUnavailable
-    from splitreason.report.curation import CurationError
-    from splitreason.report.prices import PricesError
 
     return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
             CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable, CurateConfigError,
-            ReportUnavailable, CurationError, PricesError)
+            ReportUnavailable, CurationError, PricesError, MergeError,
+            RayEngineError)
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from splitreason.annotator.progress import print_summary, progress_bar
 from splitreason.annotator.routing import RoutingPolicy
 from splitreason.annotator.run_config import RunConfig, RunConfigError, check_compatible, environment_versions
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
-from splitreason.io.inputs import plan_input
+from splitreason.io.inputs import InputPlan, plan_input
 from splitreason.io.jsonl import atomic_write_json, file_sha256
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.io.selection import Selection
@@ -84,7 +84,24 @@ def _policy(request: AnnotateRequest) -> RoutingPolicy:
         raise RunConfigError(str(error)) from error
 
 
-async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
+@dataclass
+class PreparedRun:
+    """What an annotate request resolves to before anything runs: no judge started, nothing written."""
+
+    policy: RoutingPolicy
+    plan: InputPlan
+    specs: list
+    judges: list
+    rescuer: object | None
+    config: RunConfig
+
+    async def close(self) -> None:
+        await _close_all(self.judges)
+
+
+def prepare_run(request: AnnotateRequest) -> PreparedRun:
+    """Check the request and build its run config. Apart from `run_annotate`, the Ray driver uses
+    it to refuse changed settings before it submits any task."""
     policy = _policy(request)
     plan = plan_input(request.input, num_shards=request.num_shards, limit=request.limit)
     if request.shard_index is not None and request.shard_index >= plan.num_shards:
@@ -96,7 +113,6 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         raise RunConfigError(f"the same judge is given twice ({', '.join(names)}); use --samples to ask one judge "
                              "several times")
     specs = [resolve(name, aliases, base_url=request.base_url) for name in names]
-    run_dir = RunDir(request.out)
     settings = JudgeSettings(
         sampling=SamplingParams(temperature=request.temperature, top_p=request.top_p,
                                 max_tokens=request.max_tokens, seed=request.seed),
@@ -124,6 +140,14 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         hub_split=request.hub_split, concurrency=request.concurrency, requests_per_minute=request.rpm,
         timeout=request.timeout, max_attempts=request.max_attempts,
     )
+    return PreparedRun(policy=policy, plan=plan, specs=specs, judges=judges, rescuer=rescuer, config=config)
+
+
+async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
+    prepared = prepare_run(request)
+    policy, plan, specs, judges = prepared.policy, prepared.plan, prepared.specs, prepared.judges
+    rescuer, config = prepared.rescuer, prepared.config
+    run_dir = RunDir(request.out)
     previous = _read_manifest(run_dir)
     if previous is not None:
         check_compatible(previous["config"], config)

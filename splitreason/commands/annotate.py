@@ -69,6 +69,11 @@ def annotate(
     shard_index: Annotated[int | None, typer.Option(help="Only annotate this shard (0-based).", min=0)] = None,
     retry_rejected: Annotated[bool, typer.Option(help="Ask the judge again for traces it failed on before.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    engine: Annotated[str, typer.Option(help="local: annotate here. ray: one task per shard on an existing Ray "
+                                        "cluster (OUT on a filesystem all nodes share).")] = "local",
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster for --engine ray (default: $RAY_ADDRESS, "
+                                                    "else auto: the cluster this machine belongs to).")] = None,
+    ray_num_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves for each shard's task.", min=0.0)] = 1.0,
 ) -> None:
     """Annotate difficult spans of reasoning traces and write them to OUT."""
     from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
@@ -88,8 +93,15 @@ def annotate(
         require_complete=not include_incomplete, hub_config=hub_config, hub_split=hub_split,
         num_shards=num_shards, shard_index=shard_index, retry_rejected=retry_rejected, progress=progress,
     )
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"--engine must be local or ray, not {engine!r}")
     try:
-        asyncio.run(run_annotate(request, console))
+        if engine == "ray":
+            from splitreason.annotator.ray_engine import default_address, run_on_ray
+
+            run_on_ray(request, console, address=ray_address or default_address(), num_cpus=ray_num_cpus)
+        else:
+            asyncio.run(run_annotate(request, console))
     except KeyboardInterrupt:  # typer would turn it into a silent exit 130; say how to go on
         console.print("interrupted: outputs so far are saved; run the same command again to resume")
         raise typer.Exit(130) from None

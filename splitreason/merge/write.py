@@ -1,0 +1,160 @@
+"""Carry out a checked merge plan: OUT ends with the files one local run of every shard writes.
+
+Order, so that a merge stopped halfway can simply be run again: run.json first (state
+"merging"), then shard files (each copied atomically), their done.json, rejects.jsonl, the
+cache, and run.json last. Shards OUT already holds with the same bytes are left alone, which is
+what makes merging the same parts twice a no-op.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from splitreason.io.jsonl import atomic_write_bytes, atomic_write_json, atomic_writer
+from splitreason.io.run_dir import RunDir
+from splitreason.merge.checks import MergePlan, plan_merge
+from splitreason.merge.parts import MergeError, Part, read_base, read_part
+
+
+@dataclass
+class MergeResult:
+    out: Path
+    num_shards: int
+    shards: list[int]  # shards OUT holds finished now
+    added: list[int]  # of those, copied in by this merge
+    missing: list[int]
+    traces: int
+    rejects: int
+    cache_rows: int  # answers in OUT/cache.sqlite afterwards (0 when there is none)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+
+def merge_runs(paths: list[Path], out: Path, *, manifest_path: Path | None = None,
+               allow_incomplete: bool = False) -> MergeResult:
+    """`splitreason merge PART... -o OUT`: read, check, write."""
+    resolved_out = out.resolve()
+    parts: list[Part] = []
+    seen: set[Path] = set()
+    for path in paths:
+        # A part given twice, or OUT given as a part, is still one source.
+        if path.resolve() in seen or path.resolve() == resolved_out:
+            continue
+        seen.add(path.resolve())
+        parts.append(read_part(path))
+    plan = plan_merge(parts, base=read_base(out), manifest_path=manifest_path, allow_incomplete=allow_incomplete)
+    return write_merge(plan, out)
+
+
+def write_merge(plan: MergePlan, out: Path) -> MergeResult:
+    run_dir = RunDir(out)
+    new = {index: (copy, content) for index, (copy, content) in plan.chosen.items()
+           if plan.base is None or copy.root != plan.base.root}
+    contributing = [part for part in plan.parts if any(copy.root == part.root for copy, _ in new.values())]
+    result = MergeResult(out=out, num_shards=plan.config.num_shards, shards=sorted(plan.chosen), added=sorted(new),
+                         missing=plan.missing, traces=sum(len(c.trace_ids) for _, c in plan.chosen.values()),
+                         rejects=len(plan.rejects), cache_rows=0, notes=list(plan.notes))
+    # A base still "merging" was stopped halfway: write it all again, whatever is new.
+    if plan.base is not None and not new and plan.base.manifest.get("state") != "merging":
+        result.notes.append(f"nothing new: {out} already holds every finished shard of the parts; left as it was")
+        result.cache_rows = _count_rows(run_dir.cache_path)
+        return result
+
+    manifest = _manifest(plan, contributing)
+    run_dir.annotations_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir.manifest_path, manifest)
+    for index, (copy, _) in sorted(new.items()):
+        if copy.path.exists():
+            _copy_atomically(copy.path, run_dir.shard_path(index, plan.config.num_shards))
+
+    from splitreason.annotator.pipeline import _finish_shards
+
+    # The same function a local run seals its shards with, so done.json and the totals are its own.
+    status = {index: Counter(copy.done["status"])  # type: ignore[index]
+              for index, (copy, _) in sorted(plan.chosen.items())}
+    totals = _finish_shards(run_dir, status, plan.config.num_shards, len(plan.rejects))
+    for index, (copy, _) in plan.chosen.items():
+        if totals["shards"][copy.name + ".jsonl"]["sha256"] != copy.done["sha256"]:  # type: ignore[index]
+            raise MergeError(f"the copy of {copy.root} {copy.name} in {out} differs from the original "
+                             "(disk full, or the part changed during the merge?); run the merge again")
+    if plan.rejects or run_dir.rejects_path.exists():
+        atomic_write_bytes(run_dir.rejects_path, b"".join(plan.rejects))
+    result.cache_rows = _merge_caches([part.root for part in plan.parts], run_dir.cache_path)
+    manifest.update(state="complete" if plan.complete else "incomplete", finished=_now(), totals=totals)
+    atomic_write_json(run_dir.manifest_path, manifest)
+    return result
+
+
+def _manifest(plan: MergePlan, contributing: list[Part]) -> dict:
+    """run.json of the merged run: the same config, every contributing part's invocations."""
+    first = plan.base or plan.parts[0]
+    invocations = list((plan.base.manifest if plan.base else {}).get("invocations", []))
+    for part in contributing:
+        shards = sorted(index for index, (copy, _) in plan.chosen.items() if copy.root == part.root)
+        for invocation in part.manifest.get("invocations", []):
+            entry = {**invocation, "part": str(part.root.resolve()), "shards": shards}
+            if entry not in invocations:  # already there when a stopped merge is run again
+                invocations.append(entry)
+    starts = [source.manifest["started"] for source in [plan.base, *contributing]
+              if source is not None and source.manifest.get("started")]
+    merge = {"finished": _now(), "parts": [{"path": str(part.root.resolve()), "shards": part.finished}
+                                            for part in contributing], "missing": plan.missing}
+    return {
+        "format": "splitreason-run", "format_version": 1, "config": plan.config.model_dump(mode="json"),
+        "versions": first.manifest.get("versions", {}), "started": min(starts) if starts else _now(),
+        "state": "merging", "invocations": invocations,
+        "merges": [*(plan.base.manifest.get("merges", []) if plan.base else []), merge],
+    }
+
+
+def _copy_atomically(source: Path, target: Path) -> None:
+    """Streamed: a shard file may be larger than memory should hold."""
+    with atomic_writer(target) as handle, open(source, "rb") as original:
+        shutil.copyfileobj(original, handle, 1 << 20)
+
+
+def _merge_caches(roots: list[Path], target: Path) -> int:
+    """Every part's judge answers into OUT/cache.sqlite (answers are keyed by request: a key two parts
+    share is the same answer). No part with a cache, no cache, as in a local heuristic run."""
+    caches = [root / target.name for root in roots if (root / target.name).is_file()]
+    if not caches and not target.exists():
+        return 0
+    from splitreason.judges.cache import RequestCache
+
+    RequestCache(target).close()  # creates the table the way the annotator does
+    db = sqlite3.connect(target, timeout=30, isolation_level=None)
+    try:
+        for path in caches:
+            db.execute("ATTACH DATABASE ? AS part", (str(path),))
+            try:
+                db.execute("INSERT OR IGNORE INTO main.answers (key, trace_id, created, ok, body) "
+                           "SELECT key, trace_id, created, ok, body FROM part.answers")
+            except sqlite3.DatabaseError as error:
+                raise MergeError(f"cannot read the judge cache {path} ({error})") from error
+            finally:
+                db.execute("DETACH DATABASE part")
+        return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _count_rows(path: Path) -> int:
+    if not path.exists():
+        return 0
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
