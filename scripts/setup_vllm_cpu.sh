@@ -43,11 +43,17 @@ EOF
 }
 
 install_splitreason() {
-    # The in-process judge test (`--judge vllm:PATH`) runs splitreason inside this venv.
-    if ! "$VENV/bin/python" -c "import splitreason, rapidfuzz, tenacity, aiolimiter, datasets" >/dev/null 2>&1; then
+    # The in-process judge (`--judge vllm:PATH`) runs splitreason inside this venv. The install is
+    # editable, so code changes need nothing; a changed pyproject.toml (a new dependency) needs a
+    # reinstall, which the stamp (the file's sha256 at the last install) detects.
+    local stamp="$VENV/.splitreason-pyproject.sha256" wanted
+    wanted="$(sha256sum "$REPO_ROOT/pyproject.toml" | cut -d' ' -f1)"
+    if [[ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]] \
+        || ! "$VENV/bin/python" -c "import splitreason, rapidfuzz, tenacity, aiolimiter, datasets" >/dev/null 2>&1; then
         log "installing splitreason (editable) into the venv"
         "$VENV/bin/python" -m pip install --quiet --progress-bar off -e "$REPO_ROOT"
         check_venv
+        printf '%s\n' "$wanted" > "$stamp"
     fi
 }
 

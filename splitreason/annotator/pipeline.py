@@ -190,6 +190,9 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         await _close_all(judges)
         transport_stats = [stats for judge in judges
                            if (stats := getattr(getattr(judge, "transport", None), "stats", None)) is not None]
+        # In-process engines (vllm:<path>) say how they batched the requests, per judge.
+        batching = {judge.name: stats.as_dict() for judge in judges
+                    if (stats := getattr(judge, "batch_stats", None)) is not None}
         if cache is not None:
             cache.close()
 
@@ -198,10 +201,12 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     if transport_stats:
         invocation["retries"] = sum(stats.retries for stats in transport_stats)
         invocation["errors"] = dict(sum((Counter(stats.errors) for stats in transport_stats), Counter()))
+    if batching:
+        invocation["batching"] = batching
     manifest.update(state="complete", finished=_now(), totals=totals,
                     invocations=[*manifest["invocations"], invocation])
     atomic_write_json(run_dir.manifest_path, manifest)
-    print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict())
+    print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict(), batching)
     return counts
 
 

@@ -58,7 +58,8 @@ class progress_bar:
             self._progress.stop()
 
 
-def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict) -> None:
+def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict,
+                  batching: dict | None = None) -> None:
     table = Table(title=f"splitreason annotate → {out}", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")
@@ -71,6 +72,10 @@ def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, 
     table.add_row("tokens (prompt / completion)", f"{counts.usage.prompt_tokens:,} / {counts.usage.completion_tokens:,}", "")
     rate = counts.annotated / counts.elapsed if counts.elapsed else 0.0
     table.add_row("time", f"{counts.elapsed:.1f} s ({rate:.1f} traces/s)", "")
+    for name, stats in (batching or {}).items():
+        label = "vLLM batch size (mean / max)" + (f" {name}" if len(batching) > 1 else "")
+        table.add_row(label, f"{stats['mean_batch_size']:g} / {stats['max_batch_size']} "
+                      f"over {stats['steps']:,} steps", "")
     console.print(table)
     if counts.reasons:
         reasons = ", ".join(f"{reason} {n}" for reason, n in counts.reasons.most_common())
