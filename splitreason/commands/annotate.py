@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import JudgesFile, OutDir
+from splitreason.commands.options import (
+    HubConfig,
+    HubSplit,
+    IncludeIncomplete,
+    IncludeIncorrect,
+    IncludeUnfinished,
+    JudgesFile,
+    OutDir,
+)
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
@@ -60,11 +68,11 @@ def annotate(
     vllm_arg: Annotated[list[str] | None, typer.Option("--vllm-arg", help="Engine argument for vllm:<path> judges, "
                                                       "KEY=VALUE (VALUE parsed as JSON when it can be); repeatable.")] = None,
     limit: Annotated[int | None, typer.Option(help="Annotate at most N traces.", min=0)] = None,
-    include_incorrect: Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")] = False,
-    include_unfinished: Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")] = False,
-    include_incomplete: Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")] = False,
-    hub_config: Annotated[str | None, typer.Option(help="Config name for a hub dataset (e.g. default, extended).")] = None,
-    hub_split: Annotated[str, typer.Option(help="Split of a hub dataset.")] = "train",
+    include_incorrect: IncludeIncorrect = False,
+    include_unfinished: IncludeUnfinished = False,
+    include_incomplete: IncludeIncomplete = False,
+    hub_config: HubConfig = None,
+    hub_split: HubSplit = "train",
     num_shards: Annotated[int | None, typer.Option(help="Split the input into N shards (by trace id hash).", min=1)] = None,
     shard_index: Annotated[int | None, typer.Option(help="Only annotate this shard (0-based).", min=0)] = None,
     retry_rejected: Annotated[bool, typer.Option(help="Ask the judge again for traces it failed on before.")] = False,
