@@ -187,11 +187,13 @@ class EmbeddingDedupStage:
         waiting: list[Item] = []
         problems: dict[str, str] = {}  # new problems of this batch, in order
         for item in items:
+            # A batch is closed before a new problem, never between generations of one problem: a
+            # problem checked again in the next batch would be recorded in its cluster twice.
+            if isinstance(item, Trace) and item.uuid not in problems and len(problems) >= self.dedup.batch_size:
+                yield from self._flush(waiting, problems)
             waiting.append(item)
             if isinstance(item, Trace):
                 problems.setdefault(item.uuid, item.problem)
-                if len(problems) >= self.dedup.batch_size:
-                    yield from self._flush(waiting, problems)
         yield from self._flush(waiting, problems)
 
     def _flush(self, waiting: list[Item], problems: dict[str, str]) -> Iterator[Item]:
