@@ -293,6 +293,38 @@ def test_a_merge_stopped_halfway_is_finished_by_running_it_again(runs, tmp_path:
     assert merged["state"] == "complete" and len(merged["invocations"]) == 3  # none twice
 
 
+def test_a_stopped_merge_marked_running_again_is_still_finished(runs, tmp_path: Path) -> None:
+    """`annotate --engine ray` marks OUT "running" before its merge: a merge it stopped after
+    sealing the shards but before rejects.jsonl and the totals must still be finished."""
+    out = tmp_path / "out"
+    merge_runs(parts(runs), out)
+    (out / "rejects.jsonl").unlink()
+    manifest = json.loads((out / "run.json").read_text())
+    del manifest["totals"]
+    (out / "run.json").write_text(json.dumps({**manifest, "state": "running"}))
+    merge_runs(parts(runs), out)
+    assert files(out) == files(runs["single"])
+    merged = json.loads((out / "run.json").read_text())
+    assert merged["state"] == "complete" and "totals" in merged
+
+
+def test_a_reviewed_out_takes_new_shards_and_keeps_its_reviews(runs, tmp_path: Path) -> None:
+    from splitreason.review.store import REVIEW_DB_NAME, ReviewStore
+    from splitreason.schemas.review import Review
+
+    out = tmp_path / "out"
+    merge_runs([runs["part-0"], runs["part-1"]], out, allow_incomplete=True)
+    trace_id = json.loads(shard_file(out, 0).read_bytes().splitlines()[0])["trace_id"]
+    with ReviewStore.for_run(out) as store:
+        store.save(Review(trace_id=trace_id, reviewer="ann", origin="ui", decision="rejected",
+                          reviewed_at="2026-01-01T00:00:00Z"))
+    merge_runs([runs["part-2"]], out)
+    annotations = {name: data for name, data in files(out).items() if not name.startswith(REVIEW_DB_NAME)}
+    assert annotations == files(runs["single"])
+    with ReviewStore.for_run(out) as store:
+        assert store.reviewed_ids() == {trace_id}
+
+
 def test_a_part_with_human_reviews_is_refused(runs, tmp_path: Path) -> None:
     from splitreason.review.store import ReviewStore
     from splitreason.schemas.review import Review

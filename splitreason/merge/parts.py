@@ -81,6 +81,10 @@ def read_part(root: Path) -> Part:
     manifest = _read_manifest(RunDir(root))
     if manifest is None:
         raise MergeError(f"part {root} is not an annotation run directory (no run.json)")
+    # Reviews are keyed to one run directory and would not come along; OUT's own stay where they are.
+    if (root / REVIEW_DB_NAME).exists() and not _is_empty_review_db(root / REVIEW_DB_NAME):
+        raise MergeError(f"part {root} holds human reviews ({REVIEW_DB_NAME}); merge the annotations first and "
+                         "review the merged directory")
     return _part(root, manifest)
 
 
@@ -104,9 +108,6 @@ def _part(root: Path, manifest: dict) -> Part:
     except (KeyError, TypeError, ValueError) as error:
         first = str(error).splitlines()[0]
         raise MergeError(f"{root / 'run.json'} is not a splitreason run manifest ({first})") from error
-    if (root / REVIEW_DB_NAME).exists() and not _is_empty_review_db(root / REVIEW_DB_NAME):
-        raise MergeError(f"part {root} holds human reviews ({REVIEW_DB_NAME}); merge the annotations first and "
-                         "review the merged directory")
     run_dir = RunDir(root)
     shards: dict[int, ShardCopy] = {}
     found = [(index, total) for index, total, _ in run_dir.shard_files()]

@@ -8,7 +8,7 @@ what makes merging the same parts twice a no-op.
 
 from __future__ import annotations
 
-import shutil
+import hashlib
 import sqlite3
 import time
 from collections import Counter
@@ -18,7 +18,7 @@ from pathlib import Path
 from splitreason.io.jsonl import atomic_write_bytes, atomic_write_json, atomic_writer
 from splitreason.io.run_dir import RunDir
 from splitreason.merge.checks import MergePlan, plan_merge
-from splitreason.merge.parts import MergeError, Part, read_base, read_part
+from splitreason.merge.parts import MergeError, Part, ShardCopy, read_base, read_part
 
 
 @dataclass
@@ -62,8 +62,12 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     result = MergeResult(out=out, num_shards=plan.config.num_shards, shards=sorted(plan.chosen), added=sorted(new),
                          missing=plan.missing, traces=sum(len(c.trace_ids) for _, c in plan.chosen.values()),
                          rejects=len(plan.rejects), cache_rows=0, notes=list(plan.notes))
-    # A base still "merging" was stopped halfway: write it all again, whatever is new.
-    if plan.base is not None and not new and plan.base.manifest.get("state") != "merging":
+    # Only a sealed OUT (a finished run or merge: state and totals written last) can be left as it
+    # is. Any other state may be a merge stopped halfway (its rejects or cache not written yet,
+    # and `annotate --engine ray` marks OUT "running" before it merges again): write it all again.
+    sealed = plan.base is not None and plan.base.manifest.get("state") in ("complete", "incomplete") \
+        and "totals" in plan.base.manifest
+    if sealed and not new:
         result.notes.append(f"nothing new: {out} already holds every finished shard of the parts; left as it was")
         result.cache_rows = _count_rows(run_dir.cache_path)
         return result
@@ -71,9 +75,9 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     manifest = _manifest(plan, contributing)
     run_dir.annotations_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir.manifest_path, manifest)
-    for index, (copy, _) in sorted(new.items()):
+    for index, (copy, content) in sorted(new.items()):
         if copy.path.exists():
-            _copy_atomically(copy.path, run_dir.shard_path(index, plan.config.num_shards))
+            _copy_checked(copy, content.sha256, run_dir.shard_path(index, plan.config.num_shards))
 
     from splitreason.annotator.pipeline import _finish_shards
 
@@ -81,10 +85,6 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     status = {index: Counter(copy.done["status"])  # type: ignore[index]
               for index, (copy, _) in sorted(plan.chosen.items())}
     totals = _finish_shards(run_dir, status, plan.config.num_shards, len(plan.rejects))
-    for index, (copy, _) in plan.chosen.items():
-        if totals["shards"][copy.name + ".jsonl"]["sha256"] != copy.done["sha256"]:  # type: ignore[index]
-            raise MergeError(f"the copy of {copy.root} {copy.name} in {out} differs from the original "
-                             "(disk full, or the part changed during the merge?); run the merge again")
     if plan.rejects or run_dir.rejects_path.exists():
         atomic_write_bytes(run_dir.rejects_path, b"".join(plan.rejects))
     result.cache_rows = _merge_caches([part.root for part in plan.parts], run_dir.cache_path)
@@ -115,10 +115,18 @@ def _manifest(plan: MergePlan, contributing: list[Part]) -> dict:
     }
 
 
-def _copy_atomically(source: Path, target: Path) -> None:
-    """Streamed: a shard file may be larger than memory should hold."""
-    with atomic_writer(target) as handle, open(source, "rb") as original:
-        shutil.copyfileobj(original, handle, 1 << 20)
+def _copy_checked(copy: ShardCopy, sha256: str | None, target: Path) -> None:
+    """Stream the shard file into OUT (it may be larger than memory should hold), hashing as it
+    goes: a copy that differs from what the plan checked never replaces the target, so no
+    done.json is ever written for it and running the merge again can succeed."""
+    hasher = hashlib.sha256()
+    with atomic_writer(target) as handle, open(copy.path, "rb") as original:
+        while chunk := original.read(1 << 20):
+            hasher.update(chunk)
+            handle.write(chunk)
+        if hasher.hexdigest() != sha256:  # inside the writer: the temp file is removed
+            raise MergeError(f"{copy.root} {copy.name} changed while it was merged (or could not be read back); "
+                             "run the merge again")
 
 
 def _merge_caches(roots: list[Path], target: Path) -> int:
