@@ -312,3 +312,15 @@ def test_no_cluster_no_shard_count_or_no_ray_are_one_clear_line(tmp_path: Path) 
                              "--engine", "ray"], capture_output=True, text=True, timeout=120, env=cli_env())
     assert_one_clean_error(result, "--engine ray needs Ray: pip install 'splitreason[ray]'")
     assert not out.exists()
+
+
+def test_a_part_left_with_another_limit_is_refused_before_the_cluster(local, tmp_path: Path) -> None:
+    """The merge at the end compares --limit too: the driver refuses before it connects (here to an
+    address where nothing listens, which it would report otherwise), not after every task ran."""
+    out = tmp_path / "out"
+    annotate(local["source"], out / "parts" / "shard-00000", num_shards=SHARDS, shard_index=0, limit=5)
+    # OUT's run.json as a stopped Ray run of this very command leaves it (the settings of a local run).
+    (out / "run.json").write_bytes((local["local"] / "run.json").read_bytes())
+    result = run_cli("annotate", local["source"], "-o", out, "--num-shards", str(SHARDS), "--engine", "ray",
+                     "--ray-address", f"127.0.0.1:{free_port()}", env=cli_env(**RAY_ENV))
+    assert_one_clean_error(result, "different settings", "limit: 5 -> None")

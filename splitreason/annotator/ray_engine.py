@@ -33,7 +33,7 @@ from splitreason.annotator.ray_parts import (
     remove_check_file,
     write_check_file,
 )
-from splitreason.annotator.run_config import check_compatible, environment_versions
+from splitreason.annotator.run_config import INPUT_SETTINGS, check_compatible, environment_versions
 from splitreason.io.jsonl import atomic_write_json
 from splitreason.io.run_dir import RunDir
 from splitreason.merge import plan_merge, read_base, read_part, write_merge
@@ -61,14 +61,17 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
         raise RayEngineError("--limit on a shard directory would cap every shard's task separately; leave it out "
                              "with --engine ray, or annotate locally")
     out = RunDir(request.out)
+    # The settings the merge at the end will compare, checked before the cluster is touched: OUT
+    # and the parts an earlier run left were made with these (the input settings too, which a
+    # local resume lets change).
     previous = _read_manifest(out)
     if previous is not None:
-        check_compatible(previous["config"], config)
+        check_compatible(previous["config"], config, also=INPUT_SETTINGS)
     if out.annotations_dir.is_dir():
         out.check_shard_layout(n)
-    for shard in range(n):  # a part left by an earlier run was made with these settings too
+    for shard in range(n):
         if (held := _read_manifest(RunDir(part_dir(request.out, shard)))) is not None:
-            check_compatible(held["config"], config)
+            check_compatible(held["config"], config, also=INPUT_SETTINGS)
 
     finished_parts = [shard for shard in range(n) if RunDir(part_dir(request.out, shard)).shard_done_path(shard, n)
                       .exists() and not request.retry_rejected]

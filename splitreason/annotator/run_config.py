@@ -62,12 +62,20 @@ class RunConfig(BaseModel):
         )
 
 
-def check_compatible(previous: dict[str, Any], current: RunConfig) -> None:
+# Settings that decide which traces a run sees. A local run may resume with others (say, a larger
+# --limit); runs merged into one (`merge`, `annotate --engine ray`) must share them.
+INPUT_SETTINGS = ("limit", "hub_config", "hub_split")
+
+
+def check_compatible(previous: dict[str, Any], current: RunConfig, *, also: tuple[str, ...] = ()) -> None:
+    """Refuse to add to a run made with other settings: the fingerprint, and the settings in `also`."""
     try:
         earlier = RunConfig.model_validate(previous)
     except ValueError as error:
         raise RunConfigError(f"run.json in the output directory is not a splitreason run config ({error})") from error
     old, new = earlier.fingerprint(), current.fingerprint()
+    for key in also:
+        old[key], new[key] = getattr(earlier, key), getattr(current, key)
     changed = [key for key in new if old.get(key) != new.get(key)]
     if changed:
         detail = ", ".join(f"{key}: {old.get(key)!r} -> {new.get(key)!r}" for key in changed[:3])

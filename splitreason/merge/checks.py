@@ -8,15 +8,13 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitreason.annotator.run_config import RunConfig
+from splitreason.annotator.run_config import INPUT_SETTINGS, RunConfig
 from splitreason.io.inputs import shard_key
 from splitreason.io.readers import InputError
 from splitreason.io.shards import MANIFEST_NAME, ShardManifest, read_manifest, shard_of
 from splitreason.merge.parts import MergeError, Part, ShardContent, ShardCopy, read_shard
 from splitreason.schemas import Reject
 
-# Settings that decide which traces a run sees, besides those the resume check compares.
-_INPUT_SETTINGS = ("limit", "hub_config", "hub_split")
 
 
 @dataclass
@@ -69,7 +67,7 @@ def _merged_config(sources: list[Part]) -> RunConfig:
     first = sources[0]
     for other in sources[1:]:
         old, new = first.config.fingerprint(), other.config.fingerprint()
-        for key in _INPUT_SETTINGS:
+        for key in INPUT_SETTINGS:
             old[key], new[key] = getattr(first.config, key), getattr(other.config, key)
         changed = [key for key in old if old[key] != new[key]]
         if changed:
