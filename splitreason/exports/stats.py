@@ -117,7 +117,6 @@ class RunStats:
         """Count one annotation; return its merged review outcome (None when it was not reviewed)."""
         self.traces += 1
         outcome = self.review.add(annotation, reviews)
-        self.confidences[annotation.status].append(annotation.confidence)
         names = judge_names(annotation)
         usage = self.usage_by_judge.setdefault(" + ".join(names), JudgeUsage(judges=names))
         usage.add(annotation.usage.prompt_tokens, annotation.usage.completion_tokens)
@@ -130,7 +129,8 @@ class RunStats:
         if annotation.agreement is not None:
             self.sample_agreement.append(annotation.agreement)
         if annotation.status_reason.startswith("judge_"):
-            return outcome  # no answer: nothing to say about coverage or spans
+            return outcome  # no answer: nothing to say about coverage, spans or confidence
+        self.confidences[annotation.status].append(annotation.confidence)
         self.coverages.append(annotation.coverage)
         self.spans_per_trace.append(len(annotation.spans))
         self.span_chars.extend(span.end - span.start for span in annotation.spans)
