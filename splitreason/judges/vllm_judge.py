@@ -86,7 +86,11 @@ class VLLMJudge(LLMJudge):
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ids = itertools.count()
-        self._crashed: PermanentError | None = None
+        # Set by the engine thread when it cannot go on (the engine died, a prompt cannot be
+        # rendered): every waiting and later request raises it, so the run stops instead of
+        # rejecting the rest of the dataset one trace at a time.
+        self._crashed: JudgeUnavailable | None = None
+        self._sampling_types: tuple[Any, Any, Any] | None = None
 
     def build_payload(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.config.model, "messages": messages, **self.config.sampling.as_dict()}
@@ -104,6 +108,13 @@ class VLLMJudge(LLMJudge):
             ) from error
         from vllm import LLM
 
+        try:
+            from vllm import SamplingParams
+            from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
+        except ImportError as error:  # an older vLLM: every request would fail the same way
+            raise JudgeUnavailable(f"judge {self.name}: this vLLM ({getattr(vllm, '__version__', '?')}) lacks "
+                                   f"{error.name or error}; splitreason needs vLLM >= 0.11") from error
+        self._sampling_types = (SamplingParams, RequestOutputKind, StructuredOutputsParams)
         try:
             self._llm = await asyncio.to_thread(LLM, model=self.config.model, **self.engine_args)
         except Exception as error:  # vLLM raises many types while loading; all mean "cannot use it"
@@ -126,6 +137,8 @@ class VLLMJudge(LLMJudge):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Completion] = loop.create_future()
         self._inbox.put((payload, future, loop))
+        if self._crashed is not None:  # the thread crashed after the check above and may have drained already
+            raise self._crashed
         # A cancelled wait (the transport's --timeout) cancels the future; the engine thread then
         # aborts the request, so it stops taking a slot.
         return await future
@@ -136,8 +149,10 @@ class VLLMJudge(LLMJudge):
         running: dict[str, tuple[asyncio.Future, asyncio.AbstractEventLoop]] = {}
         try:
             self._serve(running)
-        except BaseException as error:  # a bug here must fail the waiting requests, not hang them
-            self._crashed = PermanentError(None, f"vLLM judge thread stopped: {type(error).__name__}: {error}")
+        except BaseException as error:  # the engine died, or a bug here: fail every request, hang none
+            first = " ".join(str(error).split())[:300]
+            self._crashed = JudgeUnavailable(f"judge {self.name}: the vLLM engine stopped ({type(error).__name__}: "
+                                             f"{first}); outputs so far are saved, run the same command to resume")
             for future, loop in running.values():
                 _settle(loop, future, error=self._crashed)
             while True:
@@ -168,8 +183,11 @@ class VLLMJudge(LLMJudge):
                     continue
                 payload, future, loop = item
                 request_id = f"splitreason-{next(self._ids)}"
+                # Rendering fails for every request alike (a chat template error): that stops the
+                # run, out of this loop. Only the engine's refusal is about this request.
+                prompt, params = self._prompt(tokenizer, payload), self._params(payload)
                 try:
-                    engine.add_request(request_id, self._prompt(tokenizer, payload), self._params(payload))
+                    engine.add_request(request_id, prompt, params)
                 except Exception as error:  # this request only: the others are unaffected
                     self.batch_stats.refused += 1
                     _settle(loop, future, error=_refused(error))
@@ -186,11 +204,7 @@ class VLLMJudge(LLMJudge):
                 continue
             in_engine = len(running) if max_seqs is None else min(len(running), max_seqs)
             began = time.monotonic()
-            try:
-                outputs = engine.step()
-            except Exception as error:  # a failed step fails the requests in it, not the run
-                self._drop(engine, list(running), running, f"vLLM engine step failed: {error}")
-                continue
+            outputs = engine.step()  # raises when the engine is dead: the run stops (see _engine_loop)
             self.batch_stats.step(in_engine, time.monotonic() - began)
             for output in outputs:
                 if output.finished and output.request_id in running:
@@ -220,11 +234,9 @@ class VLLMJudge(LLMJudge):
         ids = rendered if isinstance(rendered, list) else tokenizer.encode(rendered, add_special_tokens=False)
         return {"prompt_token_ids": list(ids)}
 
-    @staticmethod
-    def _params(payload: dict[str, Any]) -> Any:
-        from vllm import SamplingParams
-        from vllm.sampling_params import RequestOutputKind, StructuredOutputsParams
-
+    def _params(self, payload: dict[str, Any]) -> Any:
+        assert self._sampling_types is not None, "start() was not called"
+        SamplingParams, RequestOutputKind, StructuredOutputsParams = self._sampling_types  # noqa: N806
         structured = StructuredOutputsParams(json=payload["json_schema"]) if "json_schema" in payload else None
         return SamplingParams(
             temperature=payload["temperature"], top_p=payload["top_p"], max_tokens=payload["max_tokens"],
