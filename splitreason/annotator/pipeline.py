@@ -18,7 +18,7 @@ from splitreason.annotator.routing import RoutingPolicy
 from splitreason.annotator.run_config import RunConfig, RunConfigError, check_compatible, environment_versions
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
 from splitreason.io.inputs import InputPlan, plan_input
-from splitreason.io.jsonl import atomic_write_json, file_sha256
+from splitreason.io.jsonl import atomic_write_json
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.io.selection import Selection
 from splitreason.judges.cache import RequestCache
@@ -148,7 +148,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
     policy, plan, specs, judges = prepared.policy, prepared.plan, prepared.specs, prepared.judges
     rescuer, config = prepared.rescuer, prepared.config
     run_dir = RunDir(request.out)
-    previous = _read_manifest(run_dir)
+    previous = run_dir.read_manifest()
     if previous is not None:
         check_compatible(previous["config"], config)
     try:
@@ -196,7 +196,7 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         if cache is not None:
             cache.close()
 
-    totals = _finish_shards(run_dir, run.shard_status, plan.num_shards, run.rejects_recorded)
+    totals = run_dir.seal_shards(run.shard_status, plan.num_shards, run.rejects_recorded)
     invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
     if transport_stats:
         invocation["retries"] = sum(stats.retries for stats in transport_stats)
@@ -254,32 +254,6 @@ def _check_out_outside_input(source: str, out: Path, from_shard_dir: bool) -> No
     if not any(part.startswith(".") for part in inside.parts):
         raise RunDirError(f"output directory {out} is inside the input directory {source}, so its files would be "
                           "read back as input; choose an output directory outside it (-o)")
-
-
-def _read_manifest(run_dir: RunDir) -> dict | None:
-    if not run_dir.manifest_path.exists():
-        return None
-    import json
-
-    try:
-        return json.loads(run_dir.manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise RunDirError(f"{run_dir.manifest_path} is not valid JSON ({error}); was it edited by hand?") from error
-
-
-def _finish_shards(run_dir: RunDir, shard_status: dict[int, Counter], num_shards: int, rejects: int) -> dict:
-    """Seal each shard run here with its counts and a hash; the counts cover earlier runs too."""
-    totals: dict = {"status": Counter(), "shards": {}}
-    for shard, status in shard_status.items():
-        path = run_dir.shard_path(shard, num_shards)
-        info = {"file": path.name, "count": sum(status.values()), "status": dict(status),
-                "sha256": file_sha256(path) if path.exists() else None}
-        atomic_write_json(run_dir.shard_done_path(shard, num_shards), info)
-        totals["shards"][path.name] = info
-        totals["status"].update(status)
-    totals["status"] = dict(totals["status"])
-    totals["input_rejects"] = rejects
-    return totals
 
 
 def _now() -> str:

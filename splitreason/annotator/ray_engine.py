@@ -23,7 +23,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from splitreason.annotator.pipeline import AnnotateRequest, _read_manifest, prepare_run
+from splitreason.annotator.pipeline import AnnotateRequest, prepare_run
 from splitreason.annotator.ray_parts import (
     PARTS_DIR,
     RayEngineError,
@@ -64,13 +64,13 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
     # The settings the merge at the end will compare, checked before the cluster is touched: OUT
     # and the parts an earlier run left were made with these (the input settings too, which a
     # local resume lets change).
-    previous = _read_manifest(out)
+    previous = out.read_manifest()
     if previous is not None:
         check_compatible(previous["config"], config, also=INPUT_SETTINGS)
     if out.annotations_dir.is_dir():
         out.check_shard_layout(n)
     for shard in range(n):
-        if (held := _read_manifest(RunDir(part_dir(request.out, shard)))) is not None:
+        if (held := RunDir(part_dir(request.out, shard)).read_manifest()) is not None:
             check_compatible(held["config"], config, also=INPUT_SETTINGS)
 
     finished_parts = [shard for shard in range(n) if RunDir(part_dir(request.out, shard)).shard_done_path(shard, n)
@@ -92,7 +92,7 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
     ready = sorted([*finished_parts, *(shard for shard, result in results.items() if result["ok"])])
     result = _merge(request.out, ready, allow_incomplete=bool(failed), console=console)
     # What run.json says at the end, as a local run: complete, or why not (a failed shard resumes).
-    manifest = _read_manifest(out) or {}
+    manifest = out.read_manifest() or {}
     manifest["state"] = "complete" if result.complete else "failed" if failed else "incomplete"
     if failed:
         manifest["failed_shards"] = {str(shard): failed[shard]["error"] for shard in sorted(failed)}

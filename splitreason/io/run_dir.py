@@ -12,12 +12,13 @@ next start (repair_tail), so a half-written line never corrupts a file.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from splitreason.io.jsonl import atomic_write_text, iter_jsonl, repair_tail
+from splitreason.io.jsonl import atomic_write_json, atomic_write_text, file_sha256, iter_jsonl, repair_tail
 from splitreason.schemas import Annotation, Reject
 
 _SHARD_FILE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.jsonl$")
@@ -79,6 +80,29 @@ class RunDir:
                 done.add(record["trace_id"])
                 status[record["status"]] += 1
         return done, status
+
+    def read_manifest(self) -> dict | None:
+        """run.json, or None where there is none yet."""
+        if not self.manifest_path.exists():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as error:
+            raise RunDirError(f"{self.manifest_path} is not valid JSON ({error}); was it edited by hand?") from error
+
+    def seal_shards(self, shard_status: dict[int, Counter], num_shards: int, rejects: int) -> dict:
+        """Write each shard's done.json (its counts and hash); the run's totals, for run.json."""
+        totals: dict = {"status": Counter(), "shards": {}}
+        for shard, status in shard_status.items():
+            path = self.shard_path(shard, num_shards)
+            info = {"file": path.name, "count": sum(status.values()), "status": dict(status),
+                    "sha256": file_sha256(path) if path.exists() else None}
+            atomic_write_json(self.shard_done_path(shard, num_shards), info)
+            totals["shards"][path.name] = info
+            totals["status"].update(status)
+        totals["status"] = dict(totals["status"])
+        totals["input_rejects"] = rejects
+        return totals
 
     def iter_rejects(self) -> Iterator[Reject]:
         if self.rejects_path.exists():

@@ -1,6 +1,7 @@
 """Every check of a merge, before anything is written: same settings, every shard exactly once,
-files as their done.json says, no trace twice, and (for a shard-directory input) exactly the
-manifest's traces. The result is a plan `write_merge` carries out."""
+files as their done.json says, no trace twice (each file holds its ids once and only ids of its
+own shard, so no two shards share one), and (for a shard-directory input) exactly the manifest's
+traces. The result is a plan `write_merge` carries out."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from splitreason.annotator.run_config import INPUT_SETTINGS, RunConfig
 from splitreason.io.inputs import shard_key
+from splitreason.io.jsonl import file_sha256
 from splitreason.io.readers import InputError
 from splitreason.io.shards import MANIFEST_NAME, ShardManifest, read_manifest, shard_of
 from splitreason.merge.parts import MergeError, Part, ShardContent, ShardCopy, read_shard
@@ -56,7 +58,6 @@ def plan_merge(parts: list[Part], *, base: Part | None = None, manifest_path: Pa
     if missing:
         notes.append(f"incomplete: {len(missing)} of {num_shards} shards missing ({_ranges(missing)}); merge again "
                      "or resume to add them")
-    _check_no_trace_twice(chosen)
     rejects = _rejects(base, parts, num_shards, strict=not allow_incomplete, notes=notes)
     _check_manifest(config, chosen, len(rejects), missing, manifest_path, notes)
     return MergePlan(config=config, base=base, parts=parts, chosen=chosen, missing=missing, rejects=rejects,
@@ -106,29 +107,12 @@ def _choose(index: int, num_shards: int, base: Part | None, parts: list[Part], n
         return None  # an unfinished shard OUT already holds stays as it is (resume completes it)
     sha = finished[0].done["sha256"]  # type: ignore[index]
     same = (held.done or {}).get("sha256") == sha if held.finished else \
-        (held.path.exists() and _sha(held.path) == sha) or (not held.path.exists() and sha is None)
+        (held.path.exists() and file_sha256(held.path) == sha) or (not held.path.exists() and sha is None)
     if not same:
         state = "" if held.finished else "an unfinished copy of "
         raise MergeError(f"{held.root} already holds {state}shard {index}, and it differs from {finished[0].root}'s; "
                          "merge into a new directory (nothing is overwritten)")
     return finished[0] if not held.finished else held
-
-
-def _sha(path: Path) -> str:
-    from splitreason.io.jsonl import file_sha256
-
-    return file_sha256(path)
-
-
-def _check_no_trace_twice(chosen: dict[int, tuple[ShardCopy, ShardContent]]) -> None:
-    # Each file was checked to hold only its own shard's ids, so this only catches what that cannot.
-    owner: dict[str, ShardCopy] = {}
-    for copy, content in chosen.values():
-        for trace_id in content.trace_ids:
-            if trace_id in owner:
-                raise MergeError(f"trace {trace_id} appears twice: in {owner[trace_id].root} {owner[trace_id].name} "
-                                 f"and {copy.root} {copy.name}")
-            owner[trace_id] = copy
 
 
 def _rejects(base: Part | None, parts: list[Part], num_shards: int, *, strict: bool, notes: list[str]) -> list[bytes]:

@@ -68,17 +68,11 @@ class Part:
     def finished(self) -> list[int]:
         return sorted(index for index, copy in self.shards.items() if copy.finished)
 
-    @property
-    def unfinished(self) -> list[int]:
-        return sorted(index for index, copy in self.shards.items() if not copy.finished)
-
 
 def read_part(root: Path) -> Part:
-    from splitreason.annotator.pipeline import _read_manifest
-
     if not root.is_dir():
         raise MergeError(f"part {root} is not a directory")
-    manifest = _read_manifest(RunDir(root))
+    manifest = RunDir(root).read_manifest()
     if manifest is None:
         raise MergeError(f"part {root} is not an annotation run directory (no run.json)")
     # Reviews are keyed to one run directory and would not come along; OUT's own stay where they are.
@@ -90,13 +84,11 @@ def read_part(root: Path) -> Part:
 
 def read_base(out: Path) -> Part | None:
     """What OUT already holds (None when it is new or empty): merged into, never silently replaced."""
-    from splitreason.annotator.pipeline import _read_manifest
-
     if out.exists() and not out.is_dir():
         raise MergeError(f"output {out} exists and is not a directory")
     if not out.exists() or not any(out.iterdir()):
         return None
-    manifest = _read_manifest(RunDir(out))
+    manifest = RunDir(out).read_manifest()
     if manifest is None:
         raise MergeError(f"output {out} is not empty and holds no run.json; merge into a new or empty directory")
     return _part(out, manifest)

@@ -79,12 +79,10 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
         if copy.path.exists():
             _copy_checked(copy, content.sha256, run_dir.shard_path(index, plan.config.num_shards))
 
-    from splitreason.annotator.pipeline import _finish_shards
-
     # The same function a local run seals its shards with, so done.json and the totals are its own.
     status = {index: Counter(copy.done["status"])  # type: ignore[index]
               for index, (copy, _) in sorted(plan.chosen.items())}
-    totals = _finish_shards(run_dir, status, plan.config.num_shards, len(plan.rejects))
+    totals = run_dir.seal_shards(status, plan.config.num_shards, len(plan.rejects))
     if plan.rejects or run_dir.rejects_path.exists():
         atomic_write_bytes(run_dir.rejects_path, b"".join(plan.rejects))
     result.cache_rows = _merge_caches([part.root for part in plan.parts], run_dir.cache_path)

@@ -6,7 +6,6 @@ the traces: a run of 100k traces of 12k characters is read one annotation at a t
 
 from __future__ import annotations
 
-import json
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,12 +96,7 @@ class ReportData:
 
 def read_run_config(run_dir: RunDir) -> dict[str, Any]:
     """OUT/run.json `config`, or {} for a directory without one (e.g. shards copied together)."""
-    if not run_dir.manifest_path.exists():
-        return {}
-    try:
-        manifest = json.loads(run_dir.manifest_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RunDirError(f"{run_dir.manifest_path} is not valid JSON ({error}); was it edited by hand?") from error
+    manifest = run_dir.read_manifest()
     config = manifest.get("config") if isinstance(manifest, dict) else None
     return config if isinstance(config, dict) else {}
 
