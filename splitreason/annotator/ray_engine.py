@@ -29,7 +29,7 @@ from splitreason.annotator.ray_parts import (
     RayEngineError,
     annotate_part,
     part_dir,
-    prepare_part,
+    prepare_parts,
     remove_check_file,
     write_check_file,
 )
@@ -152,8 +152,7 @@ def _run_tasks(ray, request: AnnotateRequest, shards: list[int], n: int, plan, c
         check_file, token = write_check_file(request.out)
         local_input = request.input if request.input is not None and Path(request.input).exists() else None
         task = ray.remote(num_cpus=num_cpus, max_retries=_TASK_RETRIES)(annotate_part)
-        for shard in shards:
-            part = prepare_part(request.out, shard, n)
+        for shard, part in zip(shards, prepare_parts(request.out, shards, n)):
             shard_request = dataclasses.replace(request, out=part, shard_index=shard, num_shards=n, progress=False)
             pending[task.remote(shard_request, shard, str(check_file), token, local_input)] = shard
         console.print(f"{len(shards)} of {n} shards submitted to the Ray cluster at {address}"

@@ -52,37 +52,54 @@ def remove_check_file(out: Path) -> None:
         pass
 
 
-def prepare_part(out: Path, shard: int, num_shards: int) -> Path:
-    """Give a shard's part what OUT already holds of it, so the task resumes instead of starting
+def prepare_parts(out: Path, shards: list[int], num_shards: int) -> list[Path]:
+    """Give each shard's part what OUT already holds of it, so its task resumes instead of starting
     over: OUT's (unfinished, or with --retry-rejected finished) shard file moves into the part, and
     OUT's cached judge answers for the shard's traces are copied into the part's cache."""
-    out_dir, part = RunDir(out), RunDir(part_dir(out, shard))
-    part.annotations_dir.mkdir(parents=True, exist_ok=True)
-    held = out_dir.shard_path(shard, num_shards)
-    if held.exists():
-        target = part.shard_path(shard, num_shards)
-        if target.exists():
-            raise RunDirError(f"both {held} and {target} hold annotations of shard {shard}; keep one of them")
-        os.replace(held, target)  # same filesystem: a rename, never a half copy
-    out_dir.shard_done_path(shard, num_shards).unlink(missing_ok=True)  # the part seals it again
+    out_dir = RunDir(out)
+    parts = []
+    for shard in shards:
+        part = RunDir(part_dir(out, shard))
+        part.annotations_dir.mkdir(parents=True, exist_ok=True)
+        held = out_dir.shard_path(shard, num_shards)
+        if held.exists():
+            target = part.shard_path(shard, num_shards)
+            if target.exists():
+                raise RunDirError(f"both {held} and {target} hold annotations of shard {shard}; keep one of them")
+            os.replace(held, target)  # same filesystem: a rename, never a half copy
+        out_dir.shard_done_path(shard, num_shards).unlink(missing_ok=True)  # the part seals it again
+        parts.append(part.root)
     if out_dir.cache_path.exists():
-        _seed_cache(out_dir.cache_path, part.cache_path, shard, num_shards)
-    return part.root
+        _seed_caches(out_dir.cache_path, {shard: RunDir(part_dir(out, shard)).cache_path for shard in shards},
+                     num_shards)
+    return parts
 
 
-def _seed_cache(source: Path, target: Path, shard: int, num_shards: int) -> None:
+def _seed_caches(source: Path, targets: dict[int, Path], num_shards: int) -> None:
+    """One pass over OUT's cache (it may hold a whole dataset's answers), each answer into the part
+    of the shard its trace belongs to."""
     from splitreason.judges.cache import RequestCache
 
-    RequestCache(target).close()  # the table, as the annotator makes it
-    db = sqlite3.connect(target, timeout=30, isolation_level=None)
+    connections = {}
     try:
-        db.create_function("shard_of", 2, shard_of, deterministic=True)
-        db.execute("ATTACH DATABASE ? AS out", (str(source),))
-        db.execute("INSERT OR IGNORE INTO main.answers SELECT key, trace_id, created, ok, body FROM out.answers "
-                   "WHERE shard_of(trace_id, ?) = ?", (num_shards, shard))
-        db.execute("DETACH DATABASE out")
+        for shard, target in targets.items():
+            RequestCache(target).close()  # the table, as the annotator makes it
+            connections[shard] = sqlite3.connect(target, timeout=30)
+        reader = sqlite3.connect(source, timeout=30)
+        try:
+            rows = reader.execute("SELECT key, trace_id, created, ok, body FROM answers")
+            for row in rows:
+                db = connections.get(shard_of(row[1], num_shards))
+                if db is not None:
+                    db.execute("INSERT OR IGNORE INTO answers (key, trace_id, created, ok, body) VALUES (?, ?, ?, ?, ?)",
+                               row)
+        finally:
+            reader.close()
+        for db in connections.values():
+            db.commit()
     finally:
-        db.close()
+        for db in connections.values():
+            db.close()
 
 
 def annotate_part(request, shard: int, check_file: str, token: str, input_path: str | None) -> dict:
