@@ -120,6 +120,17 @@ class TokenCounter:
         return inside, len(offsets)
 
 
+def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,
+                   statuses: frozenset[str] = frozenset({"accepted"})) -> list | None:
+    """The spans this trace is exported with, or None when it is left out: human review wins (a
+    trace rejected in review is left out, a reviewed one keeps the merged reviewed spans whatever
+    its status); an unreviewed trace is exported with the judge's spans when its status is in
+    `statuses`. `splitreason report` counts the offload share by the same rule."""
+    if outcome is not None:
+        return None if outcome.decision == "rejected" else outcome.spans
+    return annotation.spans if annotation.status in statuses else None
+
+
 def write_export(
     annotations: Iterable[Annotation],
     out_path: Path,
@@ -144,16 +155,13 @@ def write_export(
             outcome = None
             if annotation.trace_id in reviews:
                 outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
-                if outcome.decision == "rejected":
-                    summary.skipped["rejected in review"] += 1
-                    continue
-                summary.reviewed += 1
-            elif annotation.status not in statuses:
-                summary.skipped[annotation.status] += 1
+            spans = exported_spans(annotation, outcome, statuses)
+            if spans is None:
+                summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1
                 continue
+            summary.reviewed += outcome is not None
             row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            spans = outcome.spans if outcome is not None else annotation.spans
             summary.rows += 1
             summary.total_chars += len(annotation.trace)
             summary.offload_chars += sum(span.end - span.start for span in spans)

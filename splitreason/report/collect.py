@@ -13,26 +13,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from splitreason.exports.sft import exported_spans
 from splitreason.exports.stats import RunStats
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.report.curation import CurationSummary, find_curation
 from splitreason.report.prices import JudgeCost, PriceTable
 from splitreason.schemas import Annotation
-from splitreason.schemas.review import ReviewOutcome
+
 
 NEAR_TARGET = 0.3  # "close to the target": within ±30 % of it, relative
-
-
-def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None) -> list | None:
-    """The spans `splitreason export` with its defaults writes for this trace (None: left out).
-
-    The same rule as exports/sft.py `write_export`: human review wins (a trace rejected in review
-    is left out, an accepted one keeps the merged reviewed spans); an unreviewed trace is exported
-    with the judge's spans only when it was accepted.
-    """
-    if outcome is not None:
-        return outcome.spans if outcome.decision == "accepted" else None
-    return annotation.spans if annotation.status == "accepted" else None
 
 
 @dataclass
