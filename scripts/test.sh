@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # torch comes from the CPU wheel bound in the [embed] extra (never the multi-GB CUDA build).
-python -m pip install --quiet -e ".[test,embed,argilla,report,ray]"
+python -m pip install --quiet -e ".[test,embed,argilla,report,ray,train,evaluate]"
 # Headless Chromium for the review UI's browser test (apt), driven by Playwright's Python package.
 bash scripts/setup_browser.sh
 # A real vLLM (CPU) server for the judge integration test, in its own virtualenv so that its

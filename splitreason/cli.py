@@ -1,7 +1,8 @@
 """The `splitreason` command line: a thin layer over the library.
 
-One module per command group lives in splitreason/commands; this file wires them together
-and maps known exceptions to one-line messages. Set SPLITREASON_DEBUG=1 for tracebacks.
+One module per command group lives in splitreason/commands; this file wires them together and
+turns a `SplitReasonError` (splitreason/errors.py) into one line and its exit code. Set
+SPLITREASON_DEBUG=1 for tracebacks.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 
 from splitreason import __version__
+from splitreason.errors import SplitReasonError
 
 app = typer.Typer(
     name="splitreason",
@@ -52,31 +54,6 @@ def _register() -> None:
     app.add_typer(review.register(), name="review")
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message is already the whole story for the user."""
-    from splitreason.annotator.ray_parts import RayEngineError
-    from splitreason.annotator.run_config import RunConfigError
-    from splitreason.annotator.semantic import SemanticUnavailable
-    from splitreason.commands.report import ReportUnavailable
-    from splitreason.curate.config import CurateConfigError
-    from splitreason.io.jsonl import JsonlCorruptError
-    from splitreason.io.readers import InputError
-    from splitreason.io.run_dir import RunDirError
-    from splitreason.judges.base import JudgeUnavailable
-    from splitreason.judges.registry import JudgeConfigError
-    from splitreason.merge.parts import MergeError
-    from splitreason.report.curation import CurationError
-    from splitreason.report.prices import PricesError
-    from splitreason.review.argilla_sync import ArgillaSyncError
-    from splitreason.review.calibrate import CalibrateError
-    from splitreason.review_ui.server import ReviewUIError
-
-    return (InputError, JudgeUnavailable, JudgeConfigError, RunDirError, RunConfigError, JsonlCorruptError,
-            CalibrateError, ReviewUIError, ArgillaSyncError, SemanticUnavailable, CurateConfigError,
-            ReportUnavailable, CurationError, PricesError, MergeError,
-            RayEngineError)
-
-
 def main() -> None:
     _register()
     try:
@@ -90,9 +67,9 @@ def main() -> None:
         from rich.markup import escape
 
         # Messages are escaped: "[judges.foo]" in a message is text, not a markup tag to drop.
-        if isinstance(error, _known_errors()):
+        if isinstance(error, SplitReasonError):
             err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True)
-            sys.exit(2)
+            sys.exit(error.exit_code)
         err.print(
             f"[red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
             "Set SPLITREASON_DEBUG=1 for the traceback, and please report it.",

@@ -23,12 +23,13 @@ from pathlib import Path
 from splitreason.io.jsonl import atomic_write_json
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.io.shards import shard_of
+from splitreason.errors import SplitReasonError, UsageError
 
 PARTS_DIR = "parts"
 _CHECK_FILE = ".ray-driver.json"
 
 
-class RayEngineError(ValueError):
+class RayEngineError(UsageError, ValueError):
     """`--engine ray` cannot run as asked; the message says why and what to do."""
 
 
@@ -109,7 +110,6 @@ def annotate_part(request, shard: int, check_file: str, token: str, input_path: 
     still merge the others; nothing is raised through Ray but an interrupt.
     """
     from splitreason.annotator.pipeline import run_annotate
-    from splitreason.cli import _known_errors
 
     host = socket.gethostname()
     try:
@@ -119,7 +119,7 @@ def annotate_part(request, shard: int, check_file: str, token: str, input_path: 
         counts = asyncio.run(run_annotate(request, Console(file=io.StringIO())))  # the driver reports
         return {"shard": shard, "ok": True, "host": host, "counts": counts.as_dict()}
     except Exception as error:  # noqa: BLE001 - every failure is reported, with its shard
-        message = str(error) if isinstance(error, _known_errors()) else f"{type(error).__name__}: {error}"
+        message = str(error) if isinstance(error, SplitReasonError) else f"{type(error).__name__}: {error}"
         return {"shard": shard, "ok": False, "host": host, "error": " ".join(message.split())}
 
 

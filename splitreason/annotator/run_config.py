@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from splitreason import __version__
 from splitreason.schemas import JudgeInfo
+from splitreason.errors import UsageError
 
 _VERSIONED_PACKAGES = ("openai", "anthropic", "rapidfuzz", "pydantic", "datasets", "pyarrow", "vllm", "transformers")
 
 
-class RunConfigError(ValueError):
+class RunConfigError(UsageError, ValueError):
     """The run's configuration conflicts with what OUT already holds."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from splitreason.annotator.spans import THINK_TAGS, snap_to_boundaries
+from splitreason.errors import UsageError
 
 __all__ = ["Rescue", "SemanticRescuer", "SemanticUnavailable", "DEFAULT_MODEL", "DEFAULT_THRESHOLD",
            "segment_trace"]
@@ -53,7 +54,7 @@ _CLOSERS = "\"')]\u201d\u2019"
 Window = tuple[int, int, int]  # (start, end, number of segments)
 
 
-class SemanticUnavailable(ValueError):
+class SemanticUnavailable(UsageError, ValueError):
     """The embedding extra is missing or the model cannot be loaded (one-line message)."""
 
 

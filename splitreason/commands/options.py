@@ -21,3 +21,11 @@ IncludeUnfinished = Annotated[bool, typer.Option(help="Also select generations w
 IncludeIncomplete = Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")]
 HubConfig = Annotated[str | None, typer.Option(help="Config name for a hub dataset (e.g. default, extended).")]
 HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]
+
+
+def typed_on_command_line(ctx: typer.Context) -> set[str]:
+    """Names of the parameters the user gave (not defaults): they win over a --config file."""
+    from click.core import ParameterSource
+
+    return {name for name in ctx.params
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}

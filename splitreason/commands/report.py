@@ -9,11 +9,12 @@ import typer
 from rich.console import Console
 
 from splitreason.commands.options import RunDirArg
+from splitreason.errors import UsageError
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
-class ReportUnavailable(RuntimeError):
+class ReportUnavailable(UsageError, RuntimeError):
     """The report cannot be built in this environment (a missing optional dependency)."""
 
 

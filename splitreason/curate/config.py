@@ -20,9 +20,10 @@ from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Langua
 from splitreason.curate.sampling import DEFAULT_LENGTH_BUCKETS, STRATA_KEYS, StratifiedSampler
 from splitreason.io.readers import InputError
 from splitreason.io.selection import Selection
+from splitreason.errors import UsageError
 
 
-class CurateConfigError(ValueError):
+class CurateConfigError(UsageError, ValueError):
     """The curate options contradict each other or name something unusable; one line for the user."""
 
 

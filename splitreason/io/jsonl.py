@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from pydantic import BaseModel
+from splitreason.errors import UsageError
 
 __all__ = [
     "JsonlAppender",
@@ -54,7 +55,7 @@ def _new_file_mode() -> int:
 NEW_FILE_MODE = _new_file_mode()  # read once, at import, before any thread starts
 
 
-class JsonlCorruptError(ValueError):
+class JsonlCorruptError(UsageError, ValueError):
     """A line of one of our own JSONL files is not a JSON object."""
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from splitreason.schemas.reject import Reject
+from splitreason.errors import UsageError
 
 __all__ = [
     "InputError",
@@ -52,7 +53,7 @@ _DETAIL_MAX = 300
 _BOM = b"\xef\xbb\xbf"
 
 
-class InputError(Exception):
+class InputError(UsageError):
     """The input cannot be read at all; the message is one line meant for the user."""
 
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 from splitreason.io.jsonl import atomic_write_json, atomic_write_text, file_sha256, iter_jsonl, repair_tail
 from splitreason.schemas import Annotation, Reject
+from splitreason.errors import UsageError
 
 _SHARD_FILE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.jsonl$")
 
 
-class RunDirError(ValueError):
+class RunDirError(UsageError, ValueError):
     """The output directory cannot be used as asked; the message says why."""
 
 

@@ -10,6 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from splitreason.schemas import JudgeInfo, Trace, Usage
+from splitreason.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class JudgeFailed(Exception):
         self.cache_hits = 0
 
 
-class JudgeUnavailable(Exception):
+class JudgeUnavailable(UsageError):
     """The judge cannot be used at all (unreachable server, missing key, missing extra).
 
     The message is the whole user-facing explanation, including how to fix it.

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from splitreason.errors import UsageError
 
 BACKENDS = ("heuristic", "openai", "anthropic", "vllm")
 RESPONSE_FORMATS = ("json_schema", "json_schema_strict", "json_object", "none")
@@ -24,7 +25,7 @@ _KEYS = {"backend", "model", "base_url", "base_url_env", "api_key_env", "api_key
          "start_hint", "description"}
 
 
-class JudgeConfigError(ValueError):
+class JudgeConfigError(UsageError, ValueError):
     """A judge name or judges file that cannot be used; the message says what to fix."""
 
 

@@ -18,11 +18,12 @@ from splitreason.annotator.run_config import RunConfig
 from splitreason.io.run_dir import RunDir, shard_name
 from splitreason.io.shards import shard_of
 from splitreason.review.store import REVIEW_DB_NAME
+from splitreason.errors import UsageError
 
 _DONE_FILE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.done\.json$")
 
 
-class MergeError(ValueError):
+class MergeError(UsageError, ValueError):
     """The parts cannot be merged as asked; the message names the shard, trace id or part."""
 
 

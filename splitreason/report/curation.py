@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from splitreason.errors import UsageError
 
 CURATE_FILE = "curate.json"
 
 
-class CurationError(ValueError):
+class CurationError(UsageError, ValueError):
     """A curate.json cannot be read; the message names the file and the field."""
 
 

@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from splitreason.exports.stats import JudgeUsage
+from splitreason.errors import UsageError
 
 PER_TOKENS = 1_000_000
 _ENTRY_KEYS = {"prompt", "completion", "note"}
 
 
-class PricesError(ValueError):
+class PricesError(UsageError, ValueError):
     """A price table cannot be used; the message names the file and the entry."""
 
 

@@ -33,6 +33,7 @@ from splitreason.review.offsets import Utf16Index
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from splitreason.schemas.review import ReviewOutcome
+from splitreason.errors import UsageError
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -42,7 +43,7 @@ PAGE = 500  # records per listing request (the server's limit is 1000)
 ANSWERED = ("submitted", "discarded")
 
 
-class ArgillaSyncError(ValueError):
+class ArgillaSyncError(UsageError, ValueError):
     """The Argilla round trip cannot go on; the message says why in one line."""
 
 

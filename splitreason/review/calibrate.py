@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason.schemas import Annotation
+from splitreason.errors import UsageError
 
 Z_95 = 1.959963984540054
 DEFAULT_THRESHOLDS = tuple(i / 10 for i in range(10))
@@ -33,7 +34,7 @@ RANDOM_SAMPLE_HINT = ("review a random sample of accepted traces to measure it "
                       "(e.g. `splitreason review push OUT --status all …`)")
 
 
-class CalibrateError(ValueError):
+class CalibrateError(UsageError, ValueError):
     """The run cannot be calibrated as asked (no annotations, no reviews, bad options)."""
 
 

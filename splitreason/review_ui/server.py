@@ -28,6 +28,7 @@ from splitreason.review.store import ReviewStore
 from splitreason.review_ui.api import ReviewApi
 from splitreason.review_ui.edits import ReviewRequestError
 from splitreason.review_ui.queue import ReviewQueue
+from splitreason.errors import UsageError
 
 TOKEN_HEADER = "X-Review-Token"
 MAX_BODY_BYTES = 64 * 1024
@@ -46,7 +47,7 @@ API_KEY = web.AppKey("review_api", ReviewApi)
 STORE_KEY = web.AppKey("review_store", ReviewStore)
 
 
-class ReviewUIError(ValueError):
+class ReviewUIError(UsageError, ValueError):
     """The review UI cannot start as asked; the message says why."""
 
 

@@ -1,0 +1,72 @@
+"""Load a causal LM for training, scoring or generation: the right device and dtype without being
+told (bf16 on a GPU that has it, fp32 on the CPU), one line when it cannot be loaded."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from splitreason.models import ModelError, ModelExtraMissing
+from splitreason.models.tokenizer import looks_local
+
+__all__ = ["load_causal_lm", "pick_device", "pick_dtype", "require_torch"]
+
+
+def require_torch(feature: str, extra: str = "train") -> None:
+    """Raise one line naming the extra when torch/transformers are missing."""
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ModelExtraMissing(f"{feature} needs torch and transformers: pip install 'splitreason[{extra}]'") from None
+
+
+def pick_device(device: str = "auto"):
+    import torch
+
+    if device != "auto":
+        try:
+            return torch.device(device)
+        except RuntimeError as error:
+            raise ModelError(f"unknown device {device!r}: {error}") from None
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def pick_dtype(device, dtype: str = "auto"):
+    """`auto`: bfloat16 on a GPU that supports it, float32 otherwise (the CPU, old GPUs)."""
+    import torch
+
+    if dtype != "auto":
+        try:
+            return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                    "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+        except KeyError:
+            raise ModelError(f"unknown dtype {dtype!r} (float32, bfloat16 or float16)") from None
+    if getattr(device, "type", str(device)) == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dtype: str = "auto",
+                   what: str = "model", **kwargs: Any):
+    """`AutoModelForCausalLM.from_pretrained`, on `device` in `dtype`, in eval mode."""
+    require_torch(f"loading the {what}")
+    from transformers import AutoModelForCausalLM
+
+    name = str(name_or_path)
+    path = Path(name).expanduser()
+    if looks_local(name) and not path.exists():
+        raise ModelError(f"{what} {name} does not exist")
+    if path.is_dir() and not (path / "config.json").is_file():
+        raise ModelError(f"{what} {name} is not a model directory (no config.json)")
+    target = pick_device(device)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else name,
+                                                     dtype=pick_dtype(target, dtype), **kwargs)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())[:300]
+        raise ModelError(f"cannot load {what} {name}: {detail}") from None
+    return model.to(target).eval()
