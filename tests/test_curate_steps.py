@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from splitreason.curate.decontaminate import Decontaminator, EvalSet
+from splitreason.curate.decontaminate import Decontaminator
+from splitreason.io.eval_sets import EvalProblem, EvalSet
 from splitreason.curate.dedup import ExactDedup, MinHashDedup
 from splitreason.curate.filters import Language, prose_sample
 from splitreason.curate.index import DedupIndex
@@ -70,10 +71,11 @@ def test_near_duplicates_need_similar_words_and_the_same_numbers(index):
 
 
 def test_decontamination_keeps_the_shared_ngrams_and_matches_short_problems_whole():
-    eval_set = EvalSet("bench", "bench.jsonl", [("1", "Compute binom(31, 28)."),
-                                                 ("2", "Let a, b and c be the sides of a triangle with perimeter 12 "
-                                                       "and area 6. Find the product abc of the three sides."),
-                                                 ("3", "Find x.")])
+    eval_set = EvalSet("bench", "bench.jsonl", [EvalProblem("1", "Compute binom(31, 28)."),
+                                                 EvalProblem("2", "Let a, b and c be the sides of a triangle with "
+                                                             "perimeter 12 and area 6. Find the product abc of the "
+                                                             "three sides."),
+                                                 EvalProblem("3", "Find x.")])
     decontaminator = Decontaminator([eval_set], n=8)
     long = decontaminator.matches("Here is a warm-up. Let $a$, $b$ and $c$ be the sides of a triangle with perimeter "
                                   "12 and area 6; what is abc?")

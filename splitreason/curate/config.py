@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from splitreason.curate.decontaminate import DEFAULT_NGRAM, Decontaminator, load_eval_set
+from splitreason.curate.decontaminate import DEFAULT_NGRAM, Decontaminator
+from splitreason.io.eval_sets import load_eval_set
 from splitreason.curate.dedup import (
     DEFAULT_EMBEDDING_THRESHOLD,
     DEFAULT_NEAR_THRESHOLD,
@@ -123,8 +124,9 @@ class CurateRequest:
         self._check()
         plan = CuratePlan(filters=self._filters())
         if self.eval_sets:
-            plan.decontaminator = Decontaminator([load_eval_set(spec, self.eval_field) for spec in self.eval_sets],
-                                                 n=self.ngram, min_overlap=self.min_overlap)
+            eval_sets = [load_eval_set(spec, problem_field=self.eval_field, problem_option="--eval-field")
+                         for spec in self.eval_sets]
+            plan.decontaminator = Decontaminator(eval_sets, n=self.ngram, min_overlap=self.min_overlap)
         if self.dedup or self.near_dedup:
             plan.index = DedupIndex(work)
         if self.dedup:
