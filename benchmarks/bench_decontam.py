@@ -37,7 +37,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import decontam_synth as synth  # noqa: E402
 from problem_synth import reworded  # noqa: E402
 
-from splitreason.curate.boilerplate import DEFAULT_BOILERPLATE_SAMPLE, DEFAULT_CORPUS_DF, DEFAULT_EVAL_DF, Boilerplate  # noqa: E402,E501
+from splitreason.curate.boilerplate import (  # noqa: E402
+    DEFAULT_BOILERPLATE_SAMPLE,
+    DEFAULT_CORPUS_DF,
+    DEFAULT_EVAL_DF,
+    Boilerplate,
+)
 from splitreason.curate.decontaminate import DEFAULT_NGRAM, NgramRule  # noqa: E402
 from splitreason.curate.specific import DEFAULT_MIN_OVERLAP_RATIO, DEFAULT_SPECIFIC_NGRAM, SpecificRule  # noqa: E402
 from splitreason.io.eval_sets import EvalProblem, EvalSet  # noqa: E402

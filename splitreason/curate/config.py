@@ -148,8 +148,8 @@ class CurateRequest:
                 raise CurateConfigError("--ngram and --min-overlap must be at least 1")
             return settings
         if self.min_overlap is not None:
-            raise CurateConfigError("--min-overlap counts shared n-grams of --rule ngram; --rule specific (the default) "
-                                    "takes --min-overlap-ratio, the share of the evaluation problem repeated")
+            raise CurateConfigError("--min-overlap counts shared n-grams of --rule ngram; --rule specific (the "
+                                    "default) takes --min-overlap-ratio, the share of the evaluation problem repeated")
         settings = {"rule": "specific", "ngram": self.ngram or DEFAULT_SPECIFIC_NGRAM,
                     "min_overlap_ratio": DEFAULT_MIN_OVERLAP_RATIO if self.min_overlap_ratio is None
                     else self.min_overlap_ratio, "strict": self.strict,

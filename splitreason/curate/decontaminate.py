@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from splitreason.curate.text import word_ngrams, words
-from splitreason.io.eval_sets import EvalSet, load_eval_set
+from splitreason.io.eval_sets import EvalSet
 
 DEFAULT_NGRAM = 8
 MIN_SHORT_WORDS = 4  # shorter evaluation problems would match common phrases, not problems
@@ -43,7 +43,7 @@ RULE_MEANINGS = {
 Verdict = Literal["contaminated", "near_match", "clean"]
 _STRENGTH = {"contaminated": 0, "near_match": 1, "clean": 2}
 
-__all__ = ["DEFAULT_NGRAM", "MAX_NGRAMS_SHOWN", "RULE_MEANINGS", "RULES", "EvalSet", "Judgement", "NgramRule", "Pair", "load_eval_set"]
+__all__ = ["DEFAULT_NGRAM", "MAX_NGRAMS_SHOWN", "RULE_MEANINGS", "RULES", "Judgement", "NgramRule", "Pair"]
 
 
 @dataclass
@@ -62,7 +62,8 @@ class Pair:
     missing_numbers: list[str] = field(default_factory=list)  # the evaluation problem's numbers the problem lacks
 
     def sort_key(self) -> tuple:
-        return _STRENGTH[self.verdict], -self.score, -len(self.ngrams), -len(self.boilerplate), self.eval_set, self.eval_id
+        return (_STRENGTH[self.verdict], -self.score, -len(self.ngrams), -len(self.boilerplate), self.eval_set,
+                self.eval_id)
 
 
 @dataclass

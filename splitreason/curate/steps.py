@@ -144,9 +144,9 @@ class DecontaminateStage:
         self.removed_traces[best.rule] += 1
         self.by_set[best.eval_set]["removed_traces"] += 1
         reason = "contaminated" if best.verdict == "contaminated" else "near_match"
+        example = f", e.g. {best.ngrams[0]!r}" if best.ngrams else ""
         self.ledger.exclude(trace, "decontaminate", reason, f"{best.verdict} ({best.rule}, score {best.score:g}) with "
-                            f"{best.eval_set} problem {best.eval_id}" + (f", e.g. {best.ngrams[0]!r}" if best.ngrams else ""),
-                            eval_set=best.eval_set)
+                            f"{best.eval_set} problem {best.eval_id}{example}", eval_set=best.eval_set)
         return False
 
     def __call__(self, items: Iterable[Item]) -> Iterator[Item]:
