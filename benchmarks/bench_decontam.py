@@ -42,6 +42,7 @@ from splitreason.curate.boilerplate import (  # noqa: E402
     DEFAULT_CORPUS_DF,
     DEFAULT_EVAL_DF,
     Boilerplate,
+    corpus_sample,
 )
 from splitreason.curate.decontaminate import DEFAULT_NGRAM, NgramRule  # noqa: E402
 from splitreason.curate.specific import DEFAULT_MIN_OVERLAP_RATIO, DEFAULT_SPECIFIC_NGRAM, SpecificRule  # noqa: E402
@@ -109,7 +110,7 @@ def make_rule(eval_set: EvalSet, config: dict, stream: list[str]):
                         boilerplate=Boilerplate(eval_df=config.get("eval_df", DEFAULT_EVAL_DF),
                                                 corpus_df=config.get("corpus_df", DEFAULT_CORPUS_DF)))
     if config.get("sample"):
-        rule.learn_corpus(stream[: config["sample"]])
+        rule.learn_corpus(corpus_sample(stream, config["sample"]))
     return rule
 
 

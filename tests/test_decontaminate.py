@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from splitreason.curate.boilerplate import Boilerplate
+from splitreason.curate.boilerplate import Boilerplate, corpus_sample
 from splitreason.curate.decontaminate import NgramRule
 from splitreason.curate.specific import SpecificRule
 from splitreason.curate.text import math_words, strip_instructions
@@ -93,6 +93,11 @@ def test_the_corpus_sample_finds_stock_settings_the_evaluation_sets_cannot(rule)
     assert rule.judge(clean).verdict == "clean"
     assert rule.boilerplate.corpus_variants == 12  # the urn's copies were skipped...
     assert all(gram not in rule.boilerplate for gram in rule.judge(URN).best.ngrams)  # ...so the urn stays specific
+
+
+def test_the_corpus_sample_counts_each_problem_once():
+    problems = ["Problem 1. Find $x$ if $x+1=2$.", "find x if x + 1 = 2", "Find $y$ if $y+1=3$.", "Find z."]
+    assert list(corpus_sample(problems, 2)) == [problems[0], problems[2]]
 
 
 def test_other_numbers_make_a_near_match_that_is_kept_unless_strict(rule):

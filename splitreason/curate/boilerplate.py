@@ -20,7 +20,10 @@ the explanation of every decision.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from splitreason.curate.text import problem_key
 
 DEFAULT_EVAL_DF = 3
 DEFAULT_CORPUS_DF = 10
@@ -53,3 +56,16 @@ class Boilerplate:
         return {"eval_df": self.eval_df, "corpus_df": self.corpus_df, "corpus_sampled": self.corpus_sampled,
                 "corpus_variants_skipped": self.corpus_variants, "eval_ngrams": len(grams),
                 "boilerplate_ngrams": len(boiler), "most_frequent": [self.counts(g) for g in boiler[:top]]}
+
+
+def corpus_sample(problems: Iterable[str], limit: int) -> Iterator[str]:
+    """The first `limit` distinct problems (exact copies after normalisation counted once): the
+    sample of the corpus whose stock phrasing is counted."""
+    seen: set[bytes] = set()
+    for problem in problems:
+        key = problem_key(problem)
+        if key not in seen:
+            seen.add(key)
+            yield problem
+            if len(seen) >= limit:
+                return

@@ -72,20 +72,17 @@ class Judgement:
 
     verdict: Verdict | None  # None: no n-gram in common with any evaluation problem
     pairs: list[Pair]  # to write: every contaminated / near-match pair (at most MAX_PAIRS_PER_PROBLEM), else the best
-    candidates: int  # evaluation problems sharing at least one n-gram
+    candidates: int  # evaluation problems scored (sharing a specific n-gram)
     remove: bool  # contaminated, or a near match under --strict
 
     @classmethod
-    def of(cls, pairs: list[Pair], *, strict: bool = False, candidates: int | None = None) -> Judgement:
-        """`pairs` decided for one problem (`candidates`: how many evaluation problems it shares an
-        n-gram with, when not all of them were decided)."""
+    def of(cls, pairs: list[Pair], *, strict: bool = False) -> Judgement:
         if not pairs:
             return cls(None, [], 0, False)
         pairs.sort(key=Pair.sort_key)
         verdict = pairs[0].verdict
         shown = [p for p in pairs if p.verdict == verdict][:MAX_PAIRS_PER_PROBLEM] if verdict != "clean" else pairs[:1]
-        return cls(verdict, shown, len(pairs) if candidates is None else candidates,
-                   verdict == "contaminated" or (strict and verdict == "near_match"))
+        return cls(verdict, shown, len(pairs), verdict == "contaminated" or (strict and verdict == "near_match"))
 
     @property
     def best(self) -> Pair:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from splitreason.curate.config import CurateRequest
 from splitreason.curate.dedup import ClusterBook
+from splitreason.curate.boilerplate import corpus_sample
 from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
 from splitreason.io.inputs import bundled_sample
 from splitreason.io.jsonl import atomic_write_json, iter_jsonl, record_to_line
@@ -68,7 +69,7 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
     try:
         plan = request.build(work)  # loads tokenizer, language model, evaluation sets: errors before any work
         if plan.boilerplate_sample:
-            plan.decontaminator.learn_corpus(first_problems(source, request, plan.boilerplate_sample))
+            plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, request), plan.boilerplate_sample))
         with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
             ledger = Ledger(excluded)
             book = ClusterBook()
@@ -106,11 +107,9 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def first_problems(source: str, request: CurateRequest, limit: int) -> Iterator[str]:
-    """The problems of the input's first `limit` records (one per record; unreadable rows skipped:
-    the main pass reports them): the corpus sample the specific decontamination rule learns stock
-    phrasing from."""
-    for row in itertools.islice(iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config), limit):
+def input_problems(source: str, request: CurateRequest) -> Iterator[str]:
+    """The problem of each readable record of the input (unreadable rows are the main pass's to report)."""
+    for row in iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config):
         problem = row.data.get("problem") if isinstance(row, RawRow) else None
         if isinstance(problem, str) and problem.strip():
             yield problem

@@ -42,6 +42,8 @@ DEFAULT_SPECIFIC_NGRAM = 5  # measured: benchmarks/bench_decontam.py
 DEFAULT_MIN_OVERLAP_RATIO = 0.5  # measured: the middle of the range (0.3-0.7) that lost nothing
 MIN_SHORT_WORDS = 3
 VARIANT_COVERAGE = 0.8  # an n-gram cover this large makes two problems variants of one wording
+VARIANT_POSTINGS = 50  # grams held by more evaluation wordings than this do not propose variants
+STOCK_VISITS = 2000  # holders of stock grams looked at to explain a problem sharing only those
 NUMBER = "#"
 
 
@@ -144,31 +146,38 @@ class SpecificRule:
             starts[" ".join(reading.masked[i : i + length])].append(i)
         self.entries.append(EvalEntry(set_name, eval_id, text, reading, length, dict(starts)))
 
-    def _shared(self, reading: Reading) -> dict[int, list[str]]:
-        """Entries sharing a gram with `reading`, with the grams shared."""
-        shared: dict[int, list[str]] = defaultdict(list)
-        for length in self._lengths:
-            for gram in reading.grams(length):
-                for index in self._index.get(gram, ()):
-                    shared[index].append(gram)
-        return shared
+    def _grams(self, reading: Reading) -> dict[str, None]:
+        """The problem's grams of every length the index holds, in the problem's order."""
+        return dict.fromkeys(gram for length in sorted(self._lengths) for gram in reading.grams(length))
 
-    def _variant_of(self, shared: dict[int, list[str]], numbers: Counter | None = None) -> int | None:
-        """An entry `shared` covers at VARIANT_COVERAGE or more: of all its words, or, when the
-        numbers of the problem are given, of its specific words (of all when it has none) with all
-        of its numbers: what the rule itself would call a copy, with a stricter threshold."""
+    def _candidates(self, grams: dict[str, None]) -> dict[int, list[str]]:
+        """Entries sharing a specific gram with the problem, or holding only stock grams whose first
+        one the problem has; each with every gram it shares, in its own order. Stock grams are never
+        followed to the entries holding them: there can be many."""
+        found: set[int] = set()
+        for gram in grams:
+            if gram not in self._stock:
+                found.update(self._index.get(gram, ()))
+            found.update(self._all_stock.get(gram, ()))
+        return {index: [g for g in self.entries[index].starts if g in grams] for index in sorted(found)}
+
+    def _variant_of(self, shared: dict[int, list[str]], numbers: Counter) -> int | None:
+        """An entry whose specific words (all its words, when it has none) `shared` covers at
+        VARIANT_COVERAGE or more, with all its numbers: what the rule itself would call a copy,
+        with a stricter threshold."""
         for index, grams in shared.items():
             entry = self.entries[index]
-            specific = numbers is not None and entry.specific_words > 0
-            if len(grams) * entry.gram_length < VARIANT_COVERAGE * (entry.specific_words if specific else entry.size):
+            words = entry.specific_words or entry.size
+            if len(grams) * entry.gram_length < VARIANT_COVERAGE * words:
                 continue  # too few grams to cover that much
-            share = entry.specific_share(grams) if specific else entry.share(grams)
-            if share >= VARIANT_COVERAGE and (numbers is None or not entry.reading.numbers - numbers):
+            share = entry.specific_share(grams) if entry.specific_words else entry.share(grams)
+            if share >= VARIANT_COVERAGE and not entry.reading.numbers - numbers:
                 return index
         return None
 
     def _count_eval_wordings(self) -> None:
-        """Evaluation document frequencies, counting variants of one wording once (union-find)."""
+        """Evaluation document frequencies, counting variants of one wording once: problems with the
+        same wording (numbers masked) and problems covering VARIANT_COVERAGE of each other's words."""
         parent = list(range(len(self.entries)))
 
         def root(i: int) -> int:
@@ -177,17 +186,33 @@ class SpecificRule:
                 i = parent[i]
             return i
 
+        wordings: dict[str, int] = {}
         for index, entry in enumerate(self.entries):
-            for other, grams in self._shared(entry.reading).items():
-                if other != index and self._variant_of({other: grams}) is not None:
+            parent[index] = wordings.setdefault(" ".join(entry.reading.masked), index)
+        representatives = sorted(set(wordings.values()))
+        holders: dict[str, list[int]] = defaultdict(list)
+        for index in representatives:
+            for gram in self.entries[index].starts:
+                holders[gram].append(index)
+        for index in representatives:
+            entry = self.entries[index]
+            shared = Counter(other for gram in entry.starts if len(holders[gram]) <= VARIANT_POSTINGS
+                             for other in holders[gram])
+            for other, count in shared.items():
+                candidate = self.entries[other]
+                if other > index and count * candidate.gram_length >= VARIANT_COVERAGE * candidate.size and \
+                        candidate.share(g for g in candidate.starts if g in entry.starts) >= VARIANT_COVERAGE:
                     parent[root(other)] = root(index)
-        for gram, holders in self._index.items():
-            self.boilerplate.eval_counts[gram] = len({root(i) for i in holders})
+        for gram, entries in self._index.items():
+            self.boilerplate.eval_counts[gram] = len({root(i) for i in entries})
 
     def _weigh(self) -> None:
         self._stock = {gram for gram in self._index if gram in self.boilerplate}
-        for entry in self.entries:
+        self._all_stock: dict[str, list[int]] = defaultdict(list)  # first gram -> entries with no specific gram
+        for index, entry in enumerate(self.entries):
             entry.weigh(self.boilerplate)
+            if all(gram in self._stock for gram in entry.starts):
+                self._all_stock[next(iter(entry.starts))].append(index)
 
     # -- the corpus sample
     def learn_corpus(self, problems: Iterable[str]) -> None:
@@ -200,38 +225,48 @@ class SpecificRule:
         for problem in problems:
             self.boilerplate.corpus_sampled += 1
             reading = Reading.of(problem)
-            shared = self._shared(reading)
-            if self._variant_of(shared, reading.numbers) is not None:
+            grams = self._grams(reading)
+            if self._variant_of(self._candidates(grams), reading.numbers) is not None:
                 self.boilerplate.corpus_variants += 1
                 continue
-            counts.update({gram for grams in shared.values() for gram in grams})
+            counts.update(gram for gram in grams if gram in self._index)
         self._weigh()
 
     # -- deciding
     def judge(self, problem: str) -> Judgement:
         reading = Reading.of(problem)
-        shared = self._shared(reading)
-        decided: list[tuple[Pair, int]] = []  # only candidates sharing a specific gram are scored
-        stock_only: list[int] = []
-        for index, grams in shared.items():
+        grams = self._grams(reading)
+        shared = self._candidates(grams)
+        decided = [(self._decide(self.entries[index], reading, entry_grams), index)
+                   for index, entry_grams in shared.items()]
+        if not decided:  # a kept problem sharing only stock phrasing is explained by one evaluation problem
+            index = self._stock_neighbour(grams)
+            if index is None:
+                return Judgement.of([])
             entry = self.entries[index]
-            specific = [g for g in grams if g not in self._stock]
-            if specific or len(grams) == len(entry.starts):
-                decided.append((self._decide(entry, reading, grams, specific), index))
-            else:
-                stock_only.append(index)
-        if not decided and stock_only:  # a kept problem is explained by the evaluation problem it shares most with
-            index = max(stock_only, key=lambda i: (len(shared[i]), -i))
-            entry = self.entries[index]
+            shared[index] = [g for g in entry.starts if g in grams]
             decided.append((Pair(entry.set_name, entry.id, entry.text, "clean", "boilerplate_only", 0.0), index))
-        judgement = Judgement.of([pair for pair, _ in decided], strict=self.strict, candidates=len(shared))
+        judgement = Judgement.of([pair for pair, _ in decided], strict=self.strict)
         entry_of = {id(pair): index for pair, index in decided}
         for pair in judgement.pairs:
             index = entry_of[id(pair)]
             self._explain(pair, self.entries[index], reading, shared[index])
         return judgement
 
-    def _decide(self, entry: EvalEntry, reading: Reading, grams: list[str], specific: list[str]) -> Pair:
+    def _stock_neighbour(self, grams: dict[str, None]) -> int | None:
+        """The evaluation problem sharing the most stock grams with the problem, looking at no more
+        than STOCK_VISITS of their holders."""
+        counts: Counter = Counter()
+        visits = 0
+        for gram in grams:
+            holders = self._index.get(gram)
+            if holders and visits < STOCK_VISITS:
+                visits += len(holders)
+                counts.update(holders)
+        return min(counts, key=lambda i: (-counts[i], i)) if counts else None
+
+    def _decide(self, entry: EvalEntry, reading: Reading, grams: list[str]) -> Pair:
+        specific = [g for g in grams if g not in self._stock]
         score = entry.specific_share(specific)
         every_gram = len(grams) == len(entry.starts)
         if every_gram and reading.words == entry.reading.words:
@@ -247,8 +282,8 @@ class SpecificRule:
         return Pair(entry.set_name, entry.id, entry.text, verdict, rule, round(score, 4))
 
     def _explain(self, pair: Pair, entry: EvalEntry, reading: Reading, grams: list[str]) -> None:
-        """The n-grams that counted and those that did not, in the evaluation problem's order, and the numbers."""
-        grams = sorted(grams, key=lambda gram: entry.starts[gram][0])
+        """The n-grams that counted and those that did not (`grams` are in the evaluation problem's
+        order), and the numbers."""
         pair.ngrams = [g for g in grams if g not in self._stock]
         pair.boilerplate = [self.boilerplate.counts(g) for g in grams if g in self._stock]
         pair.eval_numbers = sorted(entry.reading.numbers.elements(), key=_num)

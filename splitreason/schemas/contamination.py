@@ -52,4 +52,5 @@ class ContaminationPair(BaseModel):
     eval_numbers: list[str] = Field(default_factory=list, description="The evaluation problem's numbers.")
     missing_numbers: list[str] = Field(default_factory=list,
                                        description="Numbers of the evaluation problem the problem does not have.")
-    candidates: int = Field(description="Evaluation problems sharing at least one n-gram with the problem.")
+    candidates: int = Field(description="Evaluation problems scored against the problem (those sharing a specific "
+                                        "n-gram with it; 1 when it shares only stock phrasing).")
