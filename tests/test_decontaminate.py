@@ -95,6 +95,17 @@ def test_the_corpus_sample_finds_stock_settings_the_evaluation_sets_cannot(rule)
     assert all(gram not in rule.boilerplate for gram in rule.judge(URN).best.ngrams)  # ...so the urn stays specific
 
 
+def test_variants_of_one_evaluation_wording_never_make_each_other_stock():
+    urn_again = URN.replace("$4$ green", "$3$ green").replace("$16$ green", "$15$ green")  # other numbers
+    longer = URN + (" Then the balls are put back, the urns are shaken, and a ball is drawn again from each urn, "
+                    "twice more.")  # holds all of URN's words, URN less than 80 % of its own
+    rule = SpecificRule([EvalSet("twins", "t.jsonl", [EvalProblem("a", URN), EvalProblem("b", urn_again),
+                                                     EvalProblem("c", longer), *EVAL[:1]])])
+    assert rule.boilerplate.eval_counts["an urn contains # green"] == 1  # one wording, three problems
+    assert "an urn contains # green" not in rule.boilerplate
+    assert rule.judge(LEAKS["reordered"][0]).best.rule == "overlap"
+
+
 def test_the_corpus_sample_counts_each_problem_once():
     problems = ["Problem 1. Find $x$ if $x+1=2$.", "find x if x + 1 = 2", "Find $y$ if $y+1=3$.", "Find z."]
     assert list(corpus_sample(problems, 2)) == [problems[0], problems[2]]

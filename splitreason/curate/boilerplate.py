@@ -8,13 +8,16 @@ frequent among *different* problems:
 - across the evaluation sets: it occurs in at least `eval_df` evaluation problems that are not
   variants of each other (two evaluation problems with the same wording and other numbers are
   one wording, so they never make each other's n-grams boilerplate);
-- across a sample of the corpus being curated (optional): it occurs in at least `corpus_df`
-  sampled problems that are not themselves variants of an evaluation problem (a leaked problem
-  copied ten times must not make its own n-grams look like stock phrasing).
+- across a sample of the corpus being curated (`corpus_sample`: its first distinct problems;
+  optional): it occurs in at least `corpus_df` sampled problems that are not copies of an
+  evaluation problem (a leaked problem copied ten times must not make its own n-grams look like
+  stock phrasing).
 
-Only n-grams of evaluation problems are counted, so the counts take as much memory as the
-evaluation index itself, however large the sample. `counts()` gives both numbers for a gram, for
-the explanation of every decision.
+Only n-grams of evaluation problems are counted (a sampled problem's other n-grams are never
+kept), so the counts take no more memory than the evaluation index itself, however large the
+sample (for AIME 2024, AIME 2025 and MATH-500, a few tens of thousands): that is why they are
+held in memory rather than in SQLite beside the dedup index. `counts()` gives both numbers for a
+gram, for the explanation of every decision.
 """
 
 from __future__ import annotations

@@ -199,9 +199,12 @@ class SpecificRule:
             shared = Counter(other for gram in entry.starts if len(holders[gram]) <= VARIANT_POSTINGS
                              for other in holders[gram])
             for other, count in shared.items():
+                if other <= index:
+                    continue
                 candidate = self.entries[other]
-                if other > index and count * candidate.gram_length >= VARIANT_COVERAGE * candidate.size and \
-                        candidate.share(g for g in candidate.starts if g in entry.starts) >= VARIANT_COVERAGE:
+                common = [g for g in candidate.starts if g in entry.starts]
+                if any(count * e.gram_length >= VARIANT_COVERAGE * e.size and e.share(common) >= VARIANT_COVERAGE
+                       for e in (entry, candidate)):  # either covers most of the other
                     parent[root(other)] = root(index)
         for gram, entries in self._index.items():
             self.boilerplate.eval_counts[gram] = len({root(i) for i in entries})
