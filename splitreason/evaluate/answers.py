@@ -8,8 +8,8 @@ last wrote. We pick the answer ourselves, in this order, and hand math-verify on
 2. the last "answer is X" / "Answer: X" / "final answer: X" (X on the same line, or the next
    non-empty line when the phrase ends its line), X cut at the end of its sentence and taken from
    its math delimiters where it has them;
-3. a text that is one short line is itself the answer (predictions made elsewhere are often just
-   "25" or "\\frac{14}{3}").
+3. a text that is one short line, and not a sentence, is itself the answer (predictions made
+   elsewhere are often just "25" or "\\frac{14}{3}").
 
 When the text holds a `</think>`, the part after the last one is searched first (that is where a
 reasoning model states its answer), then the whole text. Nothing found is `None`: no answer.
@@ -33,6 +33,7 @@ _ANSWER_PHRASE = re.compile(r"\banswer(?:\s+(?:is|was)\b\s*:?|\s*[:=])|\bfinal\s
 _MATH_SPANS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 # where an answer stated in prose ends: a full stop, or a clause that explains it ("12, because ...")
 _SENTENCE_END = re.compile(r"\.(?:\s|$)|,?\s+(?:because|since|so|which|as|thus|therefore|hence)\b", re.IGNORECASE)
+_PROSE_WORD = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")  # a word, not a LaTeX command like \frac
 _DECORATION = " \t*_`'\"“”"  # markdown bold/italics and quotes around an answer
 
 
@@ -114,6 +115,8 @@ def _short_text(text: str) -> str | None:
         return None
     if any(command in stripped for command in _BOX_COMMANDS) or _ANSWER_PHRASE.search(stripped):
         return None  # it tried to state an answer and did not finish (an unclosed or empty box)
+    if len(_PROSE_WORD.findall(stripped)) >= 3:
+        return None  # a sentence ("still thinking about it"), not an answer
     return _first_math_span(stripped) or _clean(stripped)
 
 

@@ -1,0 +1,3 @@
+"""placeholder"""
+def simulate() -> None:
+    """placeholder"""
