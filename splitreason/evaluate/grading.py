@@ -146,7 +146,9 @@ class Grader:
         except CallTimedOut:
             return Verdict("timeout", extract_answer(text), gold, detail=f"not graded within {self.timeout_s:g} s")
         except WorkerStartFailed as error:
-            raise GradingUnavailable(f"grading cannot start: {error}") from None
+            hint = (" (pip install 'antlr4-python3-runtime==4.13.2', one that latex2sympy2_extended supports)"
+                    if "ANTLR" in str(error) else "")
+            raise GradingUnavailable(f"grading cannot start: {error}{hint}") from None
         except (WorkerCrashed, CallFailed) as error:
             return Verdict("error", extract_answer(text), gold, detail=str(error)[:300])
 
