@@ -317,8 +317,7 @@ def test_bundled_sample() -> None:
     from importlib import resources
 
     sample = resources.files("splitreason.data").joinpath("openr1_sample.jsonl")
-    if not sample.is_file():
-        pytest.skip("no bundled sample")
+    assert sample.is_file(), "the bundled sample is missing"
     items = [(row["problem"], g) for line in sample.read_text("utf-8").splitlines() if line.strip()
              for row in [json.loads(line)] for g in row["generations"]]
     for target in (0.05, 0.15, 0.3):
