@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli_annotate import assert_one_clean_error, ok, read_jsonl, run_cli
+from tests.helpers import assert_one_clean_error, ok, read_jsonl, run_cli
 
 # An evaluation set with answers of the shapes AIME and MATH-500 have.
 EVAL_SET = [
@@ -111,6 +111,7 @@ def test_named_id_and_answer_fields(write_jsonl) -> None:
     assert report["correct"] == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["not_jsonl_suffix", "no_json_lines", "nothing_matches", "missing", "empty"])
 def test_bad_prediction_files_are_one_line(case: str, eval_file: Path, tmp_path: Path, write_jsonl) -> None:
     expected = {
@@ -135,6 +136,7 @@ def test_bad_prediction_files_are_one_line(case: str, eval_file: Path, tmp_path:
     assert_one_clean_error(run_cli("evaluate", "grade", path, "--eval-set", eval_file), expected)
 
 
+@pytest.mark.slow
 def test_bad_eval_sets_are_one_line(write_jsonl, tmp_path: Path) -> None:
     predictions = write_jsonl("p.jsonl", [{"id": "a", "text": "1"}])
     no_answers = write_jsonl("no_answers.jsonl", [{"id": "a", "problem": "p"}])

@@ -94,6 +94,7 @@ def test_no_answer_is_wrong_and_counted(grader: Grader) -> None:
     assert summary.no_answer == 1 and summary.correct == 1 and summary.accuracy == 0.5
 
 
+@pytest.mark.slow
 def test_pathological_answer_times_out_softly_and_the_worker_is_reused(grader: Grader) -> None:
     killed_before = grader.killed_workers
     started = time.monotonic()
@@ -106,6 +107,7 @@ def test_pathological_answer_times_out_softly_and_the_worker_is_reused(grader: G
     assert grader.grade("\\boxed{2}", "2").correct  # and the grader goes on
 
 
+@pytest.mark.slow
 def test_hard_limit_kills_a_stuck_worker_and_a_fresh_one_takes_over() -> None:
     # A soft limit beyond the hard one leaves only the kill: what happens when a computation
     # ignores signals (a C-level big-integer operation).
@@ -159,6 +161,7 @@ def test_summary_over_problems() -> None:
     assert summary.samples_per_problem == (3, 3)
 
 
+@pytest.mark.slow
 def test_a_worker_stuck_in_a_computation_dies_with_its_killed_parent(tmp_path) -> None:
     import os
     import signal

@@ -13,7 +13,7 @@ import pytest
 from splitreason.evaluate.latency import (Rates, Segment, project_latency, segments_from_records,
                                           segments_from_token_ids, synthetic_segments)
 from splitreason.evaluate.rates import gpus, load_profile, roofline_rates
-from tests.test_cli_annotate import assert_one_clean_error, ok, run_cli
+from tests.helpers import assert_one_clean_error, ok, run_cli
 
 PAPER = load_profile("a6000-paper")
 # The paper's projection (1.5B + 32B on an A6000, prompt 2,048, 16,384 tokens, chunks of 256)
@@ -150,6 +150,7 @@ def test_simulate_reads_an_evaluations_real_segments(tmp_path: Path) -> None:
     assert report["speedup_vs_large_runs"] == pytest.approx(report["large_runs_s"] / mean_pair)
 
 
+@pytest.mark.slow
 def test_simulate_on_the_command_line_reproduces_the_paper(tmp_path: Path) -> None:
     for share, figure in PAPER_FIGURES.items():
         rounded = json.loads(ok(run_cli("evaluate", "simulate", "--profile", "a6000-paper", "--offload-share",
@@ -173,6 +174,7 @@ def test_simulate_on_the_command_line_reproduces_the_paper(tmp_path: Path) -> No
     assert round(from_config["speedup"], 1) == 6.4
 
 
+@pytest.mark.slow
 def test_simulate_bad_input_is_one_line(tmp_path: Path) -> None:
     paper = ("--profile", "a6000-paper")
     cases = [
