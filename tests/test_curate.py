@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import assert_one_clean_error, ok, read_jsonl, run_cli
+from tests.helpers import openr1_record, reasoning_trace
+from tests.helpers import assert_one_clean_error, ok, read_jsonl, run_cli
 from tests.test_decontaminate import CORPUS, DICE, EVAL, LEAKS, MN, URN
 
 CHINESE = ("<think>\n" + "我们需要仔细地计算这个问题。首先，我们考虑所有可能的情况，然后逐一验证每一种情况是否满足题目的条件。"
