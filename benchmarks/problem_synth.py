@@ -74,7 +74,8 @@ SYNONYMS = [("Find", "Determine"), ("Compute", "Calculate"), ("How many", "What 
 CLAUSES = [" Justify your answer.", " (Give an exact value.)", " Show your reasoning.", " Simplify fully."]
 
 
-def _fill(template: str, rng: random.Random) -> str:
+def fill(template: str, rng: random.Random) -> str:
+    """The template with random numbers (a..s: 2-97, n: 10-500, N: 100-5000) and a name."""
     values = {key: rng.randint(2, 97) for key in ("a", "b", "c", "d", "m", "p", "r", "g", "s")}
     values.update(n=rng.randint(10, 500), N=rng.randint(100, 5000), name=rng.choice(NAMES))
     return template.format(**values)
@@ -83,11 +84,11 @@ def _fill(template: str, rng: random.Random) -> str:
 def make_problem(rng: random.Random, template: int | None = None) -> tuple[int, str]:
     """(template index, problem text)."""
     index = rng.randrange(len(TEMPLATES)) if template is None else template
-    return index, _fill(TEMPLATES[index], rng)
+    return index, fill(TEMPLATES[index], rng)
 
 
 def make_eval_problem(rng: random.Random) -> str:
-    return _fill(rng.choice(EVAL_TEMPLATES), rng)
+    return fill(rng.choice(EVAL_TEMPLATES), rng)
 
 
 def reformatted(problem: str, rng: random.Random) -> str:

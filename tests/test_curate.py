@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import openr1_record, reasoning_trace
 from tests.helpers import assert_one_clean_error, ok, read_jsonl, run_cli
+from tests.test_decontaminate import CORPUS, DICE, EVAL, LEAKS, MN, URN
 
 CHINESE = ("<think>\n" + "我们需要仔细地计算这个问题。首先，我们考虑所有可能的情况，然后逐一验证每一种情况是否满足题目的条件。"
            "接下来我们把结果加起来，并且检查有没有遗漏的情况，最后得到答案。\n" * 3 + "</think>\n答案是 \\(\\boxed{7}\\)。")
@@ -93,10 +94,12 @@ def test_every_trace_ends_in_exactly_one_place(tmp_path, source, eval_file):
         assert step["in"] - step["out"] == sum(step["excluded"].values())
         assert step["excluded"] == {reason: n for (s, reason), n in by_reason.items() if s == step["step"]}
     pairs = read_jsonl(out / "contamination.jsonl")
-    assert [(p["uuid"], p["eval_id"]) for p in pairs] == [("leak", "e1")] and pairs[0]["overlap"] >= 5
-    assert all(len(gram.split()) == 8 for gram in pairs[0]["ngrams"])
+    assert [(p["uuid"], p["eval_id"], p["verdict"], p["rule"]) for p in pairs] == [("leak", "e1", "contaminated", "exact")]
+    assert pairs[0]["score"] == 1.0 and pairs[0]["dropped"] and all(len(gram.split()) == 5 for gram in pairs[0]["ngrams"])
     decontamination = summary["decontamination"]
-    assert decontamination["by_eval_set"]["eval"] == {"matched_problems": 1, "removed_traces": 1}
+    assert decontamination["rule"] == "specific" and decontamination["ngram"] == 5
+    assert decontamination["by_eval_set"]["eval"] == {"matched_problems": 1, "removed_traces": 1, "near_matches": 0}
+    assert decontamination["by_rule"] == {"exact": {"problems": 1, "removed_traces": 1}}
     assert decontamination["examples"][0]["eval_problem"] == EVAL_PROBLEM
     clusters = {(c["kind"], c["kept"]): c for c in read_jsonl(out / "clusters.jsonl")}
     assert clusters[("exact", "u002")]["removed"] == [{"uuid": "dup-exact", "similarity": 1.0}]
@@ -117,7 +120,81 @@ def test_keep_contaminated_reports_but_keeps(tmp_path, source, eval_file):
     assert read_jsonl(out / "contamination.jsonl")[0]["dropped"] is False
     summary = json.loads((out / "curate.json").read_text())
     assert summary["decontamination"]["matched_problems"] == 1 and summary["decontamination"]["removed_traces"] == 0
+    assert summary["decontamination"]["by_rule"] == {"exact": {"problems": 1, "removed_traces": 0}}
     assert summary["dedup"]["minhash"] is None
+
+
+@pytest.fixture
+def decontamination_input(tmp_path: Path) -> tuple[Path, Path]:
+    """Competition problems against an AIME-like evaluation set (tests/test_decontaminate.py): a leak
+    with two sentences reordered, the leaked wording with other numbers, a problem sharing only stock
+    phrasing, and problems in the same phrasing that give the corpus sample its stock settings."""
+    reordered, _ = LEAKS["reordered"]
+    rows = [openr1_record("leak", [reasoning_trace(1)], problem=reordered),
+            openr1_record("near", [reasoning_trace(2)], problem=URN.replace("$16$ green", "$12$ green")),
+            openr1_record("stock", [reasoning_trace(3)], problem=f"{DICE} Let $q$ be the chance that the larger number "
+                                                                 f"is at least $5$. Then $q = \\frac{{m}}{{n}}$, {MN}")]
+    rows += [openr1_record(f"corpus{i}", [reasoning_trace(10 + i)], problem=problem) for i, problem in enumerate(CORPUS)]
+    evals = [{"id": problem.id, "problem": problem.problem} for problem in EVAL]
+    return _write(tmp_path / "in.jsonl", rows), _write(tmp_path / "aime.jsonl", evals)
+
+
+def test_decontamination_explains_every_decision(tmp_path, decontamination_input):
+    source, evals = decontamination_input
+    out = tmp_path / "curated"
+    result = ok(run_cli("curate", source, "-o", out, "--eval-set", evals, "--no-near-dedup", "--no-progress"))
+    excluded = {r["uuid"]: r for r in read_jsonl(out / "exclusions.jsonl")}
+    assert set(excluded) == {"leak"} and excluded["leak"]["reason"] == "contaminated"
+    assert "overlap" in excluded["leak"]["detail"] and excluded["leak"]["eval_set"] == "aime"
+    assert {"near:0", "stock:0"} <= set(_kept(out))
+    pairs = {p["uuid"]: p for p in read_jsonl(out / "contamination.jsonl")}
+    leak, near, stock = pairs["leak"], pairs["near"], pairs["stock"]
+    assert (leak["eval_id"], leak["verdict"], leak["rule"], leak["dropped"]) == ("urn", "contaminated", "overlap", True)
+    assert leak["score"] >= leak["threshold"] == 0.5 and leak["ngrams"] and leak["ngrams_shared"] >= len(leak["ngrams"])
+    assert leak["boilerplate"] and {"ngram", "eval_df", "corpus_df"} == set(leak["boilerplate"][0])
+    assert (near["verdict"], near["rule"], near["dropped"], near["missing_numbers"]) == ("near_match", "near_match",
+                                                                                         False, ["16"])
+    assert (stock["eval_id"], stock["verdict"], stock["rule"], stock["score"]) == ("dice", "clean", "boilerplate_only", 0)
+    assert stock["ngrams"] == [] and stock["boilerplate_shared"] >= len(stock["boilerplate"]) > 0
+    x = json.loads((out / "curate.json").read_text())["decontamination"]
+    assert (x["rule"], x["ngram"], x["min_overlap_ratio"], x["strict"]) == ("specific", 5, 0.5, False)
+    assert x["by_rule"] == {"overlap": {"problems": 1, "removed_traces": 1}}
+    assert x["near_matches"] == {"problems": 1, "kept": 1} and x["kept_with_overlap"]["boilerplate_only"] >= 1
+    assert x["boilerplate"]["corpus_sampled"] == len(CORPUS) + 3 and x["boilerplate"]["boilerplate_ngrams"] > 0
+    assert x["by_eval_set"]["aime"] == {"matched_problems": 1, "removed_traces": 1, "near_matches": 1}
+    assert x["eval_sets"][0]["too_short"] == 1  # "Find $x$."
+    assert [e["uuid"] for e in x["examples"]] == ["leak"] and [e["uuid"] for e in x["near_match_examples"]] == ["near"]
+    assert "1 near matches (same wording, other numbers), 1 kept" in " ".join(result.stderr.split())
+
+    strict = tmp_path / "strict"
+    ok(run_cli("curate", source, "-o", strict, "--eval-set", evals, "--strict", "--no-near-dedup", "--no-progress"))
+    excluded = {r["uuid"]: r["reason"] for r in read_jsonl(strict / "exclusions.jsonl")}
+    assert excluded == {"leak": "contaminated", "near": "near_match"}
+    x = json.loads((strict / "curate.json").read_text())["decontamination"]
+    assert x["by_rule"]["near_match"] == {"problems": 1, "removed_traces": 1} and x["near_matches"]["kept"] == 0
+
+    ngram = tmp_path / "ngram"  # today's rule removes the stock-only problem and much of the corpus too
+    ok(run_cli("curate", source, "-o", ngram, "--eval-set", evals, "--rule", "ngram", "--min-overlap", "1",
+               "--no-near-dedup", "--no-progress"))
+    excluded = {r["uuid"] for r in read_jsonl(ngram / "exclusions.jsonl")}
+    assert {"leak", "near", "stock"} <= excluded
+    x = json.loads((ngram / "curate.json").read_text())["decontamination"]
+    assert (x["rule"], x["ngram"], x["min_overlap"]) == ("ngram", 8, 1) and set(x["by_rule"]) == {"ngram"}
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["--min-overlap", "2"], ["--min-overlap counts shared n-grams of --rule ngram", "--min-overlap-ratio"]),
+    (["--rule", "ngram", "--strict"], ["--strict belongs to --rule specific"]),
+    (["--rule", "ngram", "--min-overlap-ratio", "0.4"], ["--min-overlap-ratio belongs to --rule specific"]),
+    (["--rule", "words"], ["--rule must be one of specific, ngram"]),
+    (["--ngram", "1"], ["--ngram must be at least 2"]),
+])
+def test_decontamination_options_of_the_other_rule_are_refused(tmp_path, source, eval_file, args, needles):
+    result = run_cli("curate", source, "-o", tmp_path / "out", "--eval-set", eval_file, *args, "--no-progress")
+    assert_one_clean_error(result, *needles)
+    assert not (tmp_path / "out").exists()
+    no_eval = run_cli("curate", source, "-o", tmp_path / "out", "--min-overlap-ratio", "0.6", "--no-progress")
+    assert_one_clean_error(no_eval, "--min-overlap-ratio sets up decontamination, which needs --eval-set")
 
 
 def test_sampling_is_stratified_seeded_and_independent_of_input_order(tmp_path):

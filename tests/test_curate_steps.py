@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from splitreason.curate.decontaminate import Decontaminator
+from splitreason.curate.decontaminate import NgramRule
 from splitreason.io.eval_sets import EvalProblem, EvalSet
 from splitreason.curate.dedup import ExactDedup, MinHashDedup
 from splitreason.curate.filters import Language, prose_sample
@@ -76,14 +76,15 @@ def test_decontamination_keeps_the_shared_ngrams_and_matches_short_problems_whol
                                                              "perimeter 12 and area 6. Find the product abc of the "
                                                              "three sides."),
                                                  EvalProblem("3", "Find x.")])
-    decontaminator = Decontaminator([eval_set], n=8)
-    long = decontaminator.matches("Here is a warm-up. Let $a$, $b$ and $c$ be the sides of a triangle with perimeter "
-                                  "12 and area 6; what is abc?")
-    assert [(m.eval_id, m.overlap) for m in long] == [("2", 10)]  # 17 shared words: 10 8-grams
-    assert long[0].ngrams[0] == "let a b and c be the sides"
-    short = decontaminator.matches("First compute $\\binom{31}{28}$ and then add 5.")
-    assert [m.eval_id for m in short] == ["1"]
-    assert decontaminator.matches("Find x and y.") == []  # "Find x." is too short to index
+    rule = NgramRule([eval_set], n=8)  # --rule ngram
+    long = rule.judge("Here is a warm-up. Let $a$, $b$ and $c$ be the sides of a triangle with perimeter "
+                      "12 and area 6; what is abc?")
+    assert [(p.eval_id, p.score, p.rule) for p in long.pairs] == [("2", 10, "ngram")]  # 17 shared words: 10 8-grams
+    assert long.remove and long.best.ngrams[0] == "let a b and c be the sides"
+    short = rule.judge("First compute $\\binom{31}{28}$ and then add 5.")
+    assert [p.eval_id for p in short.pairs] == ["1"]
+    assert rule.judge("Find x and y.").verdict is None  # "Find x." is too short to index
+    assert rule.too_short["bench"] == 1
 
 
 def _trace(i: int, source: str, chars: int) -> Trace:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from splitreason.curate.decontaminate import RULE_MEANINGS
 from splitreason.exports.tags import strip_tags
 from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
@@ -268,11 +269,13 @@ def test_curation_results_come_from_curate_json(curated_run, page) -> None:
     clusters = report.table("curation", "kind")
     assert [(row[0], row[1], row[2]) for row in clusters] == [("exact", "2", "script-original")]
     eval_sets = {row[0]: row[1:] for row in report.table("curation", "eval set")}
-    assert eval_sets == {"aime24": [summary["decontamination"]["eval_sets"][0]["source"], "1", "1", "1"]}
+    assert eval_sets == {"aime24": [summary["decontamination"]["eval_sets"][0]["source"], "1", "0", "1", "0", "1"]}
+    rules = {row[0]: row[1:] for row in report.table("curation", "decided by")}
+    assert rules["contains"] == [RULE_MEANINGS["contains"], "1", "1"]
     pairs = report.table("curation", "training problem")
-    assert pairs[0][0].startswith(f"leak{SCRIPT_PROBLEM}") and pairs[0][2] == str(
-        summary["decontamination"]["examples"][0]["overlap"])
-    assert pairs[0][3].startswith("find the least prime p greater than 2 · the least prime")
+    assert pairs[0][0].startswith(f"leak{SCRIPT_PROBLEM}") and pairs[0][2:4] == ["contains", str(
+        summary["decontamination"]["examples"][0]["score"])]
+    assert pairs[0][4].startswith("find the least prime p · the least prime p greater")
     assert f"kept{summary['counts']['kept']}" in text.replace(" ", "")
 
 

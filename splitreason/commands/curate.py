@@ -49,8 +49,21 @@ def curate(
                                                        "math500, a hub id or a .jsonl/.parquet file (repeatable).")] = None,
     eval_field: Annotated[str | None, typer.Option(help="Problem field of the evaluation sets (default: problem, "
                                                    "question, ...).")] = None,
-    ngram: Annotated[int, typer.Option(help="Word n-gram size for decontamination.", min=1, max=64)] = 8,
-    min_overlap: Annotated[int, typer.Option(help="Shared n-grams that make a problem contaminated.", min=1)] = 1,
+    rule: Annotated[str, typer.Option(help="Decontamination rule: specific (the share of what is specific to an "
+                                      "evaluation problem that a problem repeats; stock phrasing does not count) or "
+                                      "ngram (any shared word n-gram, open-r1's rule).")] = "specific",
+    ngram: Annotated[int | None, typer.Option(help="Word n-gram size (default: 5 for --rule specific, 8 for --rule "
+                                              "ngram).", min=1, max=64)] = None,
+    min_overlap: Annotated[int | None, typer.Option(help="--rule ngram: shared n-grams that make a problem "
+                                                    "contaminated (default 1).", min=1)] = None,
+    min_overlap_ratio: Annotated[float | None, typer.Option(help="--rule specific: share of an evaluation problem's "
+                                                            "specific words a problem must repeat (default 0.5).",
+                                                            min=0.01, max=1.0)] = None,
+    strict: Annotated[bool, typer.Option(help="--rule specific: also remove near matches (the wording of an "
+                                         "evaluation problem with other numbers).")] = False,
+    boilerplate_sample: Annotated[int | None, typer.Option(help="--rule specific: problems read first from the input "
+                                                           "to learn its stock phrasing (default 2000; 0: from the "
+                                                           "evaluation sets only).", min=0)] = None,
     keep_contaminated: Annotated[bool, typer.Option(help="Report contaminated problems but keep them.")] = False,
     dedup: Annotated[bool, typer.Option(help="Remove exact duplicate problems (after normalisation).")] = True,
     near_dedup: Annotated[bool, typer.Option(help="Remove near-duplicate problems (MinHash LSH).")] = True,
@@ -88,8 +101,9 @@ def curate(
         max_tokens=max_tokens, min_correct=min_correct, max_correct=max_correct, sources=_split(source),
         exclude_sources=_split(exclude_source), problem_types=_split(problem_type),
         exclude_problem_types=_split(exclude_problem_type), finish_reasons=_split(finish_reason),
-        languages=_split(language), eval_sets=_split(eval_set), eval_field=eval_field, ngram=ngram,
-        min_overlap=min_overlap, keep_contaminated=keep_contaminated, dedup=dedup, near_dedup=near_dedup,
+        languages=_split(language), eval_sets=_split(eval_set), eval_field=eval_field, rule=rule, ngram=ngram,
+        min_overlap=min_overlap, min_overlap_ratio=min_overlap_ratio, strict=strict,
+        boilerplate_sample=boilerplate_sample, keep_contaminated=keep_contaminated, dedup=dedup, near_dedup=near_dedup,
         near_threshold=near_threshold, embedding_dedup=embedding_dedup, embedding_model=embedding_model,
         embedding_threshold=embedding_threshold, sample=sample, seed=seed,
         stratify=_split(stratify) or ["source", "problem_type", "length"], length_buckets=buckets,
@@ -122,10 +136,22 @@ def _print_summary(summary: dict, out: Path) -> None:
     if decontamination is None:
         console.print("not decontaminated: no --eval-set given (e.g. --eval-set aime24 --eval-set math500)")
     else:
-        sets = ", ".join(f"{s['name']} ({s['problems']})" for s in decontamination["eval_sets"])
-        console.print(f"decontamination against {sets}: {decontamination['matched_problems']:,} problems matched, "
-                      f"{decontamination['removed_traces']:,} traces removed", highlight=False)
+        console.print(decontamination_line(decontamination), highlight=False)
     clusters = summary["dedup"]["largest_clusters"]
     if clusters:
         console.print("largest duplicate clusters: " + "; ".join(f"{c['kind']} x{c['size']} (kept {c['kept']})"
                                                                  for c in clusters[:3]), highlight=False)
+
+
+def decontamination_line(decontamination: dict) -> str:
+    sets = ", ".join(f"{s['name']} ({s['problems']})" for s in decontamination["eval_sets"])
+    by_rule = ", ".join(f"{rule} {counts['problems']:,}" for rule, counts in decontamination["by_rule"].items())
+    line = (f"decontamination ({decontamination['rule']}) against {sets}: {decontamination['matched_problems']:,} "
+            f"problems contaminated{f' ({by_rule})' if by_rule else ''}, {decontamination['removed_traces']:,} traces "
+            "removed")
+    if decontamination["rule"] == "specific":
+        near = decontamination["near_matches"]
+        kept = sum(decontamination["kept_with_overlap"].values())
+        line += (f"; {near['problems']:,} near matches (same wording, other numbers), {near['kept']:,} kept; "
+                 f"{kept:,} problems sharing only stock phrasing or too little kept")
+    return line

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from splitreason.curate.decontaminate import DEFAULT_NGRAM, Decontaminator
+from splitreason.curate.boilerplate import DEFAULT_BOILERPLATE_SAMPLE, Boilerplate
+from splitreason.curate.decontaminate import DEFAULT_NGRAM, RULES, NgramRule
+from splitreason.curate.specific import DEFAULT_MIN_OVERLAP_RATIO, DEFAULT_SPECIFIC_NGRAM, SpecificRule
 from splitreason.io.eval_sets import load_eval_set
 from splitreason.curate.dedup import (
     DEFAULT_EMBEDDING_THRESHOLD,
@@ -31,7 +33,8 @@ class CurateConfigError(UsageError, ValueError):
 @dataclass
 class CuratePlan:
     filters: list[TraceFilter] = field(default_factory=list)
-    decontaminator: Decontaminator | None = None
+    decontaminator: SpecificRule | NgramRule | None = None
+    boilerplate_sample: int = 0  # corpus problems to read first for the specific rule's stock phrasing
     checkers: list = field(default_factory=list)  # ExactDedup / MinHashDedup, in that order
     embedding: EmbeddingDedup | None = None
     sampler: StratifiedSampler | None = None
@@ -72,11 +75,15 @@ class CurateRequest:
     exclude_problem_types: list[str] = field(default_factory=list)
     finish_reasons: list[str] = field(default_factory=list)
     languages: list[str] = field(default_factory=list)
-    # decontamination
+    # decontamination (None: the rule's own default, see decontamination_settings)
     eval_sets: list[str] = field(default_factory=list)
     eval_field: str | None = None
-    ngram: int = DEFAULT_NGRAM
-    min_overlap: int = 1
+    rule: str = "specific"
+    ngram: int | None = None
+    min_overlap: int | None = None  # --rule ngram only
+    min_overlap_ratio: float | None = None  # --rule specific only
+    strict: bool = False  # --rule specific only: remove near matches too
+    boilerplate_sample: int | None = None  # --rule specific only
     keep_contaminated: bool = False
     # dedup
     dedup: bool = True
@@ -117,6 +124,44 @@ class CurateRequest:
             raise CurateConfigError("--embedding-model needs --embedding-dedup")
         if self.shards < 1:
             raise CurateConfigError("--shards must be at least 1")
+        self.decontamination_settings()
+
+    def decontamination_settings(self) -> dict:
+        """The decontamination rule's settings with its defaults filled in; options that belong to
+        the other rule are refused rather than ignored."""
+        if self.rule not in RULES:
+            raise CurateConfigError(f"--rule must be one of {', '.join(RULES)}, not {self.rule!r}")
+        given = [option for value, option in ((self.ngram, "--ngram"), (self.min_overlap, "--min-overlap"),
+                                              (self.min_overlap_ratio, "--min-overlap-ratio"),
+                                              (self.strict or None, "--strict"),
+                                              (self.boilerplate_sample, "--boilerplate-sample")) if value is not None]
+        if given and not self.eval_sets:
+            raise CurateConfigError(f"{given[0]} sets up decontamination, which needs --eval-set")
+        if self.rule == "ngram":
+            for value, option in ((self.min_overlap_ratio, "--min-overlap-ratio"), (self.strict or None, "--strict"),
+                                  (self.boilerplate_sample, "--boilerplate-sample")):
+                if value is not None:
+                    raise CurateConfigError(f"{option} belongs to --rule specific; --rule ngram counts shared "
+                                            "n-grams (--ngram, --min-overlap)")
+            settings = {"rule": "ngram", "ngram": self.ngram or DEFAULT_NGRAM, "min_overlap": self.min_overlap or 1}
+            if settings["min_overlap"] < 1 or settings["ngram"] < 1:
+                raise CurateConfigError("--ngram and --min-overlap must be at least 1")
+            return settings
+        if self.min_overlap is not None:
+            raise CurateConfigError("--min-overlap counts shared n-grams of --rule ngram; --rule specific (the "
+                                    "default) takes --min-overlap-ratio, the share of the evaluation problem repeated")
+        settings = {"rule": "specific", "ngram": self.ngram or DEFAULT_SPECIFIC_NGRAM,
+                    "min_overlap_ratio": DEFAULT_MIN_OVERLAP_RATIO if self.min_overlap_ratio is None
+                    else self.min_overlap_ratio, "strict": self.strict,
+                    "boilerplate_sample": DEFAULT_BOILERPLATE_SAMPLE if self.boilerplate_sample is None
+                    else self.boilerplate_sample}
+        if settings["ngram"] < 2:
+            raise CurateConfigError("--ngram must be at least 2 for --rule specific")
+        if not 0 < settings["min_overlap_ratio"] <= 1:
+            raise CurateConfigError("--min-overlap-ratio must lie in (0, 1]")
+        if settings["boilerplate_sample"] < 0:
+            raise CurateConfigError("--boilerplate-sample must be 0 (none) or more")
+        return settings
 
     def build(self, work: Path | None = None) -> CuratePlan:
         """The steps, with their models and evaluation sets loaded (any problem stops the run here);
@@ -126,7 +171,14 @@ class CurateRequest:
         if self.eval_sets:
             eval_sets = [load_eval_set(spec, problem_field=self.eval_field, problem_option="--eval-field")
                          for spec in self.eval_sets]
-            plan.decontaminator = Decontaminator(eval_sets, n=self.ngram, min_overlap=self.min_overlap)
+            settings = self.decontamination_settings()
+            if settings["rule"] == "ngram":
+                plan.decontaminator = NgramRule(eval_sets, n=settings["ngram"], min_overlap=settings["min_overlap"])
+            else:
+                plan.decontaminator = SpecificRule(eval_sets, n=settings["ngram"],
+                                                   min_overlap_ratio=settings["min_overlap_ratio"],
+                                                   boilerplate=Boilerplate(), strict=settings["strict"])
+                plan.boilerplate_sample = settings["boilerplate_sample"]
         if self.dedup or self.near_dedup:
             plan.index = DedupIndex(work)
         if self.dedup:

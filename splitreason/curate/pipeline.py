@@ -6,7 +6,9 @@ a person needs to trust it:
     CURATED/shard-0000i-of-0000N.jsonl, rejects.jsonl, manifest.json   the kept traces (io/shards.py)
     CURATED/exclusions.jsonl     every removed trace: step, reason, detail (and kept / eval_set)
     CURATED/clusters.jsonl       duplicate clusters: the kept problem and the removed ones
-    CURATED/contamination.jsonl  matched (problem, evaluation problem) pairs with shared n-grams
+    CURATED/contamination.jsonl  every decontamination decision about a problem sharing n-grams with an
+                                 evaluation problem: verdict, rule, score, the n-grams that counted and
+                                 the stock ones that did not (schemas/contamination.py)
     CURATED/curate.json          configuration, counts per step and reason, dedup/decontamination/sampling
 
 Memory does not grow with the input's text: traces stream through, the dedup indexes live in
@@ -19,6 +21,7 @@ a half-curated directory that looks finished.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import shutil
 import tempfile
@@ -28,10 +31,11 @@ from pathlib import Path
 
 from splitreason.curate.config import CurateRequest
 from splitreason.curate.dedup import ClusterBook
+from splitreason.curate.boilerplate import corpus_sample
 from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
 from splitreason.io.inputs import bundled_sample
 from splitreason.io.jsonl import atomic_write_json, iter_jsonl, record_to_line
-from splitreason.io.readers import InputError, iter_rows
+from splitreason.io.readers import InputError, RawRow, iter_rows
 from splitreason.io.selection import TraceSelector
 from splitreason.io.shards import write_shards
 from splitreason.schemas import Exclusion, Reject, Trace
@@ -64,6 +68,8 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
     plan = None
     try:
         plan = request.build(work)  # loads tokenizer, language model, evaluation sets: errors before any work
+        if plan.boilerplate_sample:
+            plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, request), plan.boilerplate_sample))
         with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
             ledger = Ledger(excluded)
             book = ClusterBook()
@@ -99,6 +105,14 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
         if plan is not None:
             plan.close()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def input_problems(source: str, request: CurateRequest) -> Iterator[str]:
+    """The problem of each readable record of the input (unreadable rows are the main pass's to report)."""
+    for row in iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config):
+        problem = row.data.get("problem") if isinstance(row, RawRow) else None
+        if isinstance(problem, str) and problem.strip():
+            yield problem
 
 
 def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
@@ -172,9 +186,8 @@ def _summary(request, plan, source, selector, ledger, book, decontaminate, sampl
              "largest_clusters": book.largest()}
     decontamination = None
     if decontaminate is not None:
-        decontamination = {"ngram": plan.decontaminator.n, "min_overlap": plan.decontaminator.min_overlap,
-                           "drop": not request.keep_contaminated, "eval_sets": plan.decontaminator.summary_sets(),
-                           **decontaminate.summary(), "examples": contamination_examples(work / "contamination.jsonl")}
+        decontamination = {**plan.decontaminator.summary(), "drop": not request.keep_contaminated,
+                           **decontaminate.summary(), **contamination_examples(work / "contamination.jsonl")}
     return {
         "format": "splitreason-curate", "format_version": 1, "input": source, "seed": request.seed,
         "config": request.as_config(), "versions": environment_versions(),
@@ -192,11 +205,18 @@ def _move_into_place(curated: Path, out: Path, work: Path) -> None:
     curated.rename(out)
 
 
-def contamination_examples(path: Path, limit: int = 20) -> list[dict]:
-    """The first `limit` matched pairs, most overlapping first."""
+def contamination_examples(path: Path, limit: int = 20) -> dict[str, list[dict]]:
+    """The strongest contaminated pairs and near matches (at most `limit` of each), for curate.json;
+    the file is streamed, holding `limit` pairs of each kind."""
+    examples: dict[str, list[dict]] = {"examples": [], "near_match_examples": []}
     if not path.is_file():
-        return []
-    pairs = list(itertools.islice(iter_jsonl(path), 10_000))
-    pairs.sort(key=lambda pair: -pair["overlap"])
-    return [{key: pair[key] for key in ("uuid", "problem", "eval_set", "eval_id", "eval_problem", "overlap", "ngrams")}
-            for pair in pairs[:limit]]
+        return examples
+    for key, verdict in (("examples", "contaminated"), ("near_match_examples", "near_match")):
+        strongest = heapq.nsmallest(limit, (pair for pair in iter_jsonl(path) if pair["verdict"] == verdict),
+                                    key=lambda pair: (-pair["score"], pair["eval_set"], pair["eval_id"], pair["uuid"]))
+        examples[key] = [{name: pair[name] for name in EXAMPLE_FIELDS} for pair in strongest]
+    return examples
+
+
+EXAMPLE_FIELDS = ("uuid", "problem", "eval_set", "eval_id", "eval_problem", "verdict", "rule", "score", "ngrams",
+                  "boilerplate", "missing_numbers")

@@ -9,17 +9,18 @@ once per problem: the generations of one record arrive one after another.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
-from splitreason.curate.decontaminate import MAX_NGRAMS_SHOWN, Decontaminator, Match
+from splitreason.curate.decontaminate import MAX_NGRAMS_SHOWN, Judgement
 from splitreason.curate.dedup import ClusterBook, Duplicate, EmbeddingDedup
 from splitreason.curate.filters import TraceFilter
 from splitreason.io.jsonl import record_to_line
 from splitreason.io.readers import one_line
 from splitreason.schemas import Exclusion, Reject, Trace
+from splitreason.schemas.contamination import ContaminationPair
 
 Item = Trace | Reject
 
@@ -103,45 +104,70 @@ class FilterStage:
 
 
 class DecontaminateStage:
-    """Matched problems are written to contamination.jsonl (pairs, with the shared n-grams) and
-    their traces removed, unless `drop` is off (then they are only reported)."""
+    """Every decision about a problem that shares n-grams with an evaluation problem is written to
+    contamination.jsonl (curate/decontaminate.py); contaminated problems (and near matches under
+    --strict) lose their traces, unless `drop` is off (then they are only reported). Counts go per
+    rule and per evaluation set, for curate.json and the report."""
 
-    def __init__(self, decontaminator: Decontaminator, ledger: Ledger, pairs: IO[bytes], *, drop: bool):
-        self.decontaminator, self.ledger, self.pairs, self.drop = decontaminator, ledger, pairs, drop
-        self.matched_problems: Counter = Counter()  # per eval set
-        self.removed_traces: Counter = Counter()
+    def __init__(self, rule, ledger: Ledger, pairs: IO[bytes], *, drop: bool):
+        self.rule, self.ledger, self.pairs, self.drop = rule, ledger, pairs, drop
+        self.problems: Counter = Counter()  # (verdict, rule) of each problem's strongest pair
+        self.removed_traces: Counter = Counter()  # per rule
+        self.by_set: dict[str, Counter] = defaultdict(Counter)  # set -> matched_problems, removed_traces, near_matches
         self._per_problem = _PerProblem(self._decide)
 
-    def _decide(self, trace: Trace) -> list[Match]:
-        matches = self.decontaminator.matches(trace.problem)
-        for match in matches:
-            self.pairs.write(record_to_line({
-                "uuid": trace.uuid, "problem": trace.problem[:1000], "eval_set": match.eval_set,
-                "eval_id": match.eval_id, "eval_problem": match.eval_problem[:1000], "overlap": match.overlap,
-                "ngrams": match.ngrams[:MAX_NGRAMS_SHOWN], "dropped": self.drop}))
-        self.matched_problems.update({match.eval_set for match in matches})  # a problem counts once per set
-        return matches
+    def _decide(self, trace: Trace) -> Judgement:
+        judgement = self.rule.judge(trace.problem)
+        if judgement.verdict is None:
+            return judgement
+        dropped = self.drop and judgement.remove
+        for pair in judgement.pairs:
+            self.pairs.write(record_to_line(ContaminationPair(
+                uuid=trace.uuid, problem=trace.problem[:1000], eval_set=pair.eval_set, eval_id=pair.eval_id,
+                eval_problem=pair.eval_problem[:1000], verdict=pair.verdict, rule=pair.rule, dropped=dropped,
+                score=pair.score, threshold=self.rule.threshold, ngrams=pair.ngrams[:MAX_NGRAMS_SHOWN],
+                ngrams_shared=len(pair.ngrams), boilerplate=pair.boilerplate[:MAX_NGRAMS_SHOWN],
+                boilerplate_shared=len(pair.boilerplate), eval_numbers=pair.eval_numbers,
+                missing_numbers=pair.missing_numbers, candidates=judgement.candidates)))
+        self.problems[(judgement.verdict, judgement.best.rule)] += 1
+        counted = "matched_problems" if judgement.verdict == "contaminated" else "near_matches"
+        if judgement.verdict != "clean":
+            for eval_set in {pair.eval_set for pair in judgement.pairs}:  # a problem counts once per set
+                self.by_set[eval_set][counted] += 1
+        return judgement
 
     def keep(self, trace: Trace) -> bool:
-        matches = self._per_problem(trace)
-        if not matches or not self.drop:
+        judgement = self._per_problem(trace)
+        if not self.drop or not judgement.remove:
             return True
-        best = matches[0]
-        self.removed_traces[best.eval_set] += 1
-        self.ledger.exclude(trace, "decontaminate", "contaminated",
-                            f"shares {best.overlap} word {self.decontaminator.n}-gram(s) with {best.eval_set} problem "
-                            f"{best.eval_id}, e.g. {best.ngrams[0]!r}", eval_set=best.eval_set)
+        best = judgement.best
+        self.removed_traces[best.rule] += 1
+        self.by_set[best.eval_set]["removed_traces"] += 1
+        reason = "contaminated" if best.verdict == "contaminated" else "near_match"
+        example = f", e.g. {best.ngrams[0]!r}" if best.ngrams else ""
+        self.ledger.exclude(trace, "decontaminate", reason, f"{best.verdict} ({best.rule}, score {best.score:g}) with "
+                            f"{best.eval_set} problem {best.eval_id}{example}", eval_set=best.eval_set)
         return False
 
     def __call__(self, items: Iterable[Item]) -> Iterator[Item]:
         return _keep_where(items, self.keep)
 
     def summary(self) -> dict:
-        names = [eval_set["name"] for eval_set in self.decontaminator.summary_sets()]
-        return {"matched_problems": sum(self.matched_problems.values()),
-                "removed_traces": sum(self.removed_traces.values()),
-                "by_eval_set": {name: {"matched_problems": self.matched_problems[name],
-                                       "removed_traces": self.removed_traces[name]} for name in names}}
+        """Counts per rule and per evaluation set (curate.json's decontamination block)."""
+        names = [eval_set["name"] for eval_set in self.rule.summary()["eval_sets"]]
+        removing = {rule for (verdict, rule) in self.problems if verdict == "contaminated"}
+        if self.rule.strict:
+            removing.add("near_match")
+        by_rule = {rule: {"problems": sum(n for (verdict, r), n in self.problems.items() if r == rule),
+                          "removed_traces": self.removed_traces[rule]} for rule in sorted(removing)}
+        near = sum(n for (verdict, _), n in self.problems.items() if verdict == "near_match")
+        return {"matched_problems": sum(n for (verdict, _), n in self.problems.items() if verdict == "contaminated"),
+                "removed_traces": sum(self.removed_traces.values()), "by_rule": by_rule,
+                "near_matches": {"problems": near, "kept": 0 if self.rule.strict and self.drop else near},
+                "kept_with_overlap": {rule: n for (verdict, rule), n in sorted(self.problems.items())
+                                      if verdict == "clean"},
+                "by_eval_set": {name: {key: self.by_set[name][key] for key in
+                                       ("matched_problems", "removed_traces", "near_matches")} for name in names}}
 
 
 class DedupStage:

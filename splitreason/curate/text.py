@@ -1,11 +1,17 @@
 """How curation reads a problem statement: one normal form for exact dedup, words for n-grams.
 
 Two statements of the same problem rarely differ in substance; they differ in LaTeX delimiters
-(``$x$``, ``\\(x\\)``), spacing commands (``\\,``, ``\\quad``), ``\\dfrac`` for ``\\frac``, case,
-whitespace, a leading "Problem 3." label and a final full stop. `problem_key` removes exactly
-those, so exact dedup never merges two problems that differ in a number or a word.
-`words` is the lower-cased run of letters and digits that n-gram based steps (MinHash
-near-dup detection, decontamination) compare: punctuation and LaTeX markup do not count.
+(``$x$``, ``\\(x\\)``), spacing commands (``\\,``, ``\\quad``), ``\\dfrac`` for ``\\frac`` (and
+``\\dbinom`` for ``\\binom``), case, whitespace, a leading "Problem 3." label and a final full
+stop. `problem_key` removes exactly those, so exact dedup never merges two problems that differ
+in a number or a word.
+
+`words` is the lower-cased run of letters and digits that n-gram based steps (MinHash near-dup
+detection, the n-gram decontamination rule) compare: punctuation and LaTeX markup do not count.
+Decontamination's specific-overlap rule reads a problem with `math_words`: answer-format
+instructions ("Express your answer as a common fraction.", "put your final answer within
+\\boxed{}") taken out, and digit runs apart from letters ("3x" is "3", "x"), so that a number
+can be told from the wording around it.
 """
 
 from __future__ import annotations
@@ -16,20 +22,38 @@ import unicodedata
 
 _DELIMITERS = re.compile(r"\\[()\[\]]|\$+")
 _SPACING = re.compile(r"\\(?:[,;:! ]|quad\b|qquad\b|left\b|right\b|displaystyle\b|textstyle\b)|~")
-_FRAC_VARIANTS = re.compile(r"\\[dt]frac\b")
+_FRAC_VARIANTS = re.compile(r"\\[dt](frac|binom)\b")
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:(?:problem|example|task|exercise|question)\s*)?\d+(?:\.\d+)*\s*[.):]\s+",
                     re.IGNORECASE)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _WORD = re.compile(r"\w+")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _TRAILING_PUNCTUATION = frozenset(".!?;:,")
+_MATH_WORD = re.compile(r"\d+|[^\W\d_]+")
+_SENTENCE_END = re.compile(r"(?<=[.?!])\s+|\n+")
+_VERB = r"(?:please\s+|now\s+|then\s+)?"
+# A sentence that only says how to write or present the answer. Each alternative names the
+# answer, a format or a presentation word, so that "Express sin 3x in terms of sin x." (a
+# question) stays.
+_INSTRUCTION = re.compile(
+    r"^[(\[]?\s*" + _VERB + r"(?:"
+    r"(?:express|give|write|enter|present|leave|state|put|provide|report|return|round|box|list|separate)\b.*"
+    r"\b(?:answers?|responses?)\b"
+    r"|(?:express|give|write|leave|round|simplify)\s+(?:it\s+|this\s+|them\s+|the\s+result\s+|each\s+)?(?:as|in|to)\s+"
+    r"(?:a\s+|an\s+|the\s+)?(?:common\s+fraction|fraction\s+in|simplest|lowest\s+terms|decimal|mixed\s+number|"
+    r"interval\s+notation|radical\s+form|exact\s+form|nearest)"
+    r"|round\s+to\s+the\s+nearest\b|(?:give|find)\s+an\s+exact\s+value\b|simplify\s+(?:fully|completely)\b"
+    r"|reason\s+step\s+by\s+step\b|solve\s+the\s+following\b|think\s+step\s+by\s+step\b"
+    r"|(?:justify|explain)\s+your\s+(?:answer|reasoning|solution)\b|show\s+(?:your|all)\s+(?:work|reasoning|steps)\b"
+    r"|your\s+(?:final\s+)?answer\b|the\s+(?:final\s+)?answer\s+(?:should|must|is\s+an?\s+integer)\b|answer\s*:"
+    r")")
 
 
 def canonical(text: str) -> str:
     """NFKC, case-folded, without LaTeX delimiters, spacing commands or a leading label."""
     text = unicodedata.normalize("NFKC", text).casefold()
     text = _LABEL.sub("", text, count=1)
-    text = _FRAC_VARIANTS.sub(r"\\frac", text)
+    text = _FRAC_VARIANTS.sub(r"\\\1", text)
     text = _SPACING.sub(" ", text)
     return _DELIMITERS.sub(" ", text)
 
@@ -63,3 +87,15 @@ def word_ngrams(tokens: list[str], n: int) -> list[str]:
     if len(tokens) < n:
         return [" ".join(tokens)] if tokens else []
     return [" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def strip_instructions(text: str) -> str:
+    """The canonical text without sentences that only say how to present the answer."""
+    kept = [sentence for sentence in _SENTENCE_END.split(canonical(text))
+            if sentence.strip() and not _INSTRUCTION.match(sentence.strip())]
+    return _LABEL.sub("", " ".join(kept), count=1)  # "Solve the following. Problem 3. ..." has a label inside
+
+
+def math_words(text: str) -> list[str]:
+    """Words of the problem without answer instructions; digit runs are words of their own."""
+    return _MATH_WORD.findall(strip_instructions(text))

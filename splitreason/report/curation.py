@@ -75,11 +75,39 @@ class EvalSet(_Model):
     name: str
     source: str
     problems: int
+    too_short: int = 0  # problems too short to match
 
 
 class EvalSetResult(_Model):
     matched_problems: int
     removed_traces: int
+    near_matches: int = 0
+
+
+class RuleCount(_Model):
+    problems: int
+    removed_traces: int
+
+
+class NearMatches(_Model):
+    problems: int
+    kept: int
+
+
+class BoilerplateNgram(_Model):
+    ngram: str
+    eval_df: int
+    corpus_df: int
+
+
+class Boilerplate(_Model):
+    eval_df: int  # evaluation wordings that make an n-gram stock phrasing
+    corpus_df: int  # sampled corpus problems that do
+    corpus_sampled: int
+    corpus_variants_skipped: int = 0
+    eval_ngrams: int
+    boilerplate_ngrams: int
+    most_frequent: list[BoilerplateNgram] = []
 
 
 class ContaminationExample(_Model):
@@ -88,18 +116,31 @@ class ContaminationExample(_Model):
     eval_set: str
     eval_id: str
     eval_problem: str
-    overlap: int
+    verdict: str = "contaminated"
+    rule: str = "ngram"  # curate.json files older than the specific rule hold n-gram matches
+    score: float = 0.0
     ngrams: list[str] = []
+    boilerplate: list[BoilerplateNgram] = []
+    missing_numbers: list[str] = []
 
 
 class Decontamination(_Model):
+    rule: str = "ngram"
     ngram: int
+    min_overlap: int | None = None
+    min_overlap_ratio: float | None = None
+    strict: bool = False
     drop: bool
     eval_sets: list[EvalSet] = []
+    boilerplate: Boilerplate | None = None
     matched_problems: int
     removed_traces: int
+    by_rule: dict[str, RuleCount] = {}
+    near_matches: NearMatches | None = None
+    kept_with_overlap: dict[str, int] = {}
     by_eval_set: dict[str, EvalSetResult] = {}
     examples: list[ContaminationExample] = []
+    near_match_examples: list[ContaminationExample] = []
 
 
 class Stratum(_Model):

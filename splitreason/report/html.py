@@ -9,6 +9,7 @@ from importlib import resources
 
 from jinja2 import Environment, StrictUndefined
 
+from splitreason.curate.decontaminate import RULE_MEANINGS
 from splitreason.exports.stats import distribution
 from splitreason.report import plots
 from splitreason.report.collect import NEAR_TARGET, ReportData
@@ -58,5 +59,5 @@ def render_html(data: ReportData) -> str:
     return template.render(
         d=data, s=stats, review=stats.review, c=data.curation, images=figures(data),
         dist=distribution, statuses=plots.STATUSES, near_target_share=NEAR_TARGET, per_tokens=PER_TOKENS,
-        max_rows=MAX_ROWS, answered=len(stats.coverages),
+        max_rows=MAX_ROWS, answered=len(stats.coverages), rule_meanings=RULE_MEANINGS,
     )

@@ -1,0 +1,144 @@
+"""Decontamination rules on their own: the specific-overlap rule removes every kind of leaked copy,
+keeps problems that only share stock competition phrasing, reports the same wording with other
+numbers as a near match, and explains each decision; today's n-gram rule is the contrast."""
+
+from __future__ import annotations
+
+import pytest
+
+from splitreason.curate.boilerplate import Boilerplate, corpus_sample
+from splitreason.curate.decontaminate import NgramRule
+from splitreason.curate.specific import SpecificRule
+from splitreason.curate.text import math_words, strip_instructions
+from splitreason.io.eval_sets import EvalProblem, EvalSet
+
+MN = "where $m$ and $n$ are relatively prime positive integers. Find $m+n$."
+DICE = "Two fair six-sided dice, one red and one blue, are rolled."
+EVAL = [
+    EvalProblem("dice", f"{DICE} The probability that the product of the two numbers is a multiple of $4$ can be "
+                        f"written as $\\frac{{m}}{{n}}$, {MN} Express your answer as an integer."),
+    EvalProblem("urn", "An urn contains $4$ green balls and $6$ blue balls. A second urn contains $16$ green balls and "
+                       "$N$ blue balls. A single ball is drawn at random from each urn. The probability that both "
+                       f"balls are of the same color is $\\frac{{m}}{{n}}$, {MN}"),
+    EvalProblem("frog", "A frog begins at $0$ on the number line and jumps $1$ or $3$ units to the right, each with "
+                        "equal probability. The probability that it lands on $11$ is $\\frac{m}{n}$, " + MN),
+    EvalProblem("cube", "A bug walks on the edges of a cube, choosing each of the three edges at a vertex with equal "
+                        "probability. The probability that it is back at its start after $7$ moves is "
+                        f"$\\frac{{m}}{{n}}$, {MN}"),
+    EvalProblem("binom", "Compute $\\dbinom{31}{28}$."),
+    EvalProblem("sqrt", "Simplify $\\sqrt{242}$."),
+    EvalProblem("tiny", "Find $x$."),
+]
+URN = EVAL[1].problem
+CORPUS = [f"{DICE} What is the probability that the sum of the numbers is {k}? Express it as a common fraction."
+          for k in range(2, 14)] + \
+         [f"{DICE} Let $p$ be the probability that the red die shows more than {k}." for k in range(1, 6)]
+
+
+@pytest.fixture(scope="module")
+def rule() -> SpecificRule:
+    rule = SpecificRule([EvalSet("aime", "aime.jsonl", EVAL)], boilerplate=Boilerplate(corpus_df=10))
+    rule.learn_corpus(CORPUS + [URN] * 12)  # a leaked problem copied twelve times is not stock phrasing
+    return rule
+
+
+def test_instructions_and_labels_are_read_away():
+    assert strip_instructions("Problem 7. Find $x$. Please reason step by step, and put your final answer within "
+                              "\\boxed{}.").strip() == "find  x ."
+    assert math_words("Express $\\sin 3x$ in terms of $\\sin x$.") == ["express", "sin", "3", "x", "in", "terms",
+                                                                       "of", "sin", "x"]  # a question stays
+
+
+LEAKS = {
+    "verbatim": (URN, "exact"),
+    "respaced": (URN.replace("$\\frac{m}{n}$", "\\( \\dfrac{m}{n} \\)").replace(". ", ".\n\n").upper(), "exact"),
+    "prefix": ("Question 12: " + URN, "exact"),
+    "instructions_added": ("Solve the following problem. " + URN + " Return your final response within \\boxed{}.",
+                           "exact"),
+    "instructions_removed": (EVAL[0].problem.replace(" Express your answer as an integer.", ""), "exact"),
+    "reordered": ("A single ball is drawn at random from each urn. An urn contains $4$ green balls and $6$ blue balls. "
+                  "A second urn contains $16$ green balls and $N$ blue balls. The probability that both balls are of "
+                  f"the same color is $\\frac{{m}}{{n}}$, {MN}", "overlap"),
+    "inside a longer problem": ("Warm-up: compute $2+2$. Main problem: " + URN, "contains"),
+}
+
+
+@pytest.mark.parametrize("kind", LEAKS)
+def test_every_kind_of_leak_is_removed(rule, kind):
+    text, expected_rule = LEAKS[kind]
+    judgement = rule.judge(text)
+    assert judgement.verdict == "contaminated" and judgement.remove, kind
+    assert judgement.best.rule == expected_rule and judgement.best.eval_set == "aime"
+
+
+def test_stock_phrasing_alone_is_kept_and_explained(rule):
+    clean = f"{DICE} Let $q$ be the chance that the larger number is at least $5$. Then $q = \\frac{{m}}{{n}}$, {MN}"
+    judgement = rule.judge(clean)
+    assert judgement.verdict == "clean" and not judgement.remove
+    best = judgement.best
+    assert best.eval_id == "dice" and best.rule == "boilerplate_only" and best.score == 0.0 and best.ngrams == []
+    stock = {g["ngram"]: g for g in best.boilerplate}
+    assert "relatively prime positive integers find" in stock  # frequent across the evaluation problems
+    assert stock["relatively prime positive integers find"]["eval_df"] >= 3
+    assert any(g["corpus_df"] >= 10 for g in best.boilerplate if g["ngram"].startswith("fair six sided"))
+    # today's rule removes it for the very same phrasing
+    assert NgramRule([EvalSet("aime", "aime.jsonl", EVAL)]).judge(clean).remove
+
+
+def test_the_corpus_sample_finds_stock_settings_the_evaluation_sets_cannot(rule):
+    clean = f"{DICE} The probability that both dice show primes is $\\frac{{m}}{{n}}$, {MN}"
+    without = SpecificRule([EvalSet("aime", "aime.jsonl", EVAL)])
+    assert "fair six sided dice one" not in without.boilerplate  # the setting is in one evaluation problem only
+    assert "fair six sided dice one" in rule.boilerplate
+    assert rule.judge(clean).verdict == "clean"
+    assert rule.boilerplate.corpus_variants == 12  # the urn's copies were skipped...
+    assert all(gram not in rule.boilerplate for gram in rule.judge(URN).best.ngrams)  # ...so the urn stays specific
+
+
+def test_variants_of_one_evaluation_wording_never_make_each_other_stock():
+    urn_again = URN.replace("$4$ green", "$3$ green").replace("$16$ green", "$15$ green")  # other numbers
+    longer = URN + (" Then the balls are put back, the urns are shaken, and a ball is drawn again from each urn, "
+                    "twice more.")  # holds all of URN's words, URN less than 80 % of its own
+    rule = SpecificRule([EvalSet("twins", "t.jsonl", [EvalProblem("a", URN), EvalProblem("b", urn_again),
+                                                     EvalProblem("c", longer), *EVAL[:1]])])
+    assert rule.boilerplate.eval_counts["an urn contains # green"] == 1  # one wording, three problems
+    assert "an urn contains # green" not in rule.boilerplate
+    assert rule.judge(LEAKS["reordered"][0]).best.rule == "overlap"
+
+
+def test_the_corpus_sample_counts_each_problem_once():
+    problems = ["Problem 1. Find $x$ if $x+1=2$.", "find x if x + 1 = 2", "Find $y$ if $y+1=3$.", "Find z."]
+    assert list(corpus_sample(problems, 2)) == [problems[0], problems[2]]
+
+
+def test_other_numbers_make_a_near_match_that_is_kept_unless_strict(rule):
+    other = URN.replace("$4$ green", "$5$ green").replace("$16$ green", "$12$ green")
+    judgement = rule.judge(other)
+    assert judgement.verdict == "near_match" and not judgement.remove
+    assert judgement.best.rule == "near_match" and judgement.best.missing_numbers == ["4", "16"]
+    strict = SpecificRule([EvalSet("aime", "aime.jsonl", EVAL)], strict=True)
+    assert strict.judge(other).remove
+    assert strict.judge("Compute $\\dbinom{30}{8}$.").verdict == "near_match"  # a short problem's wording too
+
+
+def test_short_evaluation_problems_are_matched_by_their_text(rule):
+    judgement = rule.judge("First compute $\\binom{31}{28}$, then add $5$ to it.")
+    assert judgement.remove and judgement.best.eval_id == "binom" and judgement.best.rule == "contains"
+    assert rule.judge("Simplify $\\sqrt{242}$ and give the answer in simplest radical form.").best.eval_id == "sqrt"
+    assert rule.judge("Find $x$ if $2x = 4$.").verdict is None  # "Find x." is too short to be told from a phrase
+    assert rule.too_short["aime"] == 1 and rule.summary()["eval_sets"][0]["too_short"] == 1
+
+
+def test_a_reworded_problem_below_the_threshold_is_kept_with_its_score(rule):
+    partial = ("An urn contains $4$ green balls and $6$ blue balls. Two balls are drawn without replacement. "
+               "What is the probability that they differ in color?")
+    judgement = rule.judge(partial)
+    assert judgement.verdict == "clean" and judgement.best.rule == "below_threshold"
+    assert 0 < judgement.best.score < rule.min_overlap_ratio and judgement.best.ngrams
+
+
+def test_the_ngram_rule_still_counts_shared_ngrams():
+    rule = NgramRule([EvalSet("aime", "aime.jsonl", EVAL)], n=8, min_overlap=7)
+    six = rule.judge("The probability is $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive integers.")
+    assert six.verdict == "clean" and six.best.rule == "below_threshold" and six.best.score == 6
+    assert rule.judge(URN).best.rule == "ngram" and rule.judge(URN).remove
