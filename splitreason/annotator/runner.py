@@ -115,10 +115,10 @@ class _Writers:
             view = memoryview(line)
             while view:
                 view = view[os.write(fd, view):]
-        except OSError:
+        except OSError as error:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)  # no half line left behind (what a full disk would leave)
-            raise
+            raise OSError(error.errno, error.strerror, str(path)) from error  # os.write names no file
         self._sizes[key] = size + len(line)
         now = time.monotonic()
         if now - self._last_sync > _FSYNC_SECONDS:

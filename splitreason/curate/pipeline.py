@@ -66,7 +66,7 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
     source = request.input or str(bundled_sample())
     check_output(request.out, source, request.overwrite)
     rows = iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config)  # opened: it exists
-    with environment_errors("nothing was written", path=request.out.parent):
+    with environment_errors("nothing was written", path=request.out, name_path=True):
         request.out.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
     plan = None

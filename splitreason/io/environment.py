@@ -28,6 +28,7 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _SQLITE_NO_SPACE = ("database or disk is full", "disk is full")
 _SQLITE_READ_ONLY = ("readonly database", "read-only")
 _SQLITE_CANNOT_OPEN = ("unable to open database file",)
+_SQLITE_IO = ("disk i/o error",)  # what SQLite says when a write of its journal fails on a full disk, too
 GENERIC_SAVED = "what was written before is kept"
 
 
@@ -74,6 +75,9 @@ def environment_error(error: BaseException, *, saved: str = GENERIC_SAVED,
         if any(text in message for text in _SQLITE_CANNOT_OPEN):
             return OutputNotWritable(f"cannot open {where} for writing (permission denied, or its directory is "
                                      "gone); choose an output this user may write to (-o)")
+        if any(text in message for text in _SQLITE_IO):
+            return DiskFull(f"input/output error while writing {where} (a full disk, a failing disk or a lost "
+                            f"network mount); {saved}. Check the device and run the same command again to resume")
         return None
     if not isinstance(error, OSError) or error.errno is None:
         return None
@@ -88,7 +92,7 @@ def environment_error(error: BaseException, *, saved: str = GENERIC_SAVED,
     if error.errno in (errno.EACCES, errno.EPERM):
         return OutputNotWritable(f"cannot write {where}: permission denied; choose an output this user may write "
                                  "to (-o), or change the directory's permissions")
-    if error.errno == errno.ENOTDIR:
+    if error.errno == errno.ENOTDIR or (error.errno == errno.EEXIST and first_file_on_path(Path(where)) is not None):
         blocker = first_file_on_path(Path(where))
         because = f"{blocker} is a file, not a directory" if blocker is not None else "a part of it is not a directory"
         return OutputNotWritable(f"cannot create {where}: {because}; choose another output (-o)")
@@ -99,14 +103,18 @@ def environment_error(error: BaseException, *, saved: str = GENERIC_SAVED,
 
 
 @contextmanager
-def environment_errors(saved: str | Callable[[], str] = GENERIC_SAVED,
-                       path: Path | str | None = None) -> Iterator[None]:
+def environment_errors(saved: str | Callable[[], str] = GENERIC_SAVED, path: Path | str | None = None, *,
+                       name_path: bool = False) -> Iterator[None]:
     """Translate environmental failures raised inside into their one-line errors.
 
-    `saved` (or a function giving it, called only on failure) says what the user keeps."""
+    `saved` (or a function giving it, called only on failure) says what the user keeps. `path` names
+    the file when the error does not; with `name_path`, always (when the error's own file is a
+    temporary one the user never asked for)."""
     try:
         yield
     except (OSError, sqlite3.OperationalError) as error:
+        if name_path and path is not None and isinstance(error, OSError):
+            error = OSError(error.errno, error.strerror, str(path))
         translated = environment_error(error, saved=saved() if callable(saved) else saved, path=path)
         if translated is None or translated is error:
             raise

@@ -37,7 +37,7 @@ from pathlib import Path
 from types import TracebackType
 
 from splitreason.errors import RunFailed
-from splitreason.io.environment import OutputNotWritable, environment_errors
+from splitreason.io.environment import OutputNotWritable, environment_errors, first_file_on_path
 from splitreason.io.redaction import redact
 
 __all__ = ["LOCK_NAME", "LockHeld", "OutputLock", "claim_output_dir", "claim_output_file", "is_lock_file",
@@ -172,6 +172,9 @@ def claim_output_dir(out: Path, what: str | None = None) -> OutputLock:
     what = what or f"output directory {out}"
     if out.exists() and not out.is_dir():
         raise OutputNotWritable(f"output {out} exists and is not a directory; choose another output (-o)")
+    if (blocker := first_file_on_path(out)) is not None:
+        raise OutputNotWritable(f"cannot create {out}: {blocker} is a file, not a directory; choose another "
+                                "output (-o)")
     created: Path | None = None
     with environment_errors("nothing was written", path=out):
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ import os
 import re
 import threading
 
-__all__ = ["KNOWN_KEY_VARIABLES", "MIN_SECRET_CHARS", "REDACTED", "redact", "register_secret", "secret_values"]
+__all__ = ["KNOWN_KEY_VARIABLES", "MIN_SECRET_CHARS", "REDACTED", "redact", "register_secret",
+           "register_url_credentials", "secret_values"]
 
 REDACTED = "***"
 MIN_SECRET_CHARS = 8
@@ -46,6 +47,30 @@ def register_secret(value: str | None = None, *, variable: str | None = None) ->
             _registered.add(value)
         if variable:
             _registered_names.add(variable)
+
+
+def register_url_credentials(url: str | None) -> None:
+    """Treat the credentials inside `url` (`user:pass@`) as secrets in every form a server may echo:
+    the password, `user:pass`, and its base64 (HTTP clients turn URL credentials into a Basic
+    Authorization header, which a server may quote back)."""
+    if not url or "@" not in url:
+        return
+    from base64 import b64encode
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        user, password = parts.username, parts.password
+    except ValueError:
+        return
+    if user is None and password is None:
+        return
+    for raw_user, raw_password in {(user or "", password or ""), (unquote(user or ""), unquote(password or ""))}:
+        pair = f"{raw_user}:{raw_password}"
+        with _lock:
+            _registered.add(b64encode(pair.encode()).decode())  # always long enough, and never plain text
+        register_secret(pair)
+        register_secret(raw_password)
 
 
 def secret_values() -> list[str]:

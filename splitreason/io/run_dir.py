@@ -35,8 +35,7 @@ def check_output_path(out: Path) -> None:
     a path through a file."""
     if out.exists() and not out.is_dir():
         raise RunDirError(f"output {out} exists and is not a directory; choose another output (-o)")
-    blocker = first_file_on_path(out)
-    if blocker is not None:
+    if (blocker := first_file_on_path(out)) is not None:
         raise OutputNotWritable(f"cannot create {out}: {blocker} is a file, not a directory; choose another "
                                 "output (-o)")
 
@@ -60,19 +59,20 @@ class RunDir:
         return self.annotations_dir / f"{shard_name(index, num_shards)}.done.json"
 
     def holds_annotations(self) -> bool:
-        """True once any trace was annotated here (or a shard was sealed): from then on OUT is bound
-        to the settings it was made with."""
-        if not self.annotations_dir.is_dir():
-            return False
-        return any(path.stat().st_size > 0 for _, _, path in self.shard_files()) \
-            or any(self.annotations_dir.glob("shard-*.done.json"))
+        """True once any trace was annotated here: from then on OUT is bound to the settings it was
+        made with."""
+        return self.annotations_dir.is_dir() and any(path.stat().st_size > 0 for _, _, path in self.shard_files())
 
     def clear_unannotated(self) -> None:
-        """Forget what a run that annotated nothing left (its rejects, empty shard files, run.json), so a
-        run with other settings starts clean. Judge answers stay: they are keyed by their request."""
+        """Forget what a run that annotated nothing left (its rejects, empty shard files and their
+        done.json, run.json), so a run with other settings starts clean. Judge answers stay: they are
+        keyed by their request."""
         assert not self.holds_annotations(), "clear_unannotated on a directory that holds annotations"
         for _, _, path in self.shard_files():
             path.unlink()
+        if self.annotations_dir.is_dir():
+            for path in self.annotations_dir.glob("shard-*.done.json"):
+                path.unlink()
         self.rejects_path.unlink(missing_ok=True)
         self.manifest_path.unlink(missing_ok=True)
 

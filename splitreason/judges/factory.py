@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from splitreason.io.redaction import redact
+from splitreason.io.redaction import redact, register_url_credentials
 from splitreason.judges.base import Judge
 from splitreason.judges.cache import RequestCache
 from splitreason.judges.llm import LLMJudgeConfig, SamplingParams
@@ -52,6 +52,7 @@ def create_judge(spec: JudgeSpec, settings: JudgeSettings, cache: RequestCache |
                           requests_per_minute=settings.requests_per_minute)
     base_url = spec.effective_base_url()
     api_key = spec.effective_api_key()
+    register_url_credentials(base_url)  # an HTTP client sends them as a Basic header a server may echo
 
     if spec.backend == "openai":
         from splitreason.judges.openai_judge import OpenAIJudge
