@@ -325,3 +325,26 @@ def test_a_part_left_with_another_limit_is_refused_before_the_cluster(local, tmp
     result = run_cli("annotate", local["source"], "-o", out, "--num-shards", str(SHARDS), "--engine", "ray",
                      "--ray-address", f"127.0.0.1:{free_port()}", env=cli_env(**RAY_ENV))
     assert_one_clean_error(result, "different settings", "limit: 5 -> None")
+
+
+@pytest.mark.slow
+def test_the_driver_and_each_part_are_locked_against_other_writers(ray_address, local, tmp_path: Path) -> None:
+    """The driver holds OUT for the whole run; a part an earlier run left is locked while the driver
+    prepares it (a task still writing it refuses the new driver); both with the holder named."""
+    from splitreason.io.lock import LOCK_NAME, OutputLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with OutputLock(out / LOCK_NAME, f"output directory {out}", command="splitreason test holder"):
+        refused = ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address)
+    assert_one_clean_error(refused, f"output directory {out} is in use by pid {os.getpid()}")
+    assert refused.returncode == 1 and list(out.iterdir()) == []
+
+    part = out / "parts" / "shard-00001"
+    part.mkdir(parents=True)
+    with OutputLock(part / LOCK_NAME, "a leftover task", command="splitreason test holder"):
+        refused = ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address)
+    assert_one_clean_error(refused, f"part {part} of shard 1 is in use by pid {os.getpid()}")
+    assert refused.returncode == 1
+    ok(ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address))
+    assert files(out) == files(local["local"])  # no lock file left, nothing of the refused runs

@@ -1,9 +1,13 @@
 """Read raw OpenR1-Math records from local files, directories or the Hugging Face hub.
 
-`iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a line that
-cannot be a record (invalid UTF-8, invalid JSON, JSON that is not an object); reading
-continues after a reject. Problems that make the whole source unusable raise
-`InputError` with a one-line message meant for the user.
+`iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a row that cannot be
+a record, whatever its content does: ``invalid_utf8``, ``invalid_json``, ``not_an_object``,
+``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (past the
+recursion limit), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
+``unreadable_row`` (a parquet value Python cannot hold, such as a date past year 9999); reading
+continues after a reject. Only what the content causes is caught: our own code runs outside
+those handlers, so a bug is never taken for a bad row. Problems that make the whole source
+unusable raise `InputError` with a one-line message meant for the user.
 
 Sources:
 

@@ -360,10 +360,19 @@ def iter_shard(
 
 
 def _iter_models(path: Path, model: type[Trace] | type[Reject]) -> Iterator:
+    """Our own records, hash-checked already: a line that does not validate means the directory was
+    made by something else (or a manifest rewritten by hand), which is one line, not a crash."""
     with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
                 yield model.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
+                raise InputError(f"{path}:{line_no} is not a {model.__name__} record of a shard directory "
+                                 f"({one_line(str(first.get('msg')), 200)}); make the shards again with "
+                                 "`splitreason shard`") from None
 
 
 def iter_shard_dir(
