@@ -67,6 +67,13 @@ def wait_for_lines(path: Path, lines: int, process: subprocess.Popen, timeout: f
     raise AssertionError(f"{path} never reached {lines} lines")
 
 
+def judged_run(write_jsonl, server, out: Path, traces: int) -> tuple:
+    """`annotate` arguments for `traces` traces judged by the scripted server, two at a time."""
+    source = write_jsonl("in.jsonl", case_rows(["ok"] * traces, paragraphs=4))
+    return ("annotate", source, "-o", out, "--judge", JUDGE, "--base-url", server.base_url, "--concurrency", "2",
+            "--no-progress")
+
+
 def assert_refused_by(result: subprocess.CompletedProcess, holder_pid: int, out: Path) -> str:
     line = assert_one_clean_error(result, f"output directory {out} is in use by pid {holder_pid} on "
                                           f"{socket.gethostname()} (splitreason annotate", ", since 20")
@@ -111,10 +118,8 @@ def test_two_annotate_runs_on_one_out_one_is_refused_no_trace_twice(tmp_path: Pa
 def test_two_runs_through_an_openai_judge_one_is_refused_no_request_twice(tmp_path: Path, judge_server,
                                                                           write_jsonl) -> None:
     server = judge_server(latency=0.1)  # 120 traces, 2 at a time: the first run lasts ~6 s
-    source = write_jsonl("in.jsonl", case_rows(["ok"] * 120, paragraphs=4))
     out = tmp_path / "out"
-    args = ("annotate", source, "-o", out, "--judge", JUDGE, "--base-url", server.base_url, "--concurrency", "2",
-            "--no-progress")
+    args = judged_run(write_jsonl, server, out, 120)
     first = start(*args)
     wait_for_holder(out, first)
     second = finish(start(*args))
@@ -130,10 +135,8 @@ def test_two_runs_through_an_openai_judge_one_is_refused_no_request_twice(tmp_pa
 def test_a_sigkilled_holder_never_blocks_the_rerun_and_readers_work_meanwhile(tmp_path: Path, judge_server,
                                                                               write_jsonl) -> None:
     server = judge_server(latency=0.2)  # 100 traces, 2 at a time: ~10 s, long enough to read and kill it
-    source = write_jsonl("in.jsonl", case_rows(["ok"] * 100, paragraphs=4))
     out = tmp_path / "out"
-    args = ("annotate", source, "-o", out, "--judge", JUDGE, "--base-url", server.base_url, "--concurrency", "2",
-            "--no-progress")
+    args = judged_run(write_jsonl, server, out, 100)
     holder = start(*args)
     wait_for_holder(out, holder)
     wait_for_lines(out / "annotations" / "shard-00000-of-00001.jsonl", 10, holder)
