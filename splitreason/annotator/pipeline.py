@@ -202,12 +202,13 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         with environment_errors(lambda: _saved(run, request.out), path=request.out):
             return await _run_locked(request, prepared, run_dir, run, previous, console)
     except BaseException:
-        if run is None or not run.started:
-            lock.discard()  # nothing of this run was written: OUT is left as it was
+        lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
         raise
     finally:
-        await _close_all(prepared.judges)
-        lock.release()
+        try:
+            await _close_all(prepared.judges)  # closed already unless the run stopped before it began
+        finally:
+            lock.release()
 
 
 def _options(request: AnnotateRequest, prepared: PreparedRun) -> AnnotateOptions:
@@ -256,6 +257,7 @@ async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: 
             atomic_write_json(run_dir.manifest_path, manifest)
         raise
     finally:
+        await _close_all(judges)  # first: an in-process engine counts the requests it aborts as it stops
         transport_stats = [stats for judge in judges
                            if (stats := getattr(getattr(judge, "transport", None), "stats", None)) is not None]
         # In-process engines (vllm:<path>) say how they batched the requests, per judge.

@@ -77,7 +77,6 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
         if ray is not None:
             ray.shutdown()
         raise
-    marked = False
     try:
         # Checked again under the lock: another run may have finished shards in the meantime.
         previous = _check_out_and_parts(out, config, n)
@@ -87,13 +86,11 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
         if to_run and ray is None:
             ray = _connect(address)
         _mark_running(out, previous, config)
-        marked = True
         results = _run_tasks(ray, request, to_run, n, plan, console, address=address, num_cpus=num_cpus) \
             if to_run else {}
         _finish(request, out, n, finished_parts, results, console)
     except BaseException:
-        if not marked:
-            lock.discard()
+        lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
         raise
     finally:
         if ray is not None:

@@ -56,16 +56,13 @@ def merge_runs(paths: list[Path], out: Path, *, manifest_path: Path | None = Non
     # Checked, so OUT may be created now; planned again under its lock, in case another merge or run
     # wrote to it in the meantime.
     lock = claim_output_dir(out)
-    written = False
     try:
         plan = plan_merge(parts, base=read_base(out), manifest_path=manifest_path, allow_incomplete=allow_incomplete)
-        written = True
         with environment_errors(f"the shards already copied into {out} are kept (each whole, or not at all)",
                                 path=out):
             return write_merge(plan, out)
     except BaseException:
-        if not written:
-            lock.discard()
+        lock.discard()  # removes an OUT this merge created only while it holds nothing but the lock
         raise
     finally:
         lock.release()

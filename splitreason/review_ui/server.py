@@ -78,9 +78,9 @@ def is_loopback(host: str) -> bool:
 
 
 class Access:
-    """Who may use the app: the launch token, good for one exchange, and the session it opened.
-
-    `hosts` is filled in once the server knows its port (`start_site`); until then nothing is served."""
+    """Who may use the app: the launch token, good for one exchange, and the session it opened; and
+    which Host headers name this server. `served_host` and `port` are set once the server listens
+    (`start_site`); until then no request is answered."""
 
     def __init__(self, token: str):
         self._launch: bytes | None = token.encode()
@@ -142,7 +142,8 @@ def _access_middleware(access: Access):
     async def check_access(request: web.Request, handler):
         if not access.host_allowed(request.headers.get("Host")):
             return json_error(403, "this server answers only requests addressed to the address it serves "
-                                   f"(127.0.0.1:{access.port}); the Host header names another (DNS rebinding?)")
+                                   f"({access.served_host}:{access.port}); the Host header names another (DNS "
+                                   "rebinding?)")
         writes = request.method not in ("GET", "HEAD")
         if writes and not access.origin_allowed(request.headers.get("Origin")):
             return json_error(403, "a write from another site's page is refused")
