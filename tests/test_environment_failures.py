@@ -165,6 +165,7 @@ run probe {shlex.quote(sys.executable)} {shlex.quote(str(probe))} "$MNT/cache.sq
     assert kind == "DiskFull" and "cache.sqlite" in line and "the answers before are kept" in line
 
 
+@pytest.mark.slow
 @needs_namespaces
 def test_an_output_on_a_read_only_file_system_is_one_line_exit_2(tmp_path: Path, write_jsonl) -> None:
     source = shlex.quote(str(write_jsonl("in.jsonl", rows(3, 3))))
@@ -204,6 +205,7 @@ def without_capabilities() -> list[str]:
     return prefix
 
 
+@pytest.mark.slow
 def test_permission_denied_is_one_line_exit_2(tmp_path: Path, write_jsonl) -> None:
     source = write_jsonl("in.jsonl", rows(3, 3))
     closed = tmp_path / "closed"
@@ -232,6 +234,7 @@ def test_permission_denied_is_one_line_exit_2(tmp_path: Path, write_jsonl) -> No
     assert sorted(p.name for p in (closed / "existing").rglob("*")) == before
 
 
+@pytest.mark.slow
 def test_an_output_whose_parent_is_a_file_is_one_line_exit_2(tmp_path: Path, write_jsonl,
                                                              sample_in_review: Path) -> None:
     source = write_jsonl("in.jsonl", rows(2, 3))

@@ -159,6 +159,7 @@ def test_a_sigkilled_holder_never_blocks_the_rerun_and_readers_work_meanwhile(tm
     assert [invocation["already_done"] for invocation in manifest["invocations"]] == [done_before]
 
 
+@pytest.mark.slow
 def test_every_writer_is_refused_while_another_process_holds_its_output(tmp_path: Path, sample_in_review: Path,
                                                                         write_jsonl) -> None:
     """annotate, merge, shard, curate into a locked directory; export and report onto a locked file:
@@ -194,6 +195,7 @@ def test_every_writer_is_refused_while_another_process_holds_its_output(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*dirs, "in.jsonl"])
 
 
+@pytest.mark.slow
 def test_curate_holds_its_lock_through_the_swap_into_place(tmp_path: Path, write_jsonl) -> None:
     """curate writes into a work directory and swaps it in at the end: the lock goes with it, and a
     finished curate leaves no lock file."""
@@ -213,6 +215,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("why", ["missing input", "unknown hub id", "unreachable judge", "parent is a file"])
 def test_a_run_that_cannot_start_creates_nothing(tmp_path: Path, write_jsonl, why: str) -> None:
     source = write_jsonl("in.jsonl", rows(2))
@@ -240,6 +243,7 @@ def test_fixing_the_input_and_changing_a_setting_after_a_failed_start_works(tmp_
     assert json.loads((out / "run.json").read_text())["config"]["target_coverage"] == 0.2
 
 
+@pytest.mark.slow
 def test_an_out_that_annotated_nothing_is_not_bound_to_its_first_settings(tmp_path: Path, write_jsonl) -> None:
     bad = write_jsonl("bad.jsonl", ['{"not": "a record"}', "[1, 2]"])
     out = tmp_path / "out"
@@ -261,6 +265,7 @@ def test_an_out_that_annotated_nothing_is_not_bound_to_its_first_settings(tmp_pa
     assert refused.returncode == 2 and snapshot(out) == before
 
 
+@pytest.mark.slow
 def test_a_run_refused_at_the_start_leaves_an_existing_out_byte_for_byte(tmp_path: Path, write_jsonl) -> None:
     source = write_jsonl("in.jsonl", rows(3))
     out = tmp_path / "out"
