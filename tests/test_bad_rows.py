@@ -20,8 +20,7 @@ import pytest
 from splitreason.io import readers
 from splitreason.io.readers import iter_rows
 from splitreason.schemas.trace import MAX_TRACE_ID_CHARS
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import annotations, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import annotations, cli_env, ok, openr1_record, read_jsonl, reasoning_trace, run_cli
 
 HUGE = "1" + "0" * 5000  # past the 4,300 digits json.loads converts
 

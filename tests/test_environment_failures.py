@@ -23,9 +23,8 @@ from pathlib import Path
 import pytest
 
 from splitreason.io.lock import LOCK_NAME
-from tests.conftest import openr1_record, reasoning_trace
 from tests.judge_server import case_rows
-from tests.test_cli_annotate import REPO, assert_one_clean_error, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import REPO, assert_one_clean_error, cli_env, ok, openr1_record, reasoning_trace, run_cli
 
 CLI = f"{shlex.quote(sys.executable)} -m splitreason.cli"
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from splitreason.io.lock import LOCK_NAME, OutputLock, lock_path_for_file
-from tests.conftest import openr1_record, reasoning_trace
-from tests.judge_server import case_rows, free_port
-from tests.test_cli_annotate import annotations, assert_one_clean_error, cli_command, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import (annotations, assert_one_clean_error, cli_command, cli_env, free_port, ok, openr1_record,
+                           read_jsonl, reasoning_trace, run_cli)
+from tests.judge_server import case_rows
 
 JUDGE = "openai:scripted-judge"
 

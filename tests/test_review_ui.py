@@ -22,8 +22,8 @@ from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from splitreason.review_ui.server import SESSION_COOKIE
 from tests.browser import ReviewServerThread, drag_select, launch_chromium, sign_in
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import assert_one_clean_error, cli_command, cli_env, ok, run_cli
+from tests.helpers import assert_one_clean_error, cli_command, cli_env, ok, openr1_record, reasoning_trace, run_cli
+
 
 @pytest.fixture
 def out(review_run: Path) -> Path:

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from splitreason.io.redaction import redact, register_secret
-from tests.judge_server import by_case, case_rows, free_port, read_annotations
-from tests.test_cli_annotate import assert_one_clean_error, cli_env, ok, run_cli
+from tests.helpers import assert_one_clean_error, cli_env, free_port, ok, run_cli
+from tests.judge_server import by_case, case_rows, read_annotations
 
 KEY = "sk-test-Secret-0123456789abcdef"
 USER, PASSWORD = "alice", "hunter2-url-pass"

@@ -1,0 +1,24 @@
+"""`splitreason evaluate …`: measure what an offload dataset bought.
+
+    evaluate grade      grade predictions made anywhere against an evaluation set (commands/evaluate_grade.py)
+    evaluate simulate   projected latency of a small/large pair (commands/evaluate_simulate.py)
+"""
+
+from __future__ import annotations
+
+import typer
+
+evaluate_app = typer.Typer(
+    name="evaluate",
+    help="Evaluate offload models: grade answers, project latency.",
+    no_args_is_help=True,
+)
+
+
+def register() -> typer.Typer:
+    from splitreason.commands import evaluate_grade
+    from splitreason.commands import evaluate_simulate
+
+    evaluate_app.command("grade")(evaluate_grade.grade)
+    evaluate_app.command("simulate")(evaluate_simulate.simulate)
+    return evaluate_app
