@@ -67,12 +67,19 @@ def main() -> None:
             raise
         from rich.markup import escape
 
-        # Messages are escaped: "[judges.foo]" in a message is text, not a markup tag to drop.
-        if isinstance(error, SplitReasonError):
-            err.print(f"[red]error:[/] {escape(str(error))}", highlight=False, markup=True, soft_wrap=True)
-            sys.exit(error.exit_code)
+        from splitreason.io.environment import environment_error
+        from splitreason.io.redaction import redact
+
+        # A full disk, a read-only file system, permission denied: one line, with the exit code of its kind.
+        known = error if isinstance(error, SplitReasonError) else environment_error(error)
+        # Messages are escaped: "[judges.foo]" in a message is text, not a markup tag to drop. Keys and
+        # URL credentials never reach the terminal, whatever a server put into an error.
+        if known is not None:
+            line = " ".join(redact(str(known)).split())
+            err.print(f"[red]error:[/] {escape(line)}", highlight=False, markup=True, soft_wrap=True)
+            sys.exit(known.exit_code)
         err.print(
-            f"[red]internal error:[/] {type(error).__name__}: {escape(str(error))}\n"
+            f"[red]internal error:[/] {type(error).__name__}: {escape(redact(str(error)))}\n"
             "Set SPLITREASON_DEBUG=1 for the traceback, and please report it.",
             highlight=False,
         )

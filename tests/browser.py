@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from urllib.parse import quote
 
-from splitreason.review_ui.server import create_app, start_site
+from splitreason.review_ui.server import SESSION_COOKIE, create_app, start_site
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -43,6 +43,7 @@ class ReviewServerThread:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._started = threading.Event()
         self._error: BaseException | None = None
+        self._session: str | None = None
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
@@ -65,6 +66,13 @@ class ReviewServerThread:
     def page_url(self) -> str:
         return f"{self.base_url}/?token={self.token}"
 
+    @property
+    def session(self) -> str:
+        """The session cookie a browser gets for the printed link (the link works once: kept here)."""
+        if self._session is None:
+            self._session = sign_in(self.base_url, self.token)
+        return self._session
+
     def __enter__(self) -> ReviewServerThread:
         self._thread.start()
         self._started.wait(30)
@@ -75,6 +83,28 @@ class ReviewServerThread:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
+
+
+def sign_in(base_url: str, token: str) -> str:
+    """Open the printed link as a browser does, without following its redirect; the session cookie.
+
+    The server answers 303 to the bare address with an HttpOnly, SameSite=Strict cookie."""
+    import http.client
+    from http.cookies import SimpleCookie
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", f"/?token={quote(token)}")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 303 and response.getheader("Location") == "/", response.status
+        header = response.getheader("Set-Cookie")
+        assert "HttpOnly" in header and "SameSite=Strict" in header, header
+        return SimpleCookie(header)[SESSION_COOKIE].value
+    finally:
+        connection.close()
 
 
 # Text positions are found with the page's own text nodes but converted independently of the

@@ -31,6 +31,11 @@ Added for the judge tests:
     pick:I,J,...  quotes of sentences(trace)[I], [J], ... (samples that agree or differ at will)
     say:TEXT      one quote, TEXT as given (e.g. a paraphrase that is not in the trace)
 
+Added for the secrets tests (a server that repeats the request's credentials, as some do):
+
+    echo_key:NNN  HTTP NNN whose error message quotes the request's Authorization and x-api-key headers
+    echo_key      a usable answer that also quotes those headers, as if the model had seen them
+
 `base_url` ends in /v1 (what the openai SDK wants); `root_url` is the bare origin, which is
 what the anthropic SDK wants (it appends /v1/messages itself).
 """
@@ -166,6 +171,9 @@ class ScriptedJudgeServer(ThreadedServer):
             retry_after = action.split(":", 1)[1] if ":" in action else "1"
             return web.json_response({"error": {"message": "rate limited", "type": "rate_limit"}}, status=429,
                                      headers={"Retry-After": retry_after})
+        if action.startswith("echo_key:"):
+            return web.json_response({"error": {"message": f"bad request from {_credentials(request)}",
+                                                "type": "server"}}, status=int(action.split(":", 1)[1]))
         if re.fullmatch(r"[1-5][0-9][0-9]", action):
             return web.json_response({"error": {"message": f"scripted {action}", "type": "server"}}, status=int(action))
         if action == "hang":
@@ -184,6 +192,9 @@ class ScriptedJudgeServer(ThreadedServer):
             return web.Response(status=500)
 
         text, finish = self._content(action, trace)
+        if action == "echo_key":
+            text = json.dumps({"spans": [*json.loads(text)["spans"], {"text": _credentials(request),
+                                                                      "reason": _credentials(request)}]})
         prompt_tokens, completion_tokens = len(prompt) // 4, max(1, len(text) // 4)
         if flavour == "openai":
             body = {
@@ -238,6 +249,8 @@ class ScriptedJudgeServer(ThreadedServer):
             return json.dumps([{"text": q, "reason": "listed"} for q in quotes]), "stop"
         if action == "strings":
             return json.dumps({"spans": quotes}), "stop"
+        if action == "echo_key":
+            return json.dumps(answer, ensure_ascii=False), "stop"
         if action.startswith("say:"):
             return json.dumps({"spans": [{"text": action[4:], "reason": "said"}]}), "stop"
         if action.startswith("pick:"):
@@ -250,6 +263,10 @@ class ScriptedJudgeServer(ThreadedServer):
         if action == "truncated":
             return json.dumps(answer)[:40], "length"
         raise ValueError(f"unknown scripted action {action!r}")
+
+
+def _credentials(request: web.Request) -> str:
+    return f"Authorization: {request.headers.get('Authorization')}; x-api-key: {request.headers.get('x-api-key')}"
 
 
 def _sha(payload: dict) -> str:

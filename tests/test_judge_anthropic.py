@@ -19,6 +19,7 @@ from rich.console import Console
 
 from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
 from splitreason.judges.base import JudgeUnavailable
+from splitreason.judges.registry import JudgeConfigError
 from tests.helpers import free_port
 from tests.judge_server import by_case, case_rows, read_annotations, sentences
 
@@ -166,8 +167,9 @@ def test_missing_key_and_unreachable_server(tmp_path, write_jsonl, monkeypatch):
     with pytest.raises(JudgeUnavailable, match=f"cannot reach {url}"):
         annotate(url, source, tmp_path / "out")
     monkeypatch.delenv("ANTHROPIC_API_KEY")
-    with pytest.raises(JudgeUnavailable, match="ANTHROPIC_API_KEY"):
+    with pytest.raises(JudgeConfigError, match="ANTHROPIC_API_KEY"):  # set up wrong: exit 2, not 1
         annotate(url, source, tmp_path / "out2")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
 
 
 def test_refused_credentials_stop_the_run(judge_server, write_jsonl, tmp_path, monkeypatch):
@@ -175,5 +177,5 @@ def test_refused_credentials_stop_the_run(judge_server, write_jsonl, tmp_path, m
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-wrong")
     server = judge_server(script={"a": ["401"]})
     source = write_jsonl("in.jsonl", case_rows(["a"]))
-    with pytest.raises(JudgeUnavailable, match="refused the credentials"):
+    with pytest.raises(JudgeConfigError, match="refused the credentials"):  # set up wrong: exit 2
         annotate(server.root_url, source, tmp_path / "out")

@@ -26,7 +26,7 @@ from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import cache_key
 from splitreason.judges.factory import JudgeSettings, create_judge
 from splitreason.judges.llm import TEMPLATE, SamplingParams, build_messages
-from splitreason.judges.registry import load_aliases, resolve
+from splitreason.judges.registry import JudgeConfigError, load_aliases, resolve
 from splitreason.schemas import Trace
 from tests.helpers import cli_env, free_port
 from tests.judge_server import by_case, case_rows, read_annotations, sentences
@@ -499,8 +499,9 @@ def cli_errors(tmp_path_factory):
     return {"results": results, "closed": closed, "root": root, "sent_to_server": sent}
 
 
-def assert_one_line_error(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, result.stderr
+def assert_one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
+    """One error line and the exit code of its kind: 1 a judge that cannot be reached, 2 one set up wrong."""
+    assert result.returncode == code, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
@@ -510,36 +511,37 @@ def assert_one_line_error(result: subprocess.CompletedProcess) -> str:
 
 def test_unreachable_judge_is_one_clear_line(cli_errors):
     url = cli_errors["closed"]
-    line = assert_one_line_error(cli_errors["results"]["unreachable"])
+    line = assert_one_line_error(cli_errors["results"]["unreachable"], 1)
     assert f"cannot reach {url}" in line and f"GET {url}/models" in line
     assert "--base-url" in line
     assert not (cli_errors["root"] / "unreachable" / "run.json").exists()
 
 
 def test_unreachable_alias_suggests_how_to_start_it(cli_errors):
-    line = assert_one_line_error(cli_errors["results"]["alias"])
+    line = assert_one_line_error(cli_errors["results"]["alias"], 1)
     assert f"cannot reach {cli_errors['closed']}" in line
     assert "Start one with: vllm serve Qwen/Qwen2.5-32B-Instruct" in line and "--base-url" in line
 
 
 def test_missing_api_key_is_a_clear_message(cli_errors):
-    line = assert_one_line_error(cli_errors["results"]["no_key"])
+    line = assert_one_line_error(cli_errors["results"]["no_key"], 2)
     assert "no API key" in line and "OPENAI_API_KEY" in line and "https://api.openai.com/v1" in line
 
 
 def test_served_model_mismatch_is_a_clear_message(cli_errors):
-    line = assert_one_line_error(cli_errors["results"]["mismatch"])
+    line = assert_one_line_error(cli_errors["results"]["mismatch"], 2)
     assert "serves scripted-judge, not some-other-model" in line
     assert "--judge openai:scripted-judge" in line
     assert cli_errors["sent_to_server"] == 0  # nothing was sent to the wrong model
 
 
-def test_in_process_errors_are_judge_unavailable(tmp_path, write_jsonl):
+def test_in_process_errors_say_unavailable_or_set_up_wrong(tmp_path, write_jsonl):
     source = write_jsonl("in.jsonl", case_rows(["a"]))
-    with pytest.raises(JudgeUnavailable, match="cannot reach"):
+    with pytest.raises(JudgeUnavailable, match="cannot reach"):  # a ServiceUnavailable: exit 1
         annotate(None, source, tmp_path / "out", base_url=f"http://127.0.0.1:{free_port()}/v1")
-    with pytest.raises(JudgeUnavailable, match="OPENAI_API_KEY"):
+    with pytest.raises(JudgeConfigError, match="OPENAI_API_KEY"):  # a UsageError: exit 2
         annotate(None, source, tmp_path / "out2", judge="gpt-4o")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out2").exists()
 
 
 @pytest.mark.slow

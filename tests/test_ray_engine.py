@@ -160,7 +160,7 @@ def test_a_failed_shard_is_reported_the_others_merged_and_a_rerun_finishes(ray_a
     broken.write_text('{"trace_id": "x"\n{"trace_id": "y", "status": "accepted"}\n')
     result = ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), "--no-progress",
                           address=ray_address)
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr  # a run that could not finish
     assert "shard 1 of 3 failed on" in result.stderr and "corrupt JSONL line" in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: 1 of 3 shards failed (shard 1") and "run the same command again" in last
@@ -301,17 +301,18 @@ def test_no_cluster_no_shard_count_or_no_ray_are_one_clear_line(tmp_path: Path) 
     result = run_cli("annotate", "-o", out, "--num-shards", "2", "--engine", "ray", "--ray-address",
                      f"127.0.0.1:{free_port()}", env=cli_env(**RAY_ENV))
     assert_one_clean_error(result, "no Ray cluster at 127.0.0.1:", "ray start --head")
-    assert result.returncode == 2 and not out.exists()
+    assert result.returncode == 1 and not out.exists()  # no cluster: a service that cannot be reached
 
     result = run_cli("annotate", "-o", out, "--engine", "ray", "--ray-address", "127.0.0.1:1")
     assert_one_clean_error(result, "--engine ray splits the input into shards", "--num-shards N")
+    assert result.returncode == 2 and not out.exists()  # a usage error
 
     without_ray = "import sys; sys.modules['ray'] = None; from splitreason.cli import main; sys.argv[0] = " \
                   "'splitreason'; main()"
     result = subprocess.run([sys.executable, "-c", without_ray, "annotate", "-o", str(out), "--num-shards", "2",
                              "--engine", "ray"], capture_output=True, text=True, timeout=120, env=cli_env())
     assert_one_clean_error(result, "--engine ray needs Ray: pip install 'splitreason[ray]'")
-    assert not out.exists()
+    assert result.returncode == 1 and not out.exists()  # a missing optional package
 
 
 def test_a_part_left_with_another_limit_is_refused_before_the_cluster(local, tmp_path: Path) -> None:
@@ -324,3 +325,26 @@ def test_a_part_left_with_another_limit_is_refused_before_the_cluster(local, tmp
     result = run_cli("annotate", local["source"], "-o", out, "--num-shards", str(SHARDS), "--engine", "ray",
                      "--ray-address", f"127.0.0.1:{free_port()}", env=cli_env(**RAY_ENV))
     assert_one_clean_error(result, "different settings", "limit: 5 -> None")
+
+
+@pytest.mark.slow
+def test_the_driver_and_each_part_are_locked_against_other_writers(ray_address, local, tmp_path: Path) -> None:
+    """The driver holds OUT for the whole run; a part an earlier run left is locked while the driver
+    prepares it (a task still writing it refuses the new driver); both with the holder named."""
+    from splitreason.io.lock import LOCK_NAME, OutputLock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with OutputLock(out / LOCK_NAME, f"output directory {out}", command="splitreason test holder"):
+        refused = ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address)
+    assert_one_clean_error(refused, f"output directory {out} is in use by pid {os.getpid()}")
+    assert refused.returncode == 1 and list(out.iterdir()) == []
+
+    part = out / "parts" / "shard-00001"
+    part.mkdir(parents=True)
+    with OutputLock(part / LOCK_NAME, "a leftover task", command="splitreason test holder"):
+        refused = ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address)
+    assert_one_clean_error(refused, f"part {part} of shard 1 is in use by pid {os.getpid()}")
+    assert refused.returncode == 1
+    ok(ray_annotate(local["source"], "-o", out, "--num-shards", str(SHARDS), address=ray_address))
+    assert files(out) == files(local["local"])  # no lock file left, nothing of the refused runs

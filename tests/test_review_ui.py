@@ -20,11 +20,9 @@ import pytest
 from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
-from tests.browser import ReviewServerThread, drag_select, launch_chromium
-from tests.helpers import openr1_record, reasoning_trace
-from tests.helpers import assert_one_clean_error, cli_command, cli_env, ok, run_cli
-
-TOKEN_HEADER = "X-Review-Token"
+from splitreason.review_ui.server import SESSION_COOKIE
+from tests.browser import ReviewServerThread, drag_select, launch_chromium, sign_in
+from tests.helpers import assert_one_clean_error, cli_command, cli_env, ok, openr1_record, reasoning_trace, run_cli
 
 
 @pytest.fixture
@@ -45,14 +43,16 @@ def astral_trace(out: Path) -> Annotation:
 
 
 def call(server: ReviewServerThread, method: str, path: str, body: object = None, *,
-         token: str | None = "valid", raw: bytes | None = None, content_type: str = "application/json"):
-    """One real HTTP request; (status, parsed JSON body)."""
+         session: str | None = "valid", raw: bytes | None = None, content_type: str = "application/json",
+         headers: dict[str, str] | None = None):
+    """One real HTTP request with the session cookie a browser holds ("valid"), another, or none;
+    (status, parsed JSON body)."""
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data=data, method=method)
+    request = urllib.request.Request(server.base_url + path, data=data, method=method, headers=headers or {})
     if data is not None:
         request.add_header("Content-Type", content_type)
-    if token is not None:
-        request.add_header(TOKEN_HEADER, server.token if token == "valid" else token)
+    if session is not None:
+        request.add_header("Cookie", f"{SESSION_COOKIE}={server.session if session == 'valid' else session}")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -71,23 +71,119 @@ def stored(out: Path, reviewer: str = "tester") -> tuple[list, list[str]]:
 
 # -- API, over real HTTP -------------------------------------------------------------------------
 
-def test_every_write_and_every_api_read_needs_the_token(out: Path) -> None:
+def test_every_write_and_every_api_read_needs_the_session(out: Path) -> None:
     trace_id = in_review(out)[0].trace_id
     with ReviewServerThread(out) as server:
         edit = {"trace_id": trace_id, "action": "add", "start": 0, "end": 5}
-        for token in (None, "", "wrong-token-of-some-length", server.token[:-1]):
-            assert call(server, "POST", "/api/edit", edit, token=token)[0] == 403
+        # No cookie, an empty or wrong one, and the launch token itself: none of them is a session.
+        for session in (None, "", "wrong-session-of-some-length", server.token, server.session[:-1]):
+            assert call(server, "POST", "/api/edit", edit, session=session)[0] == 403
             assert call(server, "POST", "/api/decision", {"trace_id": trace_id, "decision": "accepted"},
-                        token=token)[0] == 403
-            assert call(server, "GET", "/api/queue", token=token)[0] == 403
-            assert call(server, "GET", f"/api/trace?id={quote(trace_id)}", token=token)[0] == 403
-            assert call(server, "DELETE", "/anything", token=token)[0] == 403  # writes on any path
-        status, body = call(server, "POST", "/api/edit", edit, token=None)
-        assert "token" in body["error"]
-        # The page itself loads without the token (it reads the token from its own URL).
+                        session=session)[0] == 403
+            assert call(server, "GET", "/api/queue", session=session)[0] == 403
+            assert call(server, "GET", f"/api/trace?id={quote(trace_id)}", session=session)[0] == 403
+            assert call(server, "DELETE", "/anything", session=session)[0] == 403  # writes on any path
+        status, body = call(server, "POST", "/api/edit", edit, session=None)
+        assert "open the link printed" in body["error"]
+        # The launch token in a header (the old way) opens nothing either.
+        assert call(server, "GET", "/api/queue", session=None, headers={"X-Review-Token": server.token})[0] == 403
+        # The page itself loads without a session (its requests then say how to sign in).
         with urllib.request.urlopen(server.base_url + "/", timeout=10) as response:
             assert response.status == 200 and "Content-Security-Policy" in response.headers
     assert stored(out) == ([], [])
+
+
+def test_the_printed_link_works_once_and_leaves_the_address_bar_clean(out: Path) -> None:
+    """Opening the link swaps its token for an HttpOnly session cookie and redirects to the bare
+    address: a later visitor who finds the link in the browser's history gets nothing."""
+    with ReviewServerThread(out) as server:
+        session = sign_in(server.base_url, server.token)  # 303 to "/", HttpOnly, SameSite=Strict
+        assert session != server.token
+        status, queue = call(server, "GET", "/api/queue", session=session)
+        assert status == 200 and queue["reviewer"] == "tester"
+        for token in (server.token, "x" * 32):  # the link again, or a guess
+            request = urllib.request.Request(f"{server.base_url}/?token={token}")
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 403
+            error = json.loads(refused.value.read())["error"]
+            assert "used already" in error and "\n" not in error
+        assert call(server, "GET", "/api/queue", session=session)[0] == 200  # the browser that signed in goes on
+
+
+def test_requests_addressed_to_another_host_or_from_another_site_are_refused(out: Path) -> None:
+    """DNS rebinding: a page on evil.example whose name now points to 127.0.0.1 sends Host: evil.example."""
+    trace_id = in_review(out)[0].trace_id
+    with ReviewServerThread(out) as server:
+        port = server.port
+        for host in ("evil.example", f"evil.example:{port}", f"127.0.0.1:{port + 1}", f"10.0.0.1:{port}",
+                     f"localhost.evil.example:{port}"):
+            status, body = call(server, "GET", "/api/queue", headers={"Host": host})
+            assert status == 403 and "Host header" in body["error"], host
+            status, _ = call(server, "GET", "/", session=None, headers={"Host": host})
+            assert status == 403, host
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}"):
+            assert call(server, "GET", "/api/queue", headers={"Host": host})[0] == 200, host
+        decision = {"trace_id": trace_id, "decision": "accepted"}
+        status, body = call(server, "POST", "/api/decision", decision, headers={"Origin": "http://evil.example"})
+        assert status == 403 and "another site" in body["error"]
+        assert call(server, "POST", "/api/decision", decision, headers={"Origin": f"http://localhost:{port}"})[0] == 200
+    assert [review.trace_id for review in stored(out)[0]] == [trace_id]
+
+
+def test_malformed_requests_get_a_4xx_and_one_line_of_json(out: Path) -> None:
+    """Bodies too large, too deep, with numbers Python will not convert, not UTF-8, not objects; ids
+    too long or not strings; offsets that are not integers; unknown paths and methods."""
+    annotation = in_review(out)[0]
+    with ReviewServerThread(out) as server:
+        def post(raw: bytes, path: str = "/api/edit"):
+            return call(server, "POST", path, raw=raw)
+
+        huge = b"1" + b"0" * 5000  # past Python's 4,300-digit conversion limit
+        cases = {
+            "deep": post(b"[" * 20_000 + b"]" * 20_000),  # under the size cap, past the recursion limit
+            "deep object": post(b'{"a":' * 10 + b"1" + b"}" * 10),
+            "huge int": post(b'{"trace_id": "' + annotation.trace_id.encode() + b'", "action": "add", "start": '
+                             + huge + b', "end": 3}'),
+            "huge int key": post(b'{"x": ' + huge + b"}", "/api/decision"),
+            "nan": post(b'{"trace_id": "' + annotation.trace_id.encode() + b'", "action": "add", "start": NaN, '
+                        b'"end": 3}'),
+            "not utf-8": post(b'{"trace_id": "\xff\xfe"}'),
+            "null": post(b"null"),
+            "string": post(b'"x"'),
+            "empty": post(b""),
+            "too large": post(b'{"pad": "' + b"x" * 70_000 + b'"}'),
+            "long id": call(server, "POST", "/api/edit", {"trace_id": "x" * 1001, "action": "add", "start": 0,
+                                                          "end": 1}),
+            "id object": call(server, "POST", "/api/decision", {"trace_id": {"a": 1}, "decision": "accepted"}),
+            "query long id": call(server, "GET", f"/api/trace?id={'x' * 1001}"),
+            "query bad escapes": call(server, "GET", "/api/trace?id=%ff%ZZ%00"),
+            "unknown path": call(server, "GET", "/api/nothing"),
+            "wrong method": call(server, "PUT", "/api/edit", {"trace_id": annotation.trace_id}),
+            "bad static": call(server, "GET", "/static/%2e%2e/server.py"),
+        }
+        for name, (status, body) in cases.items():
+            assert 400 <= status < 500, (name, status, body)
+            assert set(body) == {"error"} and body["error"] and "\n" not in body["error"], (name, body)
+        assert cases["too large"][0] == 413 and cases["deep"][0] == 400
+        assert "too many digits" in cases["huge int"][1]["error"] and "nested" in cases["deep"][1]["error"]
+        assert call(server, "GET", "/api/queue")[0] == 200  # and the server is still there
+    assert stored(out) == ([], [])
+
+
+def test_http_the_server_cannot_parse_is_a_400_and_no_traceback(out: Path) -> None:
+    """A garbage request line or a header aiohttp cannot parse never reaches the app: aiohttp answers
+    400 itself, and the server's console stays quiet."""
+    import socket
+
+    with ReviewServerThread(out) as server:
+        for raw in (b"GARBAGE\r\n\r\n", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+                    b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n"):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(raw)
+                answer = sock.recv(4096).decode("latin-1")
+            assert answer.split(" ", 2)[1] == "400" and "Traceback" not in answer, answer
+        assert call(server, "GET", "/api/queue")[0] == 200
 
 
 def test_queue_is_lowest_confidence_first_with_progress(out: Path) -> None:
@@ -244,7 +340,9 @@ def test_serve_command_prints_a_token_url_and_stops_cleanly(out: Path) -> None:
     served = ServedByCli(out, "--reviewer", "carol")
     try:
         assert len(served.token) >= 32
-        request = urllib.request.Request(served.base_url + "/api/queue", headers={TOKEN_HEADER: served.token})
+        session = sign_in(served.base_url, served.token)
+        request = urllib.request.Request(served.base_url + "/api/queue",
+                                         headers={"Cookie": f"{SESSION_COOKIE}={session}"})
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read())["reviewer"] == "carol"
         with pytest.raises(urllib.error.HTTPError) as refused:
@@ -307,6 +405,14 @@ def test_offsets_js_converts_utf16_positions_to_code_points(browser, out: Path) 
                           for unit in range(len(units) // 2 + 1)]
     with ReviewServerThread(out) as server:
         page, errors = open_page(browser, server.page_url)
+        assert page.url.split("#")[0] == server.base_url + "/"  # the token never stays in the address bar
+        # Nor in the tab's history: one step back is the blank page the tab started on (the link's
+        # redirect made no entry of its own).
+        assert page.evaluate("history.length") == 2
+        page.go_back()
+        assert page.url == "about:blank"
+        page.go_forward()
+        page.wait_for_selector("body[data-ready=true]")
         got = page.evaluate("""async (samples) => {
           const m = await import('/static/offsets.js');
           const result = {};
@@ -341,7 +447,13 @@ def test_review_a_trace_end_to_end_in_chromium(browser, out: Path) -> None:
     served = ServedByCli(out, "--reviewer", "e2e")
     try:
         page, errors = open_page(browser, served.page_url)
-        assert "token=" not in page.url  # dropped from the address bar
+        # The server swapped the token for an HttpOnly cookie and redirected: the address bar holds the
+        # bare address, the page's scripts never see a credential, and the link opens nothing again.
+        assert page.url.split("#")[0] == served.base_url + "/" and "token" not in page.url
+        assert page.evaluate("document.cookie") == ""
+        later = browser.new_page()  # another visitor (a fresh browser profile) with the link from history
+        assert later.goto(served.page_url).status == 403
+        later.close()
         ids = page.eval_on_selector_all("#queue-list li", "items => items.map((li) => li.dataset.traceId)")
         assert ids == [a.trace_id for a in queue]
         assert shown_trace_id(page) == queue[0].trace_id

@@ -14,7 +14,8 @@ import pytest
 
 from splitreason import THINK_CLOSE, THINK_OPEN
 from splitreason.annotator.align import Aligner
-from splitreason.annotator.semantic import (DEFAULT_THRESHOLD, Rescue, SemanticRescuer, SemanticUnavailable,
+from splitreason.annotator.semantic import (DEFAULT_THRESHOLD, Rescue, SemanticRescuer, SemanticSettingsError,
+                                            SemanticUnavailable,
                                             segment_trace)
 from splitreason.judges.base import Excerpt
 
@@ -166,7 +167,7 @@ def test_bad_model_path_is_one_clear_line(tmp_path, monkeypatch, make_path):
     path = make_path(tmp_path)
     rescuer = SemanticRescuer(path)
     assert rescuer.info["model"] == path
-    with pytest.raises(SemanticUnavailable) as caught:
+    with pytest.raises(SemanticSettingsError) as caught:  # the user's path: a usage error (exit 2)
         rescuer.rescue(TRACES["935f5ad6"], ["Anything that needs the model to be loaded."])
     message = str(caught.value)
     assert "\n" not in message and INSTALL_HINT in message and path in message
@@ -174,14 +175,14 @@ def test_bad_model_path_is_one_clear_line(tmp_path, monkeypatch, make_path):
 
 def test_missing_extra_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # what an install without [embed] sees
-    with pytest.raises(SemanticUnavailable) as caught:
+    with pytest.raises(SemanticUnavailable) as caught:  # a missing extra: exit 1, like a missing service
         SemanticRescuer().load()
     assert "\n" not in str(caught.value) and INSTALL_HINT in str(caught.value)
 
 
 def test_bad_threshold_is_refused():
     for threshold in (0.0, 1.5, -0.2):
-        with pytest.raises(SemanticUnavailable, match="threshold"):
+        with pytest.raises(SemanticSettingsError, match="threshold"):
             SemanticRescuer(threshold=threshold)
 
 

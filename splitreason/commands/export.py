@@ -33,6 +33,8 @@ def export(
     Reviewed spans (OUT/review.sqlite) take the place of the judge's; traces rejected in review are left out.
     """
     from splitreason.exports.sft import TokenCounter, default_instruction, save_hf_dataset, write_export
+    from splitreason.io.environment import environment_errors
+    from splitreason.io.lock import claim_output_file
     from splitreason.io.run_dir import RunDir
     from splitreason.review.store import ReviewStore
 
@@ -60,8 +62,12 @@ def export(
     if ReviewStore.exists_for(run):
         with ReviewStore.for_run(run) as store:
             reviews = store.reviews_by_trace()
-    summary = write_export(run_dir.iter_annotations(), output, instruction=text, fmt=format,  # type: ignore[arg-type]
-                           statuses=statuses, tokens=counter, reviews=reviews)
+    # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
+    # written is locked, and replaced in one step when complete.
+    with claim_output_file(output, f"export target {output}"), \
+            environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
+        summary = write_export(run_dir.iter_annotations(), output, instruction=text,
+                               fmt=format, statuses=statuses, tokens=counter, reviews=reviews)  # type: ignore[arg-type]
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
                   f"(skipped: {skipped})", highlight=False)
@@ -76,5 +82,7 @@ def export(
         if summary.rows == 0:  # datasets cannot save an empty dataset (it fails deep inside)
             raise typer.BadParameter(f"no examples to save in {hf_dataset}: the export is empty (skipped: {skipped})",
                                      param_hint="--hf-dataset")
-        rows = save_hf_dataset(output, hf_dataset)
+        with claim_output_file(hf_dataset, f"dataset directory {hf_dataset}"), \
+                environment_errors(f"{output} is written; {hf_dataset} may be incomplete", path=hf_dataset):
+            rows = save_hf_dataset(output, hf_dataset)
         console.print(f"saved {rows} rows as a Hugging Face dataset in {hf_dataset}", highlight=False)

@@ -14,6 +14,7 @@ def judges(judges_file: JudgesFile = None) -> None:
     """List judge aliases (built-in and from your judges file) and where they point."""
     import os
 
+    from splitreason.io.redaction import redact
     from splitreason.judges.registry import load_aliases
 
     table = Table(title="judges")
@@ -21,7 +22,7 @@ def judges(judges_file: JudgesFile = None) -> None:
         table.add_column(column, overflow="fold")  # a narrow terminal or a pipe wraps, never cuts a URL
     table.add_row("heuristic", "heuristic", "rules", "offline", "-", "built-in")
     for spec in load_aliases(judges_file).values():
-        endpoint = spec.effective_base_url() or "SDK default"
+        endpoint = redact(spec.effective_base_url() or "SDK default")  # no user:pass@ on the screen
         if spec.base_url_env and os.environ.get(spec.base_url_env):
             endpoint += f" (from ${spec.base_url_env})"
         elif spec.base_url_env:

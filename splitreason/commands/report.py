@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 
 from splitreason.commands.options import RunDirArg
-from splitreason.errors import UsageError
+from splitreason.errors import ServiceUnavailable
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
-class ReportUnavailable(UsageError, RuntimeError):
+class ReportUnavailable(ServiceUnavailable, RuntimeError):
     """The report cannot be built in this environment (a missing optional dependency)."""
 
 
@@ -41,7 +41,9 @@ def report(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from splitreason.exports.sft import TokenCounter
+    from splitreason.io.environment import environment_errors
     from splitreason.io.jsonl import atomic_write_text
+    from splitreason.io.lock import claim_output_file
     from splitreason.io.run_dir import RunDir
     from splitreason.report.collect import collect_report, count_annotations
     from splitreason.report.terminal import print_summary
@@ -56,5 +58,7 @@ def report(
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
                               on_trace=lambda: bar.advance(task))
-    atomic_write_text(output, render_html(data))
+    with claim_output_file(output, f"report {output}"), \
+            environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
+        atomic_write_text(output, render_html(data))
     print_summary(Console(markup=False, emoji=False), data, output)

@@ -47,7 +47,8 @@ def serve(
     def announce(bound_port: int) -> None:
         url = page_url(host, bound_port, token)
         print(f"Review UI for {run}: open {url}", flush=True)
-        print("Every decision is saved in review.sqlite as it is made; press Ctrl+C to stop.", flush=True)
+        print(f"The link signs in one browser, once; that browser then keeps {url.split('?', 1)[0]} open. "
+              "Every decision is saved in review.sqlite as it is made; press Ctrl+C to stop.", flush=True)
         if open_browser:
             webbrowser.open(url)
 

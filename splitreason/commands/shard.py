@@ -26,17 +26,31 @@ def shard(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing, different shard directory.")] = False,
 ) -> None:
     """Select traces and write them into N deterministic shards plus manifest.json."""
+    from splitreason.io.environment import environment_errors
+    from splitreason.io.lock import claim_output_dir
     from splitreason.io.readers import iter_rows
+    from splitreason.io.run_dir import check_output_path
     from splitreason.io.selection import Selection, SelectionStats, select_traces
     from splitreason.io.shards import write_shards
 
     selection = Selection(require_correct=not include_incorrect, require_stop=not include_unfinished,
                           require_complete=not include_incomplete, limit=limit)
     stats = SelectionStats()
+    check_output_path(out)
+    # iter_rows opens the input now: a missing file or hub id stops here, before OUT exists.
     items = select_traces(iter_rows(input, hub_split=hub_split, hub_config=hub_config), selection, stats=stats)
     source = f"{input} (selection: correct={selection.require_correct}, stop={selection.require_stop}, " \
              f"complete={selection.require_complete}, limit={limit})"
-    manifest = write_shards(items, out, shards, source, overwrite=overwrite)
+    lock = claim_output_dir(out)
+    try:
+        # Shards are written into a staging directory beside OUT and moved in when complete.
+        with environment_errors(f"{out} was left as it was (shards are moved in only when complete)", path=out):
+            manifest = write_shards(items, out, shards, source, overwrite=overwrite)
+    except BaseException:
+        lock.discard()  # a new OUT that got nothing goes again; an existing one keeps its files
+        raise
+    finally:
+        lock.release()
     sizes = ", ".join(str(info.count) for info in manifest.shards[:16])
     more = " …" if len(manifest.shards) > 16 else ""
     console.print(f"wrote {manifest.total_count} traces into {shards} shards in {out} (sizes {sizes}{more}); "

@@ -15,14 +15,13 @@ Memory does not grow with the input's text: traces stream through, the dedup ind
 SQLite in the work directory (curate/index.py), and sampling spills the survivors to a work file,
 holding only a rank and an id per trace (as the shard manifest holds the ids). Embedding dedup,
 when asked for, keeps one 384-float vector per kept problem in memory. Everything is written
-into a work directory beside CURATED and moved into place at the end, so a crash never leaves
-a half-curated directory that looks finished.
+into a work directory beside CURATED and swapped into place at the end, under CURATED's lock, so
+a crash never leaves a half-curated directory that looks finished.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 import shutil
 import tempfile
 import time
@@ -33,9 +32,12 @@ from splitreason.curate.config import CurateRequest
 from splitreason.curate.dedup import ClusterBook
 from splitreason.curate.boilerplate import corpus_sample
 from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
+from splitreason.io.environment import environment_errors
 from splitreason.io.inputs import bundled_sample
 from splitreason.io.jsonl import atomic_write_json, iter_jsonl, record_to_line
+from splitreason.io.lock import claim_output_dir, is_lock_file, replace_locked_dir
 from splitreason.io.readers import InputError, RawRow, iter_rows
+from splitreason.io.run_dir import check_output_path
 from splitreason.io.selection import TraceSelector
 from splitreason.io.shards import write_shards
 from splitreason.schemas import Exclusion, Reject, Trace
@@ -46,9 +48,8 @@ EXTRA_FILES = ("exclusions.jsonl", "clusters.jsonl", "contamination.jsonl", CURA
 
 def check_output(out: Path, source: str, overwrite: bool) -> None:
     """CURATED may be new, empty, or an earlier curate output (then only with --overwrite)."""
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
+    check_output_path(out)
+    if out.is_dir() and any(not is_lock_file(path) for path in out.iterdir()):
         if not (out / CURATE_FILE).is_file():
             raise InputError(f"output directory {out} is not empty and holds no curate output; choose another")
         if not overwrite:
@@ -59,51 +60,40 @@ def check_output(out: Path, source: str, overwrite: bool) -> None:
 
 
 def run_curate(request: CurateRequest, on_trace=None) -> dict:
-    """Curate `request.input` into `request.out`; returns the summary written to curate.json."""
+    """Curate `request.input` into `request.out`; returns the summary written to curate.json.
+
+    Everything is checked first (the output, the input, the tokenizer, language model and evaluation
+    sets), then CURATED is created and locked, checked again under the lock, and written: into a work
+    directory beside it, swapped into place when complete."""
     started = time.monotonic()
     source = request.input or str(bundled_sample())
     check_output(request.out, source, request.overwrite)
-    request.out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
+    rows = iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config)  # opened: it exists
+    with environment_errors("nothing was written", path=request.out, name_path=True):
+        request.out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
     plan = None
+    lock = None
     try:
         plan = request.build(work)  # loads tokenizer, language model, evaluation sets: errors before any work
         if plan.boilerplate_sample:
             plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, request), plan.boilerplate_sample))
-        with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
-            ledger = Ledger(excluded)
-            book = ClusterBook()
-            selector = TraceSelector(request.selection(), on_not_selected=_select_exclusion(ledger))
-            rows = iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config)
-            items: Iterator[Item] = selector(rows)
-            if on_trace is not None:
-                items = _observed(items, on_trace)
-            decontaminate = None
-            if plan.filters:
-                items = ledger.counted("filter", items, FilterStage(plan.filters, ledger))
-            if plan.decontaminator is not None:
-                decontaminate = DecontaminateStage(plan.decontaminator, ledger, pairs, drop=not request.keep_contaminated)
-                items = ledger.counted("decontaminate", items, decontaminate)
-            if plan.checkers or plan.embedding is not None:
-                items = ledger.counted("dedup", items, lambda stream: _dedup(stream, plan, book, ledger))
-            sampling = None
-            if plan.sampler is not None:
-                items, sampling = _sample(items, plan.sampler, ledger, work)
-            manifest = write_shards(items, work / "curated", request.shards,
-                                    f"splitreason curate of {source} (see curate.json)")
-        summary = _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
-                           work)
-        with open(work / "clusters.jsonl", "wb") as handle:
-            for record in book.records():
-                handle.write(record_to_line(record))
-        atomic_write_json(work / CURATE_FILE, summary)
-        for name in EXTRA_FILES:
-            (work / name).replace(work / "curated" / name)
-        _move_into_place(work / "curated", request.out, work)
+        lock = claim_output_dir(request.out)
+        check_output(request.out, source, request.overwrite)  # again, under the lock
+        with environment_errors(f"{request.out} was left as it was (curate writes into a work directory and "
+                                "swaps it in only when complete)", path=request.out):
+            summary = _curate(request, plan, source, rows, work, started, on_trace)
+            replace_locked_dir(lock, work / "curated", work / "previous")
         return summary
+    except BaseException:
+        if lock is not None:
+            lock.discard()  # a CURATED this run created and never filled goes again
+        raise
     finally:
         if plan is not None:
             plan.close()
+        if lock is not None:
+            lock.release()
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -113,6 +103,39 @@ def input_problems(source: str, request: CurateRequest) -> Iterator[str]:
         problem = row.data.get("problem") if isinstance(row, RawRow) else None
         if isinstance(problem, str) and problem.strip():
             yield problem
+
+
+def _curate(request: CurateRequest, plan, source: str, rows, work: Path, started: float, on_trace) -> dict:
+    """Every step, written into `work`/curated; the summary."""
+    with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
+        ledger = Ledger(excluded)
+        book = ClusterBook()
+        selector = TraceSelector(request.selection(), on_not_selected=_select_exclusion(ledger))
+        items: Iterator[Item] = selector(rows)
+        if on_trace is not None:
+            items = _observed(items, on_trace)
+        decontaminate = None
+        if plan.filters:
+            items = ledger.counted("filter", items, FilterStage(plan.filters, ledger))
+        if plan.decontaminator is not None:
+            decontaminate = DecontaminateStage(plan.decontaminator, ledger, pairs, drop=not request.keep_contaminated)
+            items = ledger.counted("decontaminate", items, decontaminate)
+        if plan.checkers or plan.embedding is not None:
+            items = ledger.counted("dedup", items, lambda stream: _dedup(stream, plan, book, ledger))
+        sampling = None
+        if plan.sampler is not None:
+            items, sampling = _sample(items, plan.sampler, ledger, work)
+        manifest = write_shards(items, work / "curated", request.shards,
+                                f"splitreason curate of {source} (see curate.json)")
+    summary = _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
+                       work)
+    with open(work / "clusters.jsonl", "wb") as handle:
+        for record in book.records():
+            handle.write(record_to_line(record))
+    atomic_write_json(work / CURATE_FILE, summary)
+    for name in EXTRA_FILES:
+        (work / name).replace(work / "curated" / name)
+    return summary
 
 
 def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
@@ -197,12 +220,6 @@ def _summary(request, plan, source, selector, ledger, book, decontaminate, sampl
         "steps": steps, "dedup": dedup, "decontamination": decontamination, "sampling": sampling,
         "shards": manifest.num_shards, "seconds": round(time.monotonic() - started, 2),
     }
-
-
-def _move_into_place(curated: Path, out: Path, work: Path) -> None:
-    if out.exists():
-        out.rename(work / "previous")  # checked by check_output: empty, or an earlier curate output
-    curated.rename(out)
 
 
 def contamination_examples(path: Path, limit: int = 20) -> dict[str, list[dict]]:

@@ -47,18 +47,27 @@ class InputPlan:
 
     def items(self, selection: Selection, *, hub_split: str, hub_config: str | None,
               shard_indices: list[int] | None) -> Iterator[tuple[int, Trace | Reject]]:
-        """(shard, item) pairs of the wanted shards only: other shards' items stop here."""
+        """(shard, item) pairs of the wanted shards only: other shards' items stop here.
+
+        The input is opened here, before anything is read: a missing file, an unreadable format or a
+        hub id that cannot be loaded raises now (InputError), so a caller can check the input before
+        it creates its output."""
         wanted = set(range(self.num_shards) if shard_indices is None else shard_indices)
         if self.manifest is not None:
-            for reject in iter_rejects(self.source, manifest=self.manifest):
-                shard = shard_of(shard_key(reject), self.num_shards)
-                if shard in wanted:
-                    yield shard, reject
-            traces = iter_shard_dir(self.source, sorted(wanted), manifest=self.manifest)
-            # The shards hold selected traces already; only --limit is left to apply.
-            yield from traces if selection.limit is None else islice(traces, selection.limit)
-            return
+            return self._shard_dir_items(selection, wanted)
         rows = iter_rows(self.source, hub_split=hub_split, hub_config=hub_config)
+        return self._row_items(rows, selection, wanted)
+
+    def _shard_dir_items(self, selection: Selection, wanted: set[int]) -> Iterator[tuple[int, Trace | Reject]]:
+        for reject in iter_rejects(self.source, manifest=self.manifest):
+            shard = shard_of(shard_key(reject), self.num_shards)
+            if shard in wanted:
+                yield shard, reject
+        traces = iter_shard_dir(self.source, sorted(wanted), manifest=self.manifest)
+        # The shards hold selected traces already; only --limit is left to apply.
+        yield from traces if selection.limit is None else islice(traces, selection.limit)
+
+    def _row_items(self, rows, selection: Selection, wanted: set[int]) -> Iterator[tuple[int, Trace | Reject]]:
         for item in select_traces(rows, selection, stats=self.selection_stats):
             shard = shard_of(shard_key(item), self.num_shards)
             if shard in wanted:

@@ -1,9 +1,13 @@
 """Read raw OpenR1-Math records from local files, directories or the Hugging Face hub.
 
-`iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a line that
-cannot be a record (invalid UTF-8, invalid JSON, JSON that is not an object); reading
-continues after a reject. Problems that make the whole source unusable raise
-`InputError` with a one-line message meant for the user.
+`iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a row that cannot be
+a record, whatever its content does: ``invalid_utf8``, ``invalid_json``, ``not_an_object``,
+``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (past the
+recursion limit), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
+``unreadable_row`` (a parquet value Python cannot hold, such as a date past year 9999); reading
+continues after a reject. Only what the content causes is caught: our own code runs outside
+those handlers, so a bug is never taken for a bad row. Problems that make the whole source
+unusable raise `InputError` with a one-line message meant for the user.
 
 Sources:
 
@@ -21,7 +25,6 @@ Sources:
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import re
 import zlib
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
 from splitreason.schemas.reject import Reject
 from splitreason.errors import UsageError
 
@@ -50,6 +54,9 @@ PARQUET_BATCH_ROWS = 64
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DETAIL_MAX = 300
+#: The longest input line read (an OpenR1 row is at most a few MB); a longer one is a reject, read
+#: past without being held in memory.
+MAX_ROW_BYTES = 256 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -190,7 +197,9 @@ def _iter_jsonl(path: Path, *, gzipped: bool) -> Iterator[RawRow | Reject]:
         line_no = 0
         while True:
             try:
-                raw = handle.readline()
+                raw = handle.readline(MAX_ROW_BYTES + 1)
+                oversized = len(raw) > MAX_ROW_BYTES and not raw.endswith(b"\n")
+                skipped = _skip_rest_of_line(handle) if oversized else 0
             except (OSError, EOFError, zlib.error) as exc:
                 # gzip.BadGzipFile is an OSError; a truncated gzip raises EOFError.
                 what = "corrupt or truncated gzip file" if gzipped else "read error"
@@ -198,42 +207,45 @@ def _iter_jsonl(path: Path, *, gzipped: bool) -> Iterator[RawRow | Reject]:
             if not raw:
                 break
             line_no += 1
+            if oversized:
+                yield Reject(origin=origin, row=line_no, reason="row_too_large",
+                             detail=f"the line has {len(raw) + skipped:,} bytes; at most {MAX_ROW_BYTES:,} are read")
+                continue
             if line_no == 1 and raw.startswith(_BOM):
                 raw = raw[len(_BOM) :]
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield Reject(
-                    origin=origin,
-                    row=line_no,
-                    reason="invalid_utf8",
-                    detail=f"invalid UTF-8 byte at offset {exc.start} of the line",
-                )
-                continue
-            if not text.strip():
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Reject(
-                    origin=origin,
-                    row=line_no,
-                    reason="invalid_json",
-                    detail=one_line(f"{exc.msg} at column {exc.colno}"),
-                )
-                continue
-            except RecursionError:
-                yield Reject(origin=origin, row=line_no, reason="invalid_json", detail="JSON nested too deeply")
-                continue
-            if not isinstance(value, dict):
-                yield Reject(
-                    origin=origin,
-                    row=line_no,
-                    reason="not_an_object",
-                    detail=f"the line is a JSON {_json_type(value)}, not an object",
-                )
-                continue
-            yield RawRow(origin=origin, row=line_no, data=value)
+            item = _row_or_reject(origin, line_no, raw)
+            if item is not None:
+                yield item
+
+
+def _skip_rest_of_line(handle) -> int:
+    """Read past the rest of an oversized line without holding it; the bytes skipped."""
+    skipped = 0
+    while chunk := handle.readline(1 << 20):
+        skipped += len(chunk)
+        if chunk.endswith(b"\n"):
+            break
+    return skipped
+
+
+def _row_or_reject(origin: str, line_no: int, raw: bytes) -> RawRow | Reject | None:
+    """One line as a row, or the reject its content earns (invalid UTF-8 or JSON, a number too
+    large to convert, nesting too deep, not an object)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Reject(origin=origin, row=line_no, reason="invalid_utf8",
+                      detail=f"invalid UTF-8 byte at offset {exc.start} of the line")
+    if not text.strip():
+        return None
+    try:
+        value = parse_untrusted_json(text)
+    except BadJson as exc:
+        return Reject(origin=origin, row=line_no, reason=exc.reason, detail=one_line(exc.detail))
+    if not isinstance(value, dict):
+        return Reject(origin=origin, row=line_no, reason="not_an_object",
+                      detail=f"the line is a JSON {_json_type(value)}, not an object")
+    return RawRow(origin=origin, row=line_no, data=value)
 
 
 def _json_type(value: Any) -> str:
@@ -271,9 +283,28 @@ def _iter_parquet(path: Path) -> Iterator[RawRow]:
                 raise InputError(
                     f"unreadable or corrupt parquet file {origin} at row {row}: {one_line(str(exc))}"
                 ) from exc
-            for record in batch.to_pylist():
-                yield RawRow(origin=origin, row=row, data=record)
+            for record in _batch_records(batch, origin, row):
+                yield record
                 row += 1
+
+
+def _batch_records(batch, origin: str, first_row: int) -> list[RawRow | Reject]:
+    """The rows of one record batch; a row whose values Python cannot hold (a timestamp past year
+    9999, say) is a reject of its own, not the end of the file."""
+    import pyarrow as pa
+
+    try:
+        return [RawRow(origin=origin, row=first_row + i, data=record) for i, record in enumerate(batch.to_pylist())]
+    except (ValueError, OverflowError, pa.ArrowException):
+        pass
+    records: list[RawRow | Reject] = []
+    for i in range(batch.num_rows):
+        try:
+            records.append(RawRow(origin=origin, row=first_row + i, data=batch.slice(i, 1).to_pylist()[0]))
+        except (ValueError, OverflowError, pa.ArrowException) as exc:
+            records.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
+                                  detail=one_line(f"{type(exc).__name__}: {exc}")))
+    return records
 
 
 def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, when: str) -> InputError:

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+from splitreason.io.environment import OutputNotWritable, first_file_on_path
 from splitreason.io.jsonl import atomic_write_json, atomic_write_text, file_sha256, iter_jsonl, repair_tail
 from splitreason.schemas import Annotation, Reject
 from splitreason.errors import UsageError
@@ -27,6 +28,16 @@ _SHARD_FILE = re.compile(r"^shard-(\d{5})-of-(\d{5})\.jsonl$")
 
 class RunDirError(UsageError, ValueError):
     """The output directory cannot be used as asked; the message says why."""
+
+
+def check_output_path(out: Path) -> None:
+    """Refuse an output path that cannot be a run directory, before anything is created: a file, or
+    a path through a file."""
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"output {out} exists and is not a directory; choose another output (-o)")
+    if (blocker := first_file_on_path(out)) is not None:
+        raise OutputNotWritable(f"cannot create {out}: {blocker} is a file, not a directory; choose another "
+                                "output (-o)")
 
 
 def shard_name(index: int, num_shards: int) -> str:
@@ -46,6 +57,24 @@ class RunDir:
 
     def shard_done_path(self, index: int, num_shards: int) -> Path:
         return self.annotations_dir / f"{shard_name(index, num_shards)}.done.json"
+
+    def holds_annotations(self) -> bool:
+        """True once any trace was annotated here: from then on OUT is bound to the settings it was
+        made with."""
+        return self.annotations_dir.is_dir() and any(path.stat().st_size > 0 for _, _, path in self.shard_files())
+
+    def clear_unannotated(self) -> None:
+        """Forget what a run that annotated nothing left (its rejects, empty shard files and their
+        done.json, run.json), so a run with other settings starts clean. Judge answers stay: they are
+        keyed by their request."""
+        assert not self.holds_annotations(), "clear_unannotated on a directory that holds annotations"
+        for _, _, path in self.shard_files():
+            path.unlink()
+        if self.annotations_dir.is_dir():
+            for path in self.annotations_dir.glob("shard-*.done.json"):
+                path.unlink()
+        self.rejects_path.unlink(missing_ok=True)
+        self.manifest_path.unlink(missing_ok=True)
 
     def prepare(self) -> None:
         if self.root.exists() and not self.root.is_dir():

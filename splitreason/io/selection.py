@@ -8,7 +8,10 @@ Each `RawRow` is validated first. Problems with the row as a whole give one
   ``generations`` not a non-empty list of strings, a per-generation list
   (``correctness_math_verify``, ``finish_reasons``, ``is_reasoning_complete``) that is
   present but not a list, has the wrong length or ill-typed elements, or ``answer`` /
-  ``source`` / ``problem_type`` / ``question_type`` of a non-scalar type.
+  ``source`` / ``problem_type`` / ``question_type`` of a non-scalar type;
+* ``bad_trace_id``: the row's trace ids (``{uuid}:{index}``) would hold a control character
+  (newline, escape, NUL ...), a line separator or a lone surrogate, or be longer than
+  `MAX_TRACE_ID_CHARS` (what the review UI accepts), so every selected trace can be reviewed.
 
 ``correctness_count`` (carried on the trace for curation filters) must be a non-negative
 integer or null (``bad_field`` otherwise). Fields the selection does not use (``solution``,
@@ -53,7 +56,7 @@ from typing import Any
 from splitreason import CLOSE_TAG, OPEN_TAG
 from splitreason.io.readers import RawRow, one_line
 from splitreason.schemas.reject import Reject
-from splitreason.schemas.trace import Trace
+from splitreason.schemas.trace import Trace, trace_id_issue
 
 __all__ = ["Selection", "SelectionStats", "TraceSelector", "select_traces"]
 
@@ -114,6 +117,12 @@ class _RowError(Exception):
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
+
+
+def _shown(uuid: str) -> str:
+    """A uuid as messages may show it: escaped and cut (it may hold newlines or be a megabyte long)."""
+    text = ascii(uuid[:60])
+    return text + ("…" if len(uuid) > 60 else "")
 
 
 def _type_name(value: Any) -> str:
@@ -273,8 +282,9 @@ def _validate(
         raise _RowError("missing_field", "missing field uuid")
     if not isinstance(uuid, str) or not uuid.strip():
         raise _RowError("bad_field", f"field uuid must be a non-empty string, got {_type_name(uuid)}")
-    if _text_issue(uuid) is not None:
-        raise _RowError("bad_field", f"field uuid {_text_issue(uuid)[1]}")
+    uuid_issue = trace_id_issue(uuid)
+    if uuid_issue is not None:  # checked before any message names the row by its uuid
+        raise _RowError("bad_trace_id", f"row {_shown(uuid)}: field uuid: {uuid_issue}")
     who = f"row {uuid}: "
 
     problem = data.get("problem")
@@ -295,6 +305,10 @@ def _validate(
     for i, gen in enumerate(generations):
         if not isinstance(gen, str):
             raise _RowError("bad_field", who + f"generations[{i}] must be a string, got {_type_name(gen)}")
+    # Every trace id of the row is "{uuid}:{index}": the last one is the longest.
+    id_issue = trace_id_issue(f"{uuid}:{len(generations) - 1}")
+    if id_issue is not None:
+        raise _RowError("bad_trace_id", f"row {_shown(uuid)}: {id_issue}")
 
     lists: dict[str, list[Any] | None] = {}
     for name in (*_BOOL_LISTS, *_STR_LISTS):

@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 import splitreason
 from splitreason.io.jsonl import atomic_write_bytes, file_sha256, fsync_dir, record_to_line
+from splitreason.io.lock import is_lock_file
 from splitreason.io.readers import InputError, one_line
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
@@ -260,7 +261,7 @@ def write_shards(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"shard output {out} exists and is not a directory")
-    non_empty = out.is_dir() and any(out.iterdir())
+    non_empty = out.is_dir() and any(not is_lock_file(path) for path in out.iterdir())
     holds_shards = non_empty and is_shard_dir(out)
     if non_empty and not holds_shards and not overwrite:
         raise InputError(
@@ -359,10 +360,19 @@ def iter_shard(
 
 
 def _iter_models(path: Path, model: type[Trace] | type[Reject]) -> Iterator:
+    """Our own records, hash-checked already: a line that does not validate means the directory was
+    made by something else (or a manifest rewritten by hand), which is one line, not a crash."""
     with open(path, "rb") as handle:
-        for line in handle:
-            if line.strip():
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
                 yield model.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0] if exc.errors() else {"msg": str(exc)}
+                raise InputError(f"{path}:{line_no} is not a {model.__name__} record of a shard directory "
+                                 f"({one_line(str(first.get('msg')), 200)}); make the shards again with "
+                                 "`splitreason shard`") from None
 
 
 def iter_shard_dir(

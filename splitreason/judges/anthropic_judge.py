@@ -6,9 +6,11 @@ from typing import Any
 
 import anthropic
 
+from splitreason.io.redaction import redact
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
+from splitreason.judges.registry import JudgeConfigError
 from splitreason.judges.transport import Transport, sdk_error
 
 
@@ -27,7 +29,7 @@ class AnthropicJudge(LLMJudge):
     ):
         super().__init__(name, config, transport=transport, cache=cache)
         if not api_key:
-            raise JudgeUnavailable(
+            raise JudgeConfigError(
                 f"judge {name}: no Anthropic API key. Set ANTHROPIC_API_KEY (or api_key_env in your judges file)."
             )
         # The SDK appends /v1/messages itself; a base URL written OpenAI-style (".../v1") would
@@ -53,11 +55,11 @@ class AnthropicJudge(LLMJudge):
         }
 
     async def start(self) -> None:
-        where = self.base_url or "the Anthropic API"
+        where = redact(self.base_url) if self.base_url else "the Anthropic API"
         try:
             await self._client.models.list(timeout=min(self.transport.timeout, 15))
         except anthropic.AuthenticationError as error:
-            raise JudgeUnavailable(f"judge {self.name}: {where} refused the API key.") from error
+            raise JudgeConfigError(f"judge {self.name}: {where} refused the API key.") from error
         except (anthropic.APIConnectionError, anthropic.APITimeoutError) as error:
             raise JudgeUnavailable(
                 f"judge {self.name}: cannot reach {where} ({type(error).__name__}); check the network or --base-url."

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from splitreason.schemas import JudgeInfo, Trace, Usage
-from splitreason.errors import UsageError
+from splitreason.errors import ServiceUnavailable
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,10 @@ class JudgeFailed(Exception):
         self.cache_hits = 0
 
 
-class JudgeUnavailable(UsageError):
-    """The judge cannot be used at all (unreachable server, missing key, missing extra).
+class JudgeUnavailable(ServiceUnavailable):
+    """The judge cannot be reached or started (a server down, an engine that cannot load or died, a
+    missing extra): the same command works once it is back. A judge that is set up wrong (no key,
+    a refused key, a model the server does not serve) is a `JudgeConfigError` instead.
 
     The message is the whole user-facing explanation, including how to fix it.
     """

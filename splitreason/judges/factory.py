@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from splitreason.judges.base import Judge, JudgeUnavailable
+from splitreason.io.redaction import redact, register_url_credentials
+from splitreason.judges.base import Judge
 from splitreason.judges.cache import RequestCache
 from splitreason.judges.llm import LLMJudgeConfig, SamplingParams
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS
-from splitreason.judges.registry import JudgeSpec
+from splitreason.judges.registry import JudgeConfigError, JudgeSpec
 from splitreason.judges.transport import RetryPolicy, Transport
 
 
@@ -51,14 +52,15 @@ def create_judge(spec: JudgeSpec, settings: JudgeSettings, cache: RequestCache |
                           requests_per_minute=settings.requests_per_minute)
     base_url = spec.effective_base_url()
     api_key = spec.effective_api_key()
+    register_url_credentials(base_url)  # an HTTP client sends them as a Basic header a server may echo
 
     if spec.backend == "openai":
         from splitreason.judges.openai_judge import OpenAIJudge
 
         if not api_key and not _is_local(base_url):
             where = base_url or "the OpenAI API"
-            raise JudgeUnavailable(
-                f"judge {spec.name}: no API key for {where}. Set {spec.api_key_env or 'OPENAI_API_KEY'} "
+            raise JudgeConfigError(
+                f"judge {spec.name}: no API key for {redact(where)}. Set {spec.api_key_env or 'OPENAI_API_KEY'} "
                 "in the environment (or api_key in your judges file)."
             )
         return OpenAIJudge(spec.name, config, base_url=base_url, api_key=api_key, transport=transport,
@@ -71,4 +73,4 @@ def create_judge(spec: JudgeSpec, settings: JudgeSettings, cache: RequestCache |
         from splitreason.judges.vllm_judge import VLLMJudge
 
         return VLLMJudge(spec.name, config, transport=transport, cache=cache, engine_args=settings.vllm_engine_args)
-    raise JudgeUnavailable(f"judge {spec.name}: unknown backend {spec.backend!r}")
+    raise JudgeConfigError(f"judge {spec.name}: unknown backend {spec.backend!r}")

@@ -7,14 +7,17 @@ asked again -- is decided here, once.
 
 from __future__ import annotations
 
+import dataclasses
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason import prompts
 from splitreason.io.readers import one_line
-from splitreason.judges.base import Judge, JudgeFailed, JudgeUnavailable, Verdict
+from splitreason.io.redaction import redact
+from splitreason.judges.base import Judge, JudgeFailed, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
+from splitreason.judges.registry import JudgeConfigError
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema, parse_answer
 from splitreason.judges.transport import PermanentError, Transport, TransientError
 from splitreason.schemas import JudgeInfo, Trace, Usage
@@ -147,18 +150,21 @@ class LLMJudge(Judge):
         except PermanentError as error:
             if error.status in (401, 403):
                 # A refused key refuses every trace: stop the run instead of rejecting them one by one.
-                raise JudgeUnavailable(
+                raise JudgeConfigError(
                     f"judge {self.name}: the server refused the credentials (HTTP {error.status}); "
                     "check the API key variable."
                 ) from error
+            # Whatever a judge sends back is redacted before it is stored or shown: a server may echo the key.
+            message = one_line(redact(str(error)))
             if self.cache and error.status is not None and 400 <= error.status < 500:
-                self.cache.put(key, trace_id, CachedFailure(status=error.status, message=one_line(str(error))))
-            raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {one_line(str(error))}") from error
+                self.cache.put(key, trace_id, CachedFailure(status=error.status, message=message))
+            raise JudgeFailed("judge_request_refused", f"HTTP {error.status}: {message}") from error
         except TransientError as error:
             raise JudgeFailed(
                 "judge_failed",
-                f"{error.kind} after {self.transport.policy.max_attempts} attempts: {one_line(str(error))}",
+                f"{error.kind} after {self.transport.policy.max_attempts} attempts: {one_line(redact(str(error)))}",
             ) from error
+        completion = dataclasses.replace(completion, text=redact(completion.text))
         if self.cache:
             self.cache.put(key, trace_id, completion)
         return completion

@@ -7,9 +7,11 @@ from typing import Any
 import openai
 from openai.types.chat import ChatCompletion
 
+from splitreason.io.redaction import redact
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
+from splitreason.judges.registry import JudgeConfigError
 from splitreason.judges.transport import Transport, sdk_error
 
 
@@ -49,11 +51,12 @@ class OpenAIJudge(LLMJudge):
         return payload
 
     async def start(self) -> None:
-        where = self.base_url or "the OpenAI API"
+        where = redact(self.base_url) if self.base_url else "the OpenAI API"
         try:
             models = await self._client.models.list(timeout=min(self.transport.timeout, 15))
         except openai.AuthenticationError as error:
-            raise JudgeUnavailable(f"judge {self.name}: {where} refused the API key ({error.status_code}).") from error
+            raise JudgeConfigError(f"judge {self.name}: {where} refused the API key ({error.status_code}); check "
+                                   "the API key variable.") from error
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
             hint = f" Start one with: {self.start_hint}." if self.start_hint else ""
             raise JudgeUnavailable(
@@ -61,7 +64,7 @@ class OpenAIJudge(LLMJudge):
                 f"{type(error).__name__}).{hint} Or point to a running server with --base-url."
             ) from error
         except openai.NotFoundError as error:
-            raise JudgeUnavailable(
+            raise JudgeConfigError(
                 f"judge {self.name}: {where} answered 404 for GET /models; an OpenAI-compatible base URL "
                 "usually ends in /v1 (e.g. http://127.0.0.1:8000/v1)."
             ) from error
@@ -69,7 +72,7 @@ class OpenAIJudge(LLMJudge):
             return  # Some compatible servers refuse to list models; the first request will tell.
         served = [model.id for model in models.data]
         if served and self.config.model not in served and len(served) < 50:
-            raise JudgeUnavailable(
+            raise JudgeConfigError(
                 f"judge {self.name}: {where} serves {', '.join(served)}, not {self.config.model}. "
                 "Use the served name, e.g. --judge openai:" + served[0]
             )

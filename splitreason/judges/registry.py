@@ -16,7 +16,9 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
 from splitreason.errors import UsageError
+from splitreason.io.redaction import register_secret
 
 BACKENDS = ("heuristic", "openai", "anthropic", "vllm")
 RESPONSE_FORMATS = ("json_schema", "json_schema_strict", "json_object", "none")
@@ -26,7 +28,8 @@ _KEYS = {"backend", "model", "base_url", "base_url_env", "api_key_env", "api_key
 
 
 class JudgeConfigError(UsageError, ValueError):
-    """A judge name or judges file that cannot be used; the message says what to fix."""
+    """A judge set up wrong: a name or judges file that cannot be used, no key or a refused key, a
+    model the server does not serve; the message says what to fix."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,7 @@ def _parse_table(text: str, origin: str) -> dict[str, JudgeSpec]:
         if fmt not in RESPONSE_FORMATS:
             raise JudgeConfigError(f"judges file {origin}: [judges.{name}] response_format must be one of {RESPONSE_FORMATS}")
         specs[name] = JudgeSpec(name=name, origin=origin, **{"model": "", **entry})
+        register_secret(entry.get("api_key"), variable=entry.get("api_key_env"))  # never written, never printed
     return specs
 
 
@@ -127,4 +131,5 @@ def resolve(name: str, aliases: dict[str, JudgeSpec], *, base_url: str | None = 
         )
     if base_url:
         spec = replace(spec, base_url=base_url, base_url_env=None)
+    register_secret(spec.api_key, variable=spec.api_key_env)
     return spec

@@ -18,6 +18,8 @@ from typing import TypeVar
 from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
+from splitreason.io.redaction import redact
+
 T = TypeVar("T")
 
 
@@ -141,7 +143,7 @@ def sdk_error(error: Exception, sdk: ModuleType) -> TransientError | PermanentEr
     """Our error for an exception of the openai or anthropic SDK (both share one generated
     exception hierarchy, so one mapping serves both): 429, 5xx (Anthropic's 529 included),
     timeouts, connection errors and malformed responses are transient; other statuses are not."""
-    message = str(error)
+    message = redact(str(error))  # a server may echo the request's key (or the URL's credentials)
     if isinstance(error, sdk.APITimeoutError):  # a subclass of APIConnectionError: test it first
         return TransientError("timeout", message)
     if isinstance(error, sdk.APIConnectionError):

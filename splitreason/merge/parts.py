@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from splitreason.annotator.run_config import RunConfig
+from splitreason.io.lock import is_lock_file
 from splitreason.io.run_dir import RunDir, shard_name
 from splitreason.io.shards import shard_of
 from splitreason.review.store import REVIEW_DB_NAME
@@ -87,7 +88,7 @@ def read_base(out: Path) -> Part | None:
     """What OUT already holds (None when it is new or empty): merged into, never silently replaced."""
     if out.exists() and not out.is_dir():
         raise MergeError(f"output {out} exists and is not a directory")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or not any(not is_lock_file(path) for path in out.iterdir()):
         return None
     manifest = RunDir(out).read_manifest()
     if manifest is None:

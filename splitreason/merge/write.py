@@ -15,7 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from splitreason.io.environment import environment_errors
 from splitreason.io.jsonl import atomic_write_bytes, atomic_write_json, atomic_writer
+from splitreason.io.lock import claim_output_dir
 from splitreason.io.run_dir import RunDir
 from splitreason.merge.checks import MergePlan, plan_merge
 from splitreason.merge.parts import MergeError, Part, ShardCopy, read_base, read_part
@@ -50,8 +52,20 @@ def merge_runs(paths: list[Path], out: Path, *, manifest_path: Path | None = Non
             continue
         seen.add(path.resolve())
         parts.append(read_part(path))
-    plan = plan_merge(parts, base=read_base(out), manifest_path=manifest_path, allow_incomplete=allow_incomplete)
-    return write_merge(plan, out)
+    plan_merge(parts, base=read_base(out), manifest_path=manifest_path, allow_incomplete=allow_incomplete)
+    # Checked, so OUT may be created now; planned again under its lock, in case another merge or run
+    # wrote to it in the meantime.
+    lock = claim_output_dir(out)
+    try:
+        plan = plan_merge(parts, base=read_base(out), manifest_path=manifest_path, allow_incomplete=allow_incomplete)
+        with environment_errors(f"the shards already copied into {out} are kept (each whole, or not at all)",
+                                path=out):
+            return write_merge(plan, out)
+    except BaseException:
+        lock.discard()  # removes an OUT this merge created only while it holds nothing but the lock
+        raise
+    finally:
+        lock.release()
 
 
 def write_merge(plan: MergePlan, out: Path) -> MergeResult:

@@ -33,7 +33,7 @@ from splitreason.review.offsets import Utf16Index
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from splitreason.schemas.review import ReviewOutcome
-from splitreason.errors import UsageError
+from splitreason.errors import ServiceUnavailable, UsageError
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -44,7 +44,11 @@ ANSWERED = ("submitted", "discarded")
 
 
 class ArgillaSyncError(UsageError, ValueError):
-    """The Argilla round trip cannot go on; the message says why in one line."""
+    """The Argilla round trip cannot go on as asked; the message says why in one line."""
+
+
+class ArgillaUnavailable(ServiceUnavailable):
+    """No Argilla to talk to: the server cannot be reached, or the argilla extra is missing."""
 
 
 def _one_line(error: BaseException, limit: int = 300) -> str:
@@ -62,10 +66,10 @@ def argilla_errors(api_url: str) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the SDK warns for lookups that find nothing; we say it ourselves
             yield
-    except ArgillaSyncError:
+    except (ArgillaSyncError, ArgillaUnavailable):
         raise
     except httpx.TransportError as error:
-        raise ArgillaSyncError(f"cannot reach Argilla at {api_url}: {_one_line(error)}") from error
+        raise ArgillaUnavailable(f"cannot reach Argilla at {api_url}: {_one_line(error)}") from error
     except (ArgillaError, httpx.HTTPError) as error:
         raise ArgillaSyncError(f"Argilla at {api_url}: {_one_line(error)}") from error
 
@@ -74,7 +78,7 @@ def connect(api_url: str | None, api_key: str | None, timeout: int = 60, retries
     """A client for the server; `retries` are for failed connections (httpx backs off between them)."""
     from importlib.util import find_spec
 
-    missing_extra = ArgillaSyncError("the Argilla round trip needs the argilla extra: "
+    missing_extra = ArgillaUnavailable("the Argilla round trip needs the argilla extra: "
                                      "pip install 'splitreason[argilla]'")
     if find_spec("argilla") is None:  # checked first, without the import's two seconds
         raise missing_extra

@@ -13,18 +13,19 @@ between reading and writing a draft, so requests cannot interleave inside one ed
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 
+from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
 from splitreason.review.store import ReviewStore
 from splitreason.review_ui.edits import ReviewRequestError, WorkingCopy, build_review, judge_offsets
 from splitreason.review_ui.queue import ReviewQueue
 from splitreason.schemas.annotation import Annotation
 
 DECISIONS = ("accepted", "rejected")
+MAX_BODY_DEPTH = 4
 
 
 def utc_now() -> datetime:
@@ -32,13 +33,14 @@ def utc_now() -> datetime:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object (its size is capped by the app's client_max_size)."""
+    """The request's JSON object: its size is capped by the app's client_max_size, its nesting by
+    MAX_BODY_DEPTH (every valid body is a flat object), its numbers by Python's digit limit."""
     if request.content_type != "application/json":
         raise ReviewRequestError("send a JSON body with Content-Type: application/json", 415)
     try:
-        body = json.loads(await request.read())
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ReviewRequestError(f"body is not valid JSON: {error}") from error
+        body = parse_untrusted_json(await request.read(), max_depth=MAX_BODY_DEPTH)
+    except BadJson as error:
+        raise ReviewRequestError(f"body is not usable JSON: {error.detail}") from None
     if not isinstance(body, dict):
         raise ReviewRequestError("body must be a JSON object")
     return body

@@ -16,9 +16,9 @@ from typing import Literal
 from splitreason.review_ui.edits import ReviewRequestError
 from splitreason.schemas.annotation import Annotation
 from splitreason.schemas.review import Review
+from splitreason.schemas.trace import MAX_TRACE_ID_CHARS
 
 QueueStatus = Literal["review", "all"]
-MAX_TRACE_ID_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ class ReviewQueue:
     def get(self, trace_id: object) -> Annotation:
         """The annotation for a trace id that came from a request; 404 unless it is in this queue."""
         if not isinstance(trace_id, str) or not trace_id or len(trace_id) > MAX_TRACE_ID_CHARS:
-            raise ReviewRequestError("trace_id must be a non-empty string")
+            raise ReviewRequestError(f"trace_id must be a non-empty string of at most {MAX_TRACE_ID_CHARS} "
+                                     "characters")
         annotation = self._annotations.get(trace_id)
         if annotation is None:
             raise ReviewRequestError("no trace with this id in the review queue", 404)

@@ -1,13 +1,18 @@
-"""The review UI's web app: static page, JSON API, token check, and a server to run it.
+"""The review UI's web app: static page, JSON API, access checks, and a server to run it.
 
 Security model (a local tool that shows private data and writes decisions):
 - binds 127.0.0.1 unless told otherwise (the command warns for any other address);
-- a random token, printed once at start inside the URL to open, is required in the
-  X-Review-Token header of every /api/ request and of every write, whatever its path; the
-  page reads it from the URL once and then drops it from the address bar;
-- request bodies are capped, ids and offsets are checked against the run, errors are JSON
-  with a one-line message (never a traceback), and the page runs under a strict Content
-  Security Policy with no inline script and nothing from the network.
+- answers only requests whose Host header names the address it serves (a page on another site
+  that rebinds its own domain name to 127.0.0.1 is refused: DNS rebinding), and refuses writes
+  whose Origin is another site;
+- a random launch token, printed once at start inside the URL to open, works once: opening it
+  sets an HttpOnly, SameSite=Strict session cookie and redirects to the bare address, so the
+  address bar and the browser's history never hold anything a later visitor could reuse. Every
+  /api/ request and every write, whatever its path, needs that session;
+- request bodies are capped in size and depth, numbers in them in length, ids and offsets are
+  checked against the run, and every malformed request gets a 4xx with a one-line JSON error
+  (never a traceback, never a 500); the page runs under a strict Content Security Policy with no
+  inline script and nothing from the network.
 """
 
 from __future__ import annotations
@@ -17,20 +22,21 @@ import ipaddress
 import logging
 import secrets
 import signal
+import socket
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
 from aiohttp import web
 
+from splitreason.errors import UsageError
 from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.review_ui.api import ReviewApi
 from splitreason.review_ui.edits import ReviewRequestError
 from splitreason.review_ui.queue import ReviewQueue
-from splitreason.errors import UsageError
 
-TOKEN_HEADER = "X-Review-Token"
+SESSION_COOKIE = "splitreason_review_session"
 MAX_BODY_BYTES = 64 * 1024
 MAX_REVIEWER_CHARS = 100
 STATIC_FILES = {"index.html": "text/html", "style.css": "text/css", "app.js": "text/javascript",
@@ -39,7 +45,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
                                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the first page load carries the token in its URL
+    "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 log = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ class ReviewUIError(UsageError, ValueError):
 
 
 def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"error": " ".join(str(message).split())}, status=status)
 
 
 def check_reviewer(name: str) -> str:
@@ -71,19 +77,95 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _token_middleware(token: str):
-    expected = token.encode()
+class Access:
+    """Who may use the app: the launch token, good for one exchange, and the session it opened; and
+    which Host headers name this server. `served_host` and `port` are set once the server listens
+    (`start_site`); until then no request is answered."""
 
+    def __init__(self, token: str):
+        self._launch: bytes | None = token.encode()
+        self._session: bytes | None = None
+        self.served_host = "127.0.0.1"
+        self.port: int | None = None
+
+    def exchange(self, given: str) -> str | None:
+        """A new session for the launch token, once; None for a wrong or spent token."""
+        if self._launch is None or not secrets.compare_digest(given.encode("utf-8", "replace"), self._launch):
+            return None
+        self._launch = None  # spent: the link in the browser's history opens nothing any more
+        session = secrets.token_urlsafe(32)
+        self._session = session.encode()
+        return session
+
+    def has_session(self, request: web.Request) -> bool:
+        given = request.cookies.get(SESSION_COOKIE, "")
+        return self._session is not None and secrets.compare_digest(given.encode("utf-8", "replace"), self._session)
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        """The Host header names this server: its address (or, on loopback, localhost) and its port."""
+        if self.port is None or not host_header:
+            return False
+        name, _, port = host_header.rpartition(":")
+        if not name or port != str(self.port):
+            return False
+        name = (name[1:-1] if name.startswith("[") and name.endswith("]") else name).lower()
+        served = self.served_host.lower()
+        wildcard = served in ("", "0.0.0.0", "::")
+        if name == "localhost":
+            return wildcard or is_loopback(served)
+        try:
+            address = ipaddress.ip_address(name)
+        except ValueError:  # a name: DNS can point it anywhere, so only the name we were told to serve
+            return name == served or (wildcard and name in {socket.gethostname().lower(), socket.getfqdn().lower()})
+        if wildcard:
+            return True  # any address of this machine: an address literal cannot be rebound
+        if served == "localhost":
+            return address.is_loopback
+        try:
+            return address == ipaddress.ip_address(served)
+        except ValueError:
+            return False
+
+    def origin_allowed(self, origin: str | None) -> bool:
+        """A write's Origin (browsers send one) is this server, or absent (a script)."""
+        if origin is None:
+            return True
+        scheme, _, rest = origin.partition("://")
+        return scheme == "http" and self.host_allowed(rest)
+
+
+ACCESS_KEY = web.AppKey("review_access", Access)
+
+
+def _access_middleware(access: Access):
     @web.middleware
-    async def require_token(request: web.Request, handler):
-        needs_token = request.method not in ("GET", "HEAD") or request.path.startswith("/api/")
-        given = request.headers.get(TOKEN_HEADER, "").encode("utf-8", "replace")
-        if needs_token and not secrets.compare_digest(given, expected):
-            return json_error(403, f"missing or wrong review token ({TOKEN_HEADER} header): "
-                                   "open the URL printed when the server started")
+    async def check_access(request: web.Request, handler):
+        if not access.host_allowed(request.headers.get("Host")):
+            return json_error(403, "this server answers only requests addressed to the address it serves "
+                                   f"({access.served_host}:{access.port}); the Host header names another (DNS "
+                                   "rebinding?)")
+        writes = request.method not in ("GET", "HEAD")
+        if writes and not access.origin_allowed(request.headers.get("Origin")):
+            return json_error(403, "a write from another site's page is refused")
+        if request.path == "/" and "token" in request.query:
+            return _sign_in(access, request.query["token"])
+        if (writes or request.path.startswith("/api/")) and not access.has_session(request):
+            return json_error(403, "no review session: open the link printed when the server started (it signs in "
+                                   "one browser, once; restart `splitreason review serve` for a new one)")
         return await handler(request)
 
-    return require_token
+    return check_access
+
+
+def _sign_in(access: Access, token: str) -> web.Response:
+    session = access.exchange(token)
+    if session is None:
+        return json_error(403, "this review link is wrong or was used already (each link signs in one browser, "
+                               "once); restart `splitreason review serve` for a new link")
+    # 303 to the bare address: the token leaves the address bar before the page exists.
+    response = web.Response(status=303, headers={"Location": "/"})
+    response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="Strict", path="/")
+    return response
 
 
 @web.middleware
@@ -102,6 +184,22 @@ async def errors_as_json(request: web.Request, handler):
     except Exception:
         log.exception("review UI request %s %s failed", request.method, request.path)
         return json_error(500, "internal error (the server's console has the details)")
+
+
+class _QuietClientErrors(logging.Filter):
+    """aiohttp answers a request it cannot even parse (a garbage request line, a header too long) with
+    its own 400 before the app sees it, and logs it with a traceback. That is the client's mistake,
+    not ours: it is dropped from the server's console."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        error = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(error, HttpProcessingError) and 400 <= (error.code or 0) < 500)
+
+
+_HTTP_LOG = logging.getLogger("splitreason.review_ui.http")
+_HTTP_LOG.addFilter(_QuietClientErrors())
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -149,10 +247,12 @@ def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") 
         raise
     queue = ReviewQueue(annotations, status, own_reviews)  # type: ignore[arg-type]
     api = ReviewApi(queue, store, reviewer, status)
-    app = web.Application(client_max_size=MAX_BODY_BYTES,
-                          middlewares=[errors_as_json, _token_middleware(token)])
+    access = Access(token)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, handler_args={"logger": _HTTP_LOG},
+                          middlewares=[errors_as_json, _access_middleware(access)])
     app[API_KEY] = api
     app[STORE_KEY] = store
+    app[ACCESS_KEY] = access
     app.add_routes(_static_routes() + api.routes())
     app.on_response_prepare.append(_security_headers)
 
@@ -173,7 +273,10 @@ async def start_site(app: web.Application, host: str, port: int) -> tuple[web.Ap
         await runner.cleanup()
         raise ReviewUIError(f"cannot listen on {host}:{port}: {error.strerror or error} "
                             "(--port picks another port, --port 0 any free one)") from error
-    return runner, runner.addresses[0][1]
+    bound = runner.addresses[0][1]
+    access = app[ACCESS_KEY]
+    access.served_host, access.port = host, bound  # from now on requests addressed here are answered
+    return runner, bound
 
 
 def page_url(host: str, port: int, token: str) -> str:

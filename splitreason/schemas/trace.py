@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field
+
+#: The longest trace id accepted anywhere: at input (longer ids are rejects) and by the review UI,
+#: so every annotated trace can be opened and decided there.
+MAX_TRACE_ID_CHARS = 1000
+# Characters a trace id may not hold: controls (Unicode category Cc: newlines, escapes, NUL), line
+# and paragraph separators, and lone surrogates. A trace id is shown in terminals, URLs and the queue.
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def trace_id_issue(trace_id: str) -> str | None:
+    """Why `trace_id` cannot be used (one line), or None when it can."""
+    if len(trace_id) > MAX_TRACE_ID_CHARS:
+        return f"trace id is {len(trace_id):,} characters long; at most {MAX_TRACE_ID_CHARS:,} are accepted"
+    found = _FORBIDDEN.search(trace_id)
+    if found is not None:
+        return f"trace id holds the control character U+{ord(found.group()):04X} at char {found.start()}"
+    return None
 
 
 class Trace(BaseModel):

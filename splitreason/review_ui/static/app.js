@@ -4,29 +4,21 @@
 import { codePointIndex, codePoints, trimmed } from "./offsets.js";
 import { $, note, renderDocument, renderQueue, renderSpanList, renderTrace } from "./view.js";
 
-const TOKEN_KEY = "splitreason-review-token";
 const RESIZE_DELAY_MS = 400;  // key repeats while resizing become one "resize" edit
 
 const state = {
-  token: null, reviewer: "", queue: [], progress: null,
+  reviewer: "", queue: [], progress: null,
   current: null, points: [], spans: [], selected: null,
   pendingResize: null, resizeTimer: null, deciding: false,
 };
 
-function readToken() {
-  // The token arrives once in the URL; keep it for this tab and take it out of the address bar.
-  const fromUrl = new URLSearchParams(location.search).get("token");
-  if (fromUrl) {
-    sessionStorage.setItem(TOKEN_KEY, fromUrl);
-    history.replaceState(null, "", location.pathname + location.hash);
-  }
-  return fromUrl || sessionStorage.getItem(TOKEN_KEY);
-}
-
+// The session is an HttpOnly cookie the server set when the printed link was opened: this page
+// never sees a token, and the address bar never held one (the server redirected to a clean URL).
 async function api(method, path, body) {
-  const headers = { "X-Review-Token": state.token || "" };
+  const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const response = await fetch(path, { method, headers, credentials: "same-origin",
+    body: body === undefined ? undefined : JSON.stringify(body) });
   let data;
   try { data = await response.json(); } catch { data = {}; }
   if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
@@ -289,8 +281,6 @@ function onClick(event) {
 }
 
 async function start() {
-  state.token = readToken();
-  if (!state.token) { note("no review token: open the URL the server printed when it started", "error"); return; }
   const queue = await api("GET", "/api/queue");
   Object.assign(state, { queue: queue.items, progress: queue.progress, reviewer: queue.reviewer });
   $("#reviewer").textContent = `reviewer: ${queue.reviewer}`;
