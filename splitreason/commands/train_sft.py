@@ -1,0 +1,104 @@
+"""`splitreason train sft DATA... --model MODEL -o OUT`: options -> SFTSettings -> train/sft.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from splitreason.commands.options import typed_on_command_line
+from splitreason.schemas.training import SFTSettings as S
+
+console = Console(stderr=True, emoji=False)
+_REQUIRED = ("data", "model", "out")
+
+
+def sft(
+    ctx: typer.Context,
+    data: Annotated[list[Path] | None, typer.Argument(help=S.help("data"), show_default=False)] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help=S.help("model"), show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help=S.help("out"), show_default=False)] = None,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
+                                                "the command line wins).", dir_okay=False)] = None,
+    tags: Annotated[str, typer.Option(help=S.help("tags"))] = S.default("tags"),
+    chat_template: Annotated[Path | None, typer.Option(help=S.help("chat_template"), dir_okay=False)] = S.default("chat_template"),
+    instruction: Annotated[str | None, typer.Option(help=S.help("instruction"))] = S.default("instruction"),
+    epochs: Annotated[float, typer.Option(help=S.help("epochs"))] = S.default("epochs"),
+    learning_rate: Annotated[float, typer.Option(help=S.help("learning_rate"))] = S.default("learning_rate"),
+    lr_scheduler: Annotated[str, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
+    min_lr_rate: Annotated[float, typer.Option(help=S.help("min_lr_rate"))] = S.default("min_lr_rate"),
+    warmup_ratio: Annotated[float, typer.Option(help=S.help("warmup_ratio"))] = S.default("warmup_ratio"),
+    weight_decay: Annotated[float, typer.Option(help=S.help("weight_decay"))] = S.default("weight_decay"),
+    max_grad_norm: Annotated[float, typer.Option(help=S.help("max_grad_norm"))] = S.default("max_grad_norm"),
+    batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
+    grad_accum: Annotated[int, typer.Option(help=S.help("grad_accum"))] = S.default("grad_accum"),
+    max_length: Annotated[int, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
+    truncate: Annotated[bool, typer.Option(help=S.help("truncate"))] = S.default("truncate"),
+    seed: Annotated[int, typer.Option(help=S.help("seed"))] = S.default("seed"),
+    packing: Annotated[bool, typer.Option(help=S.help("packing"))] = S.default("packing"),
+    gradient_checkpointing: Annotated[bool, typer.Option(help=S.help("gradient_checkpointing"))] = S.default("gradient_checkpointing"),
+    lora_r: Annotated[int, typer.Option(help=S.help("lora_r"))] = S.default("lora_r"),
+    lora_alpha: Annotated[int | None, typer.Option(help=S.help("lora_alpha"))] = S.default("lora_alpha"),
+    lora_dropout: Annotated[float, typer.Option(help=S.help("lora_dropout"))] = S.default("lora_dropout"),
+    lora_targets: Annotated[str, typer.Option(help=S.help("lora_targets"))] = S.default("lora_targets"),
+    eval_fraction: Annotated[float, typer.Option(help=S.help("eval_fraction"))] = S.default("eval_fraction"),
+    skip_bad_rows: Annotated[bool, typer.Option(help=S.help("skip_bad_rows"))] = S.default("skip_bad_rows"),
+    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    deepspeed: Annotated[Path | None, typer.Option(help=S.help("deepspeed"), dir_okay=False)] = S.default("deepspeed"),
+    report_to: Annotated[str, typer.Option(help=S.help("report_to"))] = S.default("report_to"),
+    logging_steps: Annotated[int, typer.Option(help=S.help("logging_steps"))] = S.default("logging_steps"),
+    save_steps: Annotated[int, typer.Option(help=S.help("save_steps"))] = S.default("save_steps"),
+    save_total_limit: Annotated[int, typer.Option(help=S.help("save_total_limit"))] = S.default("save_total_limit"),
+    keep_checkpoints: Annotated[bool, typer.Option(help=S.help("keep_checkpoints"))] = S.default("keep_checkpoints"),
+    eval_batch_size: Annotated[int, typer.Option(help=S.help("eval_batch_size"))] = S.default("eval_batch_size"),
+    progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
+    resume: Annotated[bool, typer.Option("--resume", help=S.help("resume"))] = S.default("resume"),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help=S.help("overwrite"))] = S.default("overwrite"),
+) -> None:
+    """Fine-tune MODEL on export rows so that it wraps its hardest steps in <bigmodel> tags.
+
+    OUT becomes a model directory (AutoModelForCausalLM/AutoTokenizer load it as is) with
+    train.json (data, settings, versions, losses, tag metrics on the eval split) and log.jsonl.
+    Runs on the CPU, one GPU, or many under `accelerate launch -m splitreason.cli train sft …`.
+    """
+    from splitreason.train.sft import run_sft
+
+    given = {name: value for name, value in ctx.params.items() if name != "config"}
+    for name in _REQUIRED:  # missing here: the config file may give it
+        if given[name] in (None, []):
+            del given[name]
+    settings = S.build(given, explicit=typed_on_command_line(ctx), config_file=config)
+    result = run_sft(settings, console=console if settings.progress else None)
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if result.record is None:  # not the main process
+        return
+    if result.already_finished:
+        console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False)
+    _summary(result.record)
+
+
+def _summary(record) -> None:
+    from rich.table import Table
+
+    rows, metrics, losses = record.rows, record.tag_metrics, record.losses
+    table = Table(title=f"train sft -> {record.settings['out']}", show_header=False)
+    table.add_row("rows", f"{rows.train} train, {rows.eval} eval, {rows.too_long} too long, "
+                          f"{rows.truncated} truncated, {rows.refused} refused (of {rows.read})")
+    table.add_row("tag token share", _num(record.tag_token_share))
+    table.add_row("steps", f"{record.steps} in {record.seconds} s ({record.hardware.get('precision')}, "
+                           f"{record.hardware.get('processes')} process(es))")
+    table.add_row("loss", f"train {_num(losses.get('train_final'))}, eval {_num(losses.get('eval_final'))}")
+    if metrics is not None:
+        table.add_row("open tag", f"F1 {_num(metrics.open_f1)} (precision {_num(metrics.open_precision)}, "
+                                  f"recall {_num(metrics.open_recall)})")
+        table.add_row("close tag", f"F1 {_num(metrics.close_f1)}")
+        table.add_row("offload share", f"predicted {_num(metrics.offload_share_predicted)}, "
+                                       f"data {_num(metrics.offload_share_data)}")
+    Console().print(table)
+
+
+def _num(value) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
