@@ -81,23 +81,18 @@ def sft(
 
 
 def _summary(record) -> None:
-    from rich.table import Table
-
+    """Plain lines on stdout (no table: a script can grep them)."""
     rows, metrics, losses = record.rows, record.tag_metrics, record.losses
-    table = Table(title=f"train sft -> {record.settings['out']}", show_header=False)
-    table.add_row("rows", f"{rows.train} train, {rows.eval} eval, {rows.too_long} too long, "
-                          f"{rows.truncated} truncated, {rows.refused} refused (of {rows.read})")
-    table.add_row("tag token share", _num(record.tag_token_share))
-    table.add_row("steps", f"{record.steps} in {record.seconds} s ({record.hardware.get('precision')}, "
-                           f"{record.hardware.get('processes')} process(es))")
-    table.add_row("loss", f"train {_num(losses.get('train_final'))}, eval {_num(losses.get('eval_final'))}")
+    print(f"trained {record.settings['out']}: {record.steps} steps in {record.seconds} s "
+          f"({record.hardware.get('precision')}, {record.hardware.get('processes')} process(es))")
+    print(f"rows: {rows.train} train, {rows.eval} eval, {rows.too_long} too long, {rows.truncated} truncated, "
+          f"{rows.refused} refused (of {rows.read})")
+    print(f"tag token share of the training replies: {_num(record.tag_token_share)}")
+    print(f"loss: train {_num(losses.get('train_final'))}, eval {_num(losses.get('eval_final'))}")
     if metrics is not None:
-        table.add_row("open tag", f"F1 {_num(metrics.open_f1)} (precision {_num(metrics.open_precision)}, "
-                                  f"recall {_num(metrics.open_recall)})")
-        table.add_row("close tag", f"F1 {_num(metrics.close_f1)}")
-        table.add_row("offload share", f"predicted {_num(metrics.offload_share_predicted)}, "
-                                       f"data {_num(metrics.offload_share_data)}")
-    Console().print(table)
+        print(f"eval split: open-tag F1 {_num(metrics.open_f1)} (precision {_num(metrics.open_precision)}, recall "
+              f"{_num(metrics.open_recall)}), close-tag F1 {_num(metrics.close_f1)}, offload share predicted "
+              f"{_num(metrics.offload_share_predicted)} vs data {_num(metrics.offload_share_data)}")
 
 
 def _num(value) -> str:

@@ -45,6 +45,13 @@ def is_main_process() -> bool:
 
 def check_settings(settings: SFTSettings) -> None:
     """What can be checked about the settings without torch: files named, packages asked for."""
+    from splitreason.models.tokenizer import looks_local
+
+    model = Path(settings.model).expanduser()
+    if looks_local(settings.model) and not model.exists():
+        raise TrainDataError(f"--model {settings.model}: no such directory (give a local model directory or a hub id)")
+    if model.is_dir() and not (model / "config.json").is_file():
+        raise TrainDataError(f"--model {settings.model} is not a model directory (no config.json)")
     for name in ("chat_template", "deepspeed"):
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
@@ -74,9 +81,9 @@ def run_sft(settings: SFTSettings, *, console=None) -> SFTResult:
     train = encode_split(tokenizer, template, data.train, max_length=settings.max_length, truncate=settings.truncate)
     held_out = encode_split(tokenizer, template, data.eval, max_length=settings.max_length, truncate=settings.truncate)
     if not train.encoded:
-        longest = max(n for _, n in train.too_long)
-        raise TrainDataError(f"all {len(train.too_long)} training rows are longer than --max-length "
-                             f"{settings.max_length} tokens (the longest has {longest}); raise it or pass --truncate")
+        lengths = [n for _, n in train.too_long]
+        raise TrainDataError(f"all {len(lengths)} training rows are longer than --max-length {settings.max_length} "
+                             f"tokens (they have {min(lengths)} to {max(lengths)}); raise it or pass --truncate")
     rows = RowCounts(read=data.read, refused=len(data.refused), too_long=len(train.too_long) + len(held_out.too_long),
                      truncated=train.truncated + held_out.truncated, train=len(train.encoded), eval=len(held_out.encoded))
     prompt = TrainedPrompt(chat_template=template.text, chat_template_source=template.source,
