@@ -149,3 +149,21 @@ def test_too_long_rows_are_cut_with_truncate_and_all_too_long_is_an_error(offloa
     assert result.stderr.strip().startswith("error: all 380 training rows are longer than --max-length 40 tokens (they have ")
     assert result.stderr.strip().endswith("); raise it or pass --truncate")
     assert not (tmp_path / "out").exists()
+
+
+def test_options_typed_on_the_command_line_are_found():
+    """typer >= 0.29 carries its own click: the sources must be compared by name."""
+    import typer
+    from typer.testing import CliRunner
+
+    from splitreason.commands.options import typed_on_command_line
+
+    app, seen = typer.Typer(), []
+
+    @app.command()
+    def command(ctx: typer.Context, rate: float = 1.0, data: list[str] | None = typer.Argument(None)) -> None:
+        seen.append(typed_on_command_line(ctx))
+
+    CliRunner().invoke(app, ["x", "--rate", "2"])
+    CliRunner().invoke(app, [])
+    assert seen == [{"data", "rate"}, set()]

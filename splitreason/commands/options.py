@@ -24,8 +24,10 @@ HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]
 
 
 def typed_on_command_line(ctx: typer.Context) -> set[str]:
-    """Names of the parameters the user gave (not defaults): they win over a --config file."""
-    from click.core import ParameterSource
+    """Names of the parameters the user gave (not defaults): they win over a --config file.
 
+    Compared by name: typer >= 0.29 carries its own copy of click (`typer._click`), whose
+    ParameterSource is not `click.core.ParameterSource`, so an identity test never matches."""
+    given = {"COMMANDLINE", "ENVIRONMENT"}
     return {name for name in ctx.params
-            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+            if getattr(ctx.get_parameter_source(name), "name", None) in given}

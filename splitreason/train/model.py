@@ -2,9 +2,12 @@
 supports it, fp32 on the CPU), with embedding rows for the added tags (input and output, tied or
 not, starting at the mean of the existing rows), wrapped in LoRA when --lora-r is given.
 
-With LoRA and added tags, the tags' own rows are trained too (peft's trainable tokens), else the
-model could never learn to write them; the adapter is merged back before saving, so OUT loads
-with `AutoModelForCausalLM.from_pretrained` alone.
+With LoRA and added tags, the tags' own embedding rows (input and output) are trained too, else
+the model could never learn to write them: the two matrices stay trainable with a gradient mask
+that keeps every other row as it was (and out of weight decay). peft's trainable tokens would do
+it for the input, but TRL's fused loss reads the output layer's weight directly and never sees
+peft's deltas there. The adapter is merged back before saving, so OUT loads with
+`AutoModelForCausalLM.from_pretrained` alone.
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ def load_base_model(settings: SFTSettings, tokenizer, tags) -> tuple[Any, dict[s
     model.train()
     if settings.lora_r > 0:
         model = _with_lora(model, settings, tags, info)
-    info["trainable_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    masked = set(info.pop("rows_only_parameters", []))
+    info["trainable_parameters"] = sum(
+        (2 * p.shape[1] if name in masked else p.numel()) for name, p in model.named_parameters() if p.requires_grad)
+    info["rows_only_parameters"] = sorted(masked)
     return model, info
 
 
@@ -65,24 +71,34 @@ def _align_special_ids(model, tokenizer) -> None:
 def _with_lora(model, settings: SFTSettings, tags, info: dict[str, Any]):
     from peft import LoraConfig, get_peft_model
 
-    trainable_tokens = None
-    if tags.single:
-        ids = [tags.open_id, tags.close_id]
-        trainable_tokens = {_module_name(model, model.get_input_embeddings()): ids}
-        output = model.get_output_embeddings()
-        if output is not None and output.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr():
-            trainable_tokens[_module_name(model, output)] = ids
     config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha or 2 * settings.lora_r,
                         lora_dropout=settings.lora_dropout, target_modules=settings.lora_target_modules,
-                        task_type="CAUSAL_LM", trainable_token_indices=trainable_tokens)
+                        task_type="CAUSAL_LM")
+    model = get_peft_model(model, config)
+    rows = [tags.open_id, tags.close_id] if tags.single else []
+    masked = _train_rows_only(model, rows) if rows else []
     info["lora"] = {"r": config.r, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
-                    "targets": settings.lora_target_modules, "trainable_token_indices": trainable_tokens,
-                    "merged": True}
-    return get_peft_model(model, config)
+                    "targets": settings.lora_target_modules, "tag_rows_trained": rows, "merged": True}
+    info["rows_only_parameters"] = masked
+    return model
 
 
-def _module_name(model, module) -> str:
-    return next(name for name, candidate in model.named_modules() if candidate is module).split(".")[-1]
+def _train_rows_only(model, rows: list[int]) -> list[str]:
+    """Make the embedding matrices (input, and output when untied) trainable in `rows` alone;
+    return their parameter names (to keep them out of weight decay)."""
+    import torch
+
+    base = model.get_base_model()
+    weights = [base.get_input_embeddings().weight]
+    output = base.get_output_embeddings()
+    if output is not None and output.weight is not weights[0]:
+        weights.append(output.weight)
+    for weight in weights:
+        mask = torch.zeros(weight.shape[0], 1, dtype=weight.dtype)
+        mask[rows] = 1
+        weight.requires_grad_(True)
+        weight.register_hook(lambda grad, mask=mask: grad * mask.to(grad.device, grad.dtype))
+    return [name for name, parameter in model.named_parameters() if any(parameter is w for w in weights)]
 
 
 def merged_for_saving(model):

@@ -2,6 +2,7 @@
 
     OUT/config.json, model.safetensors, tokenizer.json, chat_template.jinja, …   the trained model
     OUT/train.json           the record (status "running" from the start, "done" at the end)
+    OUT/train_config.yaml    the effective settings (reusable with --config)
     OUT/log.jsonl            metrics per logging step
     OUT/rejects.jsonl        rows left out, each with its reason
     OUT/checkpoints/         checkpoint-N while training (removed at the end unless --keep-checkpoints)
@@ -29,6 +30,7 @@ from splitreason.train import OutDirConflict
 __all__ = ["OutPlan", "checkpoints_dir", "last_checkpoint", "plan", "trim_log", "wipe"]
 
 LOG = "log.jsonl"
+CONFIG = "train_config.yaml"
 REJECTS = "rejects.jsonl"
 CHECKPOINTS = "checkpoints"
 _NOT_COMPARED = {"data", "out"}  # paths may move; the data is compared by content

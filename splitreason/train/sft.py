@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
-from splitreason.io.jsonl import atomic_write_json, atomic_writer
+from splitreason.io.jsonl import atomic_write_json, atomic_write_text, atomic_writer
 from splitreason.io.lock import OutputLock
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, SFTSettings, TrainedPrompt, TrainRecord
 from splitreason.train import TrainDataError, TrainingFailed
 from splitreason.train.data import TrainingData, prepare_data
-from splitreason.train.out_dir import LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
+from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
 
 __all__ = ["SFTResult", "check_settings", "run_sft"]
 
@@ -60,6 +60,9 @@ def check_settings(settings: SFTSettings) -> None:
         modules = _REPORT_PACKAGES.get(target)
         if modules and not any(find_spec(module) for module in modules):
             raise TrainDataError(f"--report-to {target} needs the {modules[0]} package: pip install {modules[0]}")
+    if settings.deepspeed is not None and not find_spec("deepspeed"):
+        raise TrainDataError("--deepspeed needs the deepspeed package (pip install deepspeed, on a machine with "
+                             "CUDA GPUs) and a run under `accelerate launch`")
     if settings.packing and settings.truncate:
         raise TrainDataError("--packing and --truncate: packing already splits rows into --max-length blocks; pick one")
 
@@ -144,6 +147,11 @@ def _start(settings: SFTSettings, out_plan: OutPlan, data: TrainingData, data_fi
     rejects += [Reject(origin=located.origin, row=located.line, trace_id=located.row.id, reason="too_long",
                        detail=f"{n} tokens > --max-length {settings.max_length}")
                 for located, n in train.too_long + held_out.too_long]
+    import yaml
+
+    # The effective config, reusable as it is: `train sft --config OUT/train_config.yaml`.
+    config = settings.model_dump(mode="json", exclude={"resume", "overwrite"})
+    atomic_write_text(out / CONFIG, yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     with atomic_writer(out / REJECTS, "w") as handle:
         for reject in rejects:
             handle.write(reject.model_dump_json() + "\n")
@@ -158,15 +166,17 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
     from splitreason.train.model import load_base_model, merged_for_saving, precision
     from splitreason.train.progress import JsonlLog, ProgressBar
     from splitreason.train.record import losses
-    from splitreason.train.trainer import build_trainer
+    from splitreason.train.trainer import build_trainer, quiet_libraries
 
+    quiet_libraries()
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(settings.out / "tensorboard"))
     _say(console, "loading the base model")
     model, model_info = load_base_model(settings, tokenizer, tags)
     callbacks = [JsonlLog(settings.out / LOG)] + ([ProgressBar(console)] if settings.progress else [])
     bf16 = precision(settings) == "bf16"
     trainer = build_trainer(settings, model, tokenizer, train_dataset, eval_dataset,
-                            checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks)
+                            checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
+                            no_decay=model_info.get("rows_only_parameters", []))
     started = time.monotonic()
     try:
         trainer.train(resume_from_checkpoint=checkpoint)
@@ -223,7 +233,7 @@ def _wait_for_main() -> None:
 
 def _say(console, message: str) -> None:
     if console is not None:
-        console.print(f"[dim]{message}…[/]", highlight=False)
+        console.print(f"[dim]{message}…[/]", highlight=False, soft_wrap=True)
 
 
 def _now() -> str:

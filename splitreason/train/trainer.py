@@ -8,11 +8,26 @@ and transformers'. TRL's default tqdm bar and log printer are replaced by ours (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from splitreason.schemas.training import SFTSettings
 
-__all__ = ["build_trainer", "sft_config"]
+__all__ = ["build_trainer", "quiet_libraries", "sft_config"]
+
+
+def quiet_libraries() -> None:
+    """No tqdm bars of theirs, and none of the warnings the libraries give each other (TRL and
+    peft use names transformers 5 deprecated; peft saves the resized embeddings in each
+    checkpoint, as it should): nothing in them for the user to act on."""
+    import warnings
+
+    from splitreason.models.loading import quiet_library_progress
+
+    quiet_library_progress()
+    warnings.filterwarnings("ignore", message=r".*(gradient|is_gradient)_checkpointing.* is deprecated",
+                            category=FutureWarning)
+    warnings.filterwarnings("ignore", message=r"Setting `save_embedding_layers` to `True`", category=UserWarning)
 
 
 def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval: bool):
@@ -50,6 +65,7 @@ def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval
         include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,  # every weight takes part in every step
         completion_only_loss=False,
         assistant_only_loss=False,
         dataset_num_proc=None,
@@ -57,19 +73,16 @@ def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval
 
 
 def build_trainer(settings: SFTSettings, model, tokenizer, train_dataset, eval_dataset, *, checkpoints: Path,
-                  bf16: bool, callbacks):
-    import warnings
-
+                  bf16: bool, callbacks, no_decay: Sequence[str] = ()):
+    """SFTTrainer; `no_decay`: parameters kept out of weight decay (matrices trained in a few rows only)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
-
-    from splitreason.models.loading import quiet_library_progress
-
-    quiet_library_progress()
-    # TRL's own config sets the deprecated name; nothing for the user to act on.
-    warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
     config = sft_config(settings, checkpoints=checkpoints, bf16=bf16, has_eval=eval_dataset is not None)
-    trainer = SFTTrainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
+    class Trainer(SFTTrainer):
+        def get_decay_parameter_names(self, model) -> list[str]:
+            return [name for name in super().get_decay_parameter_names(model) if name not in no_decay]
+
+    trainer = Trainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
                          processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
