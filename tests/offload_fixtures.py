@@ -35,10 +35,11 @@ GENERATIONS = 2  # rows per problem
 CUES = ("Hmm, this next step is tricky.", "Wait, this part is hard.", "Careful, this one is subtle.")
 NEAR_MISSES = ("Hmm, this next step is easy.", "Wait, this part is routine.", "Careful, this one is plain.")
 
-# The recipe of the shared model: about 40 s on 2 CPU cores; open-tag F1 1.0 on held-out rows.
-TRAIN_ROWS = 400
+# The recipe of the shared model: about 20 s of one CPU core (81 steps); open- and close-tag F1
+# 1.0 on held-out rows (160 rows instead of 240 gave close-tag F1 0.45).
+TRAIN_ROWS = 240
 HELDOUT_ROWS = 60
-TRAIN_ARGS = ("--epochs", "4", "--learning-rate", "2e-3", "--batch-size", "8", "--grad-accum", "1", "--max-length", "512",
+TRAIN_ARGS = ("--epochs", "3", "--learning-rate", "3e-3", "--batch-size", "8", "--grad-accum", "1", "--max-length", "512",
               "--eval-fraction", "0.1", "--lr-scheduler", "cosine", "--warmup-ratio", "0.05", "--seed", "0",
               "--logging-steps", "5")
 

@@ -4,8 +4,10 @@ imported and before OUT is created; rows left out are counted and listed with th
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
+import typer
 
 pytest.importorskip("trl")
 
@@ -146,14 +148,14 @@ def test_too_long_rows_are_cut_with_truncate_and_all_too_long_is_an_error(offloa
     result = run_cli("train", "sft", offload_export.train, "--model", offload_export.base_model, "-o", tmp_path / "out",
                      "--max-length", "40", "--no-progress")
     assert result.returncode == 2
-    assert result.stderr.strip().startswith("error: all 380 training rows are longer than --max-length 40 tokens (they have ")
+    assert re.match(r"error: all \d+ training rows are longer than --max-length 40 tokens \(they have \d+ to \d+\)",
+                    result.stderr.strip())
     assert result.stderr.strip().endswith("); raise it or pass --truncate")
     assert not (tmp_path / "out").exists()
 
 
 def test_options_typed_on_the_command_line_are_found():
     """typer >= 0.29 carries its own click: the sources must be compared by name."""
-    import typer
     from typer.testing import CliRunner
 
     from splitreason.commands.options import typed_on_command_line

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from tests.offload_fixtures import as_prompt_completion, run_cli, synthetic_rows
 
 pytestmark = pytest.mark.slow
 
-SMALL = ("--batch-size", "8", "--grad-accum", "1", "--learning-rate", "2e-3", "--max-length", "512", "--no-progress")
+SMALL = ("--batch-size", "8", "--grad-accum", "1", "--learning-rate", "2e-3", "--max-length", "512")
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
 
@@ -42,8 +43,10 @@ def test_text_tags_from_a_config_file_with_a_chat_template_file(offload_export, 
                       encoding="utf-8")
     out = tmp_path / "out"
     # The command line wins over the file (learning rate), the file over the defaults (the rest).
-    ok(run_cli("train", "sft", data, "--model", offload_export.base_model, "-o", out, "--config", config, *SMALL))
+    ok(run_cli("train", "sft", data, "--model", offload_export.base_model, "-o", out, "--config", config, *SMALL,
+               "--packing"))
     record = TrainRecord.read(out)
+    assert record.rows.train == 36 and record.steps < 36 // 8  # packed: fewer, fuller blocks than rows
     assert record.settings["tags"] == "text" and record.settings["learning_rate"] == 2e-3
     assert record.settings["epochs"] == 1 and record.prompt.chat_template_source == f"file:{template}"
     tokenizer = AutoTokenizer.from_pretrained(out)
@@ -60,7 +63,7 @@ def test_text_tags_from_a_config_file_with_a_chat_template_file(offload_export, 
     # A finished run resumed is left as it is.
     before = (out / "train.json").read_bytes()
     result = ok(run_cli("train", "sft", data, "--model", offload_export.base_model, "-o", out, "--config", config,
-                        *SMALL, "--resume"))
+                        *SMALL, "--packing", "--resume"))
     assert "holds a finished run with these settings; nothing to resume" in result.stderr
     assert (out / "train.json").read_bytes() == before
 
@@ -76,9 +79,11 @@ def test_lora_on_both_shapes_and_a_saved_dataset_with_tensorboard(offload_export
     saved = tmp_path / "saved_ds"
     Dataset.from_list([as_prompt_completion(r) for r in rows[32:]]).save_to_disk(str(saved))
     out = tmp_path / "out"
-    ok(run_cli("train", "sft", pc, saved, "--model", offload_export.base_model, "-o", out, *SMALL,
+    result = ok(run_cli("train", "sft", pc, saved, "--model", offload_export.base_model, "-o", out, *SMALL,
                "--epochs", "2", "--lora-r", "8", "--lora-targets", "q_proj,v_proj", "--eval-fraction", "0.2",
                "--report-to", "tensorboard", "--logging-steps", "2", "--weight-decay", "0.1"))
+    # The progress bar's last state: steps, loss, tokens/s, time left.
+    assert re.search(r"train sft .* (\d+)/\1 steps loss \d+\.\d{4} [\d,]+ tok/s .* ETA", result.stderr)
     record = TrainRecord.read(out)
     assert [d["format"] for d in record.data] == ["prompt-completion", "prompt-completion"]
     assert record.data[1]["path"] == str(saved) and record.rows.read == 64

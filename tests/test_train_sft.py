@@ -47,7 +47,7 @@ def test_train_json_records_data_prompt_versions_losses_and_tag_metrics(tagged_m
     assert record.prompt.chat_template_source == "bundled:plain"
     assert record.prompt.instruction.startswith("While reasoning, wrap the steps")
     assert record.prompt.tags == "special" and len(record.prompt.open_ids) == 1
-    assert record.settings["learning_rate"] == 2e-3 and record.settings["epochs"] == 4
+    assert record.settings["learning_rate"] == 3e-3 and record.settings["epochs"] == 3
     assert {"torch", "transformers", "trl", "peft", "accelerate", "splitreason"} <= set(record.versions)
     assert record.git_revision is None or len(record.git_revision.split("+")[0]) == 40
     assert record.losses["train_final"] < record.losses["train"][0]["loss"]
