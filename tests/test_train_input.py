@@ -169,3 +169,18 @@ def test_options_typed_on_the_command_line_are_found():
     CliRunner().invoke(app, ["x", "--rate", "2"])
     CliRunner().invoke(app, [])
     assert seen == [{"data", "rate"}, set()]
+
+
+def test_the_bundled_recipe_is_valid_settings(tmp_path):
+    from pathlib import Path
+
+    from splitreason.schemas.training import SFTSettings
+
+    root = Path(__file__).resolve().parents[1]
+    settings = SFTSettings.build({"data": [tmp_path / "export.jsonl"], "model": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+                                  "out": tmp_path / "out"}, explicit=set(),
+                                 config_file=root / "recipes" / "sft_r1_distill_1p5b.yaml")
+    assert (settings.learning_rate, settings.lr_scheduler, settings.min_lr_rate, settings.warmup_ratio) == \
+        (5e-5, "cosine_with_min_lr", 0.1, 0.05)
+    assert settings.epochs == 3 and settings.max_length == 16384 and settings.packing and settings.tags == "special"
+    assert json.loads((root / "recipes" / "deepspeed_zero2.json").read_text())["zero_optimization"]["stage"] == 2

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import typed_on_command_line
+from splitreason.commands.options import build_settings
 from splitreason.schemas.tag_eval import TagsEvalSettings as S
 
 console = Console(stderr=True, emoji=False)
@@ -42,11 +42,7 @@ def tags(
     """
     from splitreason.evaluate.tags import evaluate_tags
 
-    given = {name: value for name, value in ctx.params.items() if name != "config"}
-    for name in ("model", "data"):
-        if given[name] in (None, []):
-            del given[name]
-    settings = S.build(given, explicit=typed_on_command_line(ctx), config_file=config)
+    settings = build_settings(ctx, S, required=("model", "data"))
     metrics = evaluate_tags(settings, progress_factory=_progress if settings.progress and not settings.json_output else None)
     if settings.json_output:
         print(json.dumps(metrics.model_dump(mode="json"), ensure_ascii=False))

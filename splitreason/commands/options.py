@@ -31,3 +31,13 @@ def typed_on_command_line(ctx: typer.Context) -> set[str]:
     given = {"COMMANDLINE", "ENVIRONMENT"}
     return {name for name in ctx.params
             if getattr(ctx.get_parameter_source(name), "name", None) in given}
+
+
+def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, ...] = ()):
+    """The command's settings from its parameters (all but --config) over its --config file.
+    A `required` parameter left empty here may come from the file; the model says if neither has it."""
+    given = {name: value for name, value in ctx.params.items() if name != "config"}
+    for name in required:
+        if given.get(name) in (None, []):
+            given.pop(name, None)
+    return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"))

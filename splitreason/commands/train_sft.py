@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import typed_on_command_line
+from splitreason.commands.options import build_settings
 from splitreason.schemas.training import SFTSettings as S
 
 console = Console(stderr=True, emoji=False)
-_REQUIRED = ("data", "model", "out")
 
 
 def sft(
@@ -38,6 +37,7 @@ def sft(
     truncate: Annotated[bool, typer.Option(help=S.help("truncate"))] = S.default("truncate"),
     seed: Annotated[int, typer.Option(help=S.help("seed"))] = S.default("seed"),
     packing: Annotated[bool, typer.Option(help=S.help("packing"))] = S.default("packing"),
+    attn_implementation: Annotated[str | None, typer.Option(help=S.help("attn_implementation"))] = S.default("attn_implementation"),
     gradient_checkpointing: Annotated[bool, typer.Option(help=S.help("gradient_checkpointing"))] = S.default("gradient_checkpointing"),
     lora_r: Annotated[int, typer.Option(help=S.help("lora_r"))] = S.default("lora_r"),
     lora_alpha: Annotated[int | None, typer.Option(help=S.help("lora_alpha"))] = S.default("lora_alpha"),
@@ -65,11 +65,7 @@ def sft(
     """
     from splitreason.train.sft import run_sft
 
-    given = {name: value for name, value in ctx.params.items() if name != "config"}
-    for name in _REQUIRED:  # missing here: the config file may give it
-        if given[name] in (None, []):
-            del given[name]
-    settings = S.build(given, explicit=typed_on_command_line(ctx), config_file=config)
+    settings = build_settings(ctx, S, required=("data", "model", "out"))
     result = run_sft(settings, console=console if settings.progress else None)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)

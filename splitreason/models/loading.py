@@ -81,7 +81,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dty
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else name,
                                                      dtype=pick_dtype(target, dtype), **kwargs)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as error:  # ImportError: a kernel not installed
         detail = " ".join(str(error).split())[:300]
         raise ModelError(f"cannot load {what} {name}: {detail}") from None
     return model.to(target).eval()

@@ -66,6 +66,9 @@ class SFTSettings(CommandSettings):
                                                            "(counted, listed in OUT/rejects.jsonl) instead of refusing the data.")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="auto: bf16 on a GPU that has it, fp32 on the CPU.")
+    attn_implementation: str | None = operational(
+        None, description="Attention kernel: sdpa, flash_attention_2, eager (default: transformers' choice; "
+                          "flash_attention_2 for --packing on GPUs).")
     gradient_checkpointing: bool = operational(False, description="Recompute activations in the backward pass (less memory, slower).")
     deepspeed: Path | None = operational(None, description="DeepSpeed config file (JSON), passed to the trainer (run under accelerate launch).")
     report_to: str = operational("none", description="Where metrics also go: none, tensorboard, wandb (comma-separated).")

@@ -35,7 +35,8 @@ def load_base_model(settings: SFTSettings, tokenizer, tags) -> tuple[Any, dict[s
 
     dtype = "bfloat16" if precision(settings) == "bf16" else "float32"
     # On the CPU: the trainer places it (one copy per process, not all on the first GPU).
-    model = load_causal_lm(settings.model, device="cpu", dtype=dtype, what="base model")
+    extra = {"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}
+    model = load_causal_lm(settings.model, device="cpu", dtype=dtype, what="base model", **extra)
     vocab_before = model.get_input_embeddings().weight.shape[0]
     if tags.single:
         add_tag_tokens(tokenizer, model)
