@@ -13,44 +13,6 @@ import pytest
 from tests.judge_server import ScriptedJudgeServer
 
 
-def openr1_record(uuid: str, generations: list[str], *, problem: str | None = None, **overrides) -> dict:
-    """A record in the OpenR1-Math-220k schema; every generation correct, stopped and complete."""
-    n = len(generations)
-    record = {
-        "problem": problem if problem is not None else f"Compute the thing for record {uuid}.",
-        "solution": "A short reference solution.",
-        "answer": "42",
-        "problem_type": "Algebra",
-        "question_type": "math-word-problem",
-        "source": "olympiads",
-        "uuid": uuid,
-        "is_reasoning_complete": [True] * n,
-        "generations": generations,
-        "correctness_math_verify": [True] * n,
-        "correctness_llama": None,
-        "finish_reasons": ["stop"] * n,
-        "correctness_count": n,
-        "messages": [{"role": "user", "content": "p"}, {"role": "assistant", "content": generations[0] if n else ""}],
-    }
-    record.update(overrides)
-    return record
-
-
-def reasoning_trace(seed: int, paragraphs: int = 12) -> str:
-    """A deterministic R1-like trace with LaTeX, reflections and long enough sentences to quote."""
-    lines = ["<think>", f"Okay, so I need to work through problem number {seed} carefully and check every step."]
-    for i in range(paragraphs):
-        a, b = seed + i + 2, 2 * i + 3
-        lines.append(
-            f"Let me compute step {i}: we have \\( \\frac{{{a}}}{{{b}}} + \\sqrt{{{a * b}}} \\) which simplifies "
-            f"after multiplying through by {b} to give {a} plus {b} times the root of {a * b}."
-        )
-        lines.append(f"Wait, I should double-check that the factor {b} was applied to both terms in step {i} here.")
-        lines.append(f"So the running total after step {i} becomes {a * b + i}, and that matches the estimate.")
-    lines += ["</think>", f"The answer is \\(\\boxed{{{seed}}}\\)."]
-    return "\n\n".join(lines)
-
-
 @pytest.fixture
 def hermetic_judge_env(monkeypatch, tmp_path):
     """No judge settings from the developer's environment or ~/.config leak into a test."""
@@ -95,7 +57,7 @@ def sample_in_review(tmp_path_factory) -> Path:
     """The bundled sample annotated by the offline judge with --accept-threshold 1.0, so most
     traces are routed to review (one holds characters outside the BMP). Shared: copy it with
     `review_run` before writing into it."""
-    from tests.test_cli_annotate import ok, run_cli
+    from tests.helpers import ok, run_cli
 
     out = tmp_path_factory.mktemp("review") / "sample"
     ok(run_cli("annotate", "-o", out, "--accept-threshold", "1.0", "--no-progress"))

@@ -258,16 +258,9 @@ def _sha(payload: dict) -> str:
 
 # -- helpers for tests that run `annotate` against this server ---------------------------------
 
-def free_port() -> int:
-    """A port nothing listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def case_rows(cases: list[str] | str, *, paragraphs: int = 12) -> list[dict]:
     """One OpenR1 record per case name; trace ids are "u<i>:0", problems carry "[case:NAME]"."""
-    from tests.conftest import openr1_record, reasoning_trace
+    from tests.helpers import openr1_record, reasoning_trace
 
     return [openr1_record(f"u{i}", [reasoning_trace(i, paragraphs)], problem=f"Problem {i} [case:{case}]")
             for i, case in enumerate(cases)]

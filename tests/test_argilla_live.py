@@ -20,7 +20,7 @@ from splitreason.io.run_dir import RunDir
 from splitreason.review.argilla import QUESTION_DECISION, QUESTION_SPANS
 from splitreason.review.argilla_sync import connect, iter_server_records
 from splitreason.review.store import ReviewStore
-from tests.test_cli_annotate import cli_env, ok, run_cli
+from tests.helpers import cli_env, ok, run_cli
 
 URL, KEY = os.environ.get("ARGILLA_API_URL"), os.environ.get("ARGILLA_API_KEY")
 WORKSPACE = os.environ.get("ARGILLA_WORKSPACE")

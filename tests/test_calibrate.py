@@ -18,7 +18,7 @@ from splitreason.review.calibrate import CalibrateError, calibrate, rank_auc, su
 from splitreason.review.store import ReviewStore
 from splitreason.schemas import Annotation, JudgeInfo, Span
 from splitreason.schemas.review import Review, ReviewedSpan
-from tests.test_cli_annotate import assert_one_clean_error, ok, run_cli
+from tests.helpers import assert_one_clean_error, ok, run_cli
 
 JUDGE = JudgeInfo(name="heuristic", backend="heuristic", model="rules-v1", prompt_hash="0" * 16)
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -8,55 +8,20 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record, reasoning_trace
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("SPLITREASON_DEBUG", None)
-    env.update({"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb", "HF_HUB_OFFLINE": "1",
-                "HF_DATASETS_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"})
-    env.update(extra)
-    return env
-
-
-def run_cli(*args: str | os.PathLike, timeout: float = 120, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """Run `splitreason ARGS` in a fresh interpreter; stdout and stderr are captured as text."""
-    return subprocess.run([sys.executable, "-m", "splitreason.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env or cli_env(), cwd=cwd or REPO)
-
-
-def cli_command(*args: str | os.PathLike) -> list[str]:
-    return [sys.executable, "-m", "splitreason.cli", *map(str, args)]
-
-
-def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert result.returncode == 0, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    with open(path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def annotations(out: Path) -> list[dict]:
-    """Every annotation record in OUT (all shard files), sorted by trace id."""
-    records = [record for path in sorted((out / "annotations").glob("shard-*.jsonl")) for record in read_jsonl(path)]
-    return sorted(records, key=lambda record: record["trace_id"])
-
+from tests.helpers import (
+    annotations,
+    assert_one_clean_error,
+    cli_env,
+    ok,
+    openr1_record,
+    read_jsonl,
+    reasoning_trace,
+    run_cli,
+)
 
 def rows_of(count: int, *, start: int = 0, generations: int = 1, paragraphs: int = 6) -> list[dict]:
     return [openr1_record(f"u{i:04d}", [reasoning_trace(i * 10 + g, paragraphs) for g in range(generations)])
@@ -70,17 +35,6 @@ def summary_row(text: str, label: str) -> list[str]:
         if len(cells) > 2 and cells[1] == label:
             return [cell for cell in cells[2:] if cell]
     raise AssertionError(f"no {label!r} row in:\n{text}")
-
-
-def assert_one_clean_error(result: subprocess.CompletedProcess, *needles: str) -> str:
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"expected one error line, got:\n{result.stderr}"
-    assert lines[0].startswith("error:"), lines[0]
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # -- bad rows ---------------------------------------------------------------------------------
@@ -243,8 +197,7 @@ def test_parquet_gzip_and_directory_inputs_give_the_same_annotations(tmp_path: P
 def test_default_run_on_the_bundled_sample(tmp_path: Path) -> None:
     from splitreason.io.inputs import bundled_sample
 
-    if not bundled_sample().exists():
-        pytest.skip("the bundled sample splitreason/data/openr1_sample.jsonl is not written yet")
+    assert bundled_sample().exists(), "the bundled sample splitreason/data/openr1_sample.jsonl is missing"
     out = tmp_path / "sample-out"
     result = ok(run_cli("annotate", "-o", out, "--no-progress", cwd=tmp_path))
     records = annotations(out)

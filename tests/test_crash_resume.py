@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import annotations, cli_command, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import openr1_record, reasoning_trace
+from tests.helpers import annotations, cli_command, cli_env, ok, read_jsonl, run_cli
 
 SHARD = "annotations/shard-00000-of-00001.jsonl"
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from splitreason import CLOSE_TAG, OPEN_TAG
-from tests.conftest import openr1_record, reasoning_trace
+from tests.helpers import openr1_record, reasoning_trace
 from tests.judge_server import ScriptedJudgeServer
-from tests.test_cli_annotate import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
+from tests.helpers import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
 
 DEFAULT_INSTRUCTION = (Path(__file__).resolve().parents[1] / "splitreason/prompts/offload_instruction.txt") \
     .read_text(encoding="utf-8").strip()
@@ -55,8 +55,7 @@ def sample_out(tmp_path_factory) -> Path:
     """The bundled sample (real-looking LaTeX traces) through the heuristic judge."""
     from splitreason.io.inputs import bundled_sample
 
-    if not bundled_sample().exists():
-        pytest.skip("bundled sample not there yet")
+    assert bundled_sample().exists(), "the bundled sample is missing"
     out = tmp_path_factory.mktemp("export-sample") / "out"
     ok(run_cli("annotate", bundled_sample(), "-o", out, "--no-progress"))
     return out

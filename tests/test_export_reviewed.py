@@ -9,7 +9,7 @@ from splitreason import CLOSE_TAG, OPEN_TAG
 from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.review import Review, ReviewedSpan
-from tests.test_cli_annotate import ok, read_jsonl, run_cli
+from tests.helpers import ok, read_jsonl, run_cli
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 

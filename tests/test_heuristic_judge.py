@@ -300,15 +300,15 @@ def test_windows_line_endings() -> None:
 
 def test_short_sentence_joins_its_paragraph() -> None:
     """'Wait.' goes with the re-computation after it; short list items stay in their list."""
-    from splitreason.judges.heuristic import _segment, _think_bounds
+    from splitreason.judges.steps import segment, think_bounds
 
     prose = "This sentence is only words and it should never be picked by the judge."
     items = "- \\(2^2 = 4\\), and \\(4 \\bmod 7 = 4\\)\n- \\(2^3 = 8\\), and \\(8 \\bmod 7 = 1\\)"
     wait = "Wait. So 17 × 23 = 391 and then 391 - 100 = 291 in the end."
     text = f"<think>\n{prose}\n\n{items}\n\n{wait} {prose}\n</think>\nDone."
-    lo, hi = _think_bounds(text)
-    starts, ends, _ = _segment(text, lo, hi, 1200, 40)
-    assert [text[s:e] for s, e in zip(starts, ends)] == [prose, items, wait, prose]
+    lo, hi = think_bounds(text)
+    steps = segment(text, lo, hi, 1200, 40)
+    assert [text[s:e] for s, e in zip(steps.starts, steps.ends)] == [prose, items, wait, prose]
 
 
 def test_bundled_sample() -> None:
@@ -317,8 +317,7 @@ def test_bundled_sample() -> None:
     from importlib import resources
 
     sample = resources.files("splitreason.data").joinpath("openr1_sample.jsonl")
-    if not sample.is_file():
-        pytest.skip("no bundled sample")
+    assert sample.is_file(), "the bundled sample is missing"
     items = [(row["problem"], g) for line in sample.read_text("utf-8").splitlines() if line.strip()
              for row in [json.loads(line)] for g in row["generations"]]
     for target in (0.05, 0.15, 0.3):
@@ -363,9 +362,9 @@ def test_reflection_ranked_above_restatement_and_filler() -> None:
     ],
 )
 def test_cue_kinds(phrase: str, kinds: list[str]) -> None:
-    from splitreason.judges.heuristic import _CUE_KINDS, _CUE_SCAN, _CUE_VIEW, _byte_view, _cue_kind
+    from splitreason.judges.heuristic_rules import _CUE_KINDS, _CUE_SCAN, _CUE_VIEW, _cue_kind, byte_view
 
-    view = b" " + _byte_view(phrase).translate(_CUE_VIEW)
+    view = b" " + byte_view(phrase).translate(_CUE_VIEW)
     assert [_CUE_KINDS[_cue_kind(m.group())] for m in _CUE_SCAN.finditer(view)] == kinds
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -20,7 +19,8 @@ from rich.console import Console
 
 from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
 from splitreason.judges.base import JudgeUnavailable
-from tests.judge_server import by_case, case_rows, free_port, read_annotations, sentences
+from tests.helpers import free_port
+from tests.judge_server import by_case, case_rows, read_annotations, sentences
 
 JUDGE = "anthropic:scripted-judge"
 SECRET = "sk-ant-splitreason-test-0b7e44a1-DO-NOT-LEAK"

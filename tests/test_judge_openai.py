@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -29,7 +28,8 @@ from splitreason.judges.factory import JudgeSettings, create_judge
 from splitreason.judges.llm import TEMPLATE, SamplingParams, build_messages
 from splitreason.judges.registry import load_aliases, resolve
 from splitreason.schemas import Trace
-from tests.judge_server import by_case, case_rows, free_port, read_annotations, sentences
+from tests.helpers import cli_env, free_port
+from tests.judge_server import by_case, case_rows, read_annotations, sentences
 
 JUDGE = "openai:scripted-judge"
 SECRET = "sk-splitreason-test-9f3c1e7d-DO-NOT-LEAK"
@@ -460,13 +460,6 @@ def test_api_key_never_reaches_out(judge_server, write_jsonl, tmp_path, monkeypa
 
 
 # -- unreachable or misconfigured judges: one clear line, exit code 2 ----------------------------
-
-
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("OPENAI_", "ANTHROPIC_", "SPLITREASON_", "DEEPSEEK_"))}
-    env.update(extra)
-    return env
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -24,9 +24,9 @@ from splitreason.io.readers import iter_rows
 from splitreason.io.selection import Selection, select_traces
 from splitreason.io.shards import write_shards
 from splitreason.merge import MergeError, merge_runs
-from tests.conftest import openr1_record, reasoning_trace
+from tests.helpers import openr1_record, reasoning_trace
 from tests.judge_server import case_rows
-from tests.test_cli_annotate import assert_one_clean_error, ok, run_cli
+from tests.helpers import assert_one_clean_error, ok, run_cli
 
 SHARDS = 3
 

@@ -29,9 +29,9 @@ from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.review import Review, ReviewedSpan
 from tests.browser import launch_chromium
-from tests.conftest import openr1_record, reasoning_trace
+from tests.helpers import openr1_record, reasoning_trace
 from tests.judge_server import ScriptedJudgeServer
-from tests.test_cli_annotate import REPO, annotations, assert_one_clean_error, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import REPO, annotations, assert_one_clean_error, cli_env, ok, read_jsonl, run_cli
 
 SCRIPT_PROBLEM = 'Find x if <script>alert("pwned")</script> & x > 2.'
 SCRIPT_SOURCE = "<script>alert('source')</script>"

@@ -8,7 +8,6 @@ Expected UTF-16 offsets are computed with Python's UTF-16 codec, not with review
 from __future__ import annotations
 
 import os
-import socket
 import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,7 +23,7 @@ from splitreason.review.argilla_sync import BATCH, connect, push
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation, JudgeInfo, Span
 from tests.fake_argilla import FakeArgilla
-from tests.test_cli_annotate import assert_one_clean_error, cli_env, ok, run_cli
+from tests.helpers import assert_one_clean_error, cli_env, free_port, ok, run_cli
 
 JUDGE = JudgeInfo(name="heuristic", backend="heuristic", model="rules-test", prompt_hash="0" * 16)
 
@@ -301,12 +300,6 @@ def test_an_answer_splitting_a_character_is_reported_not_stored(fake, tmp_path):
 
 
 # -- errors ----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_cli_errors_are_one_line(fake, run, tmp_path):

@@ -21,8 +21,8 @@ from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from tests.browser import ReviewServerThread, drag_select, launch_chromium
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import assert_one_clean_error, cli_command, cli_env, ok, run_cli
+from tests.helpers import openr1_record, reasoning_trace
+from tests.helpers import assert_one_clean_error, cli_command, cli_env, ok, run_cli
 
 TOKEN_HEADER = "X-Review-Token"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record, reasoning_trace
-from tests.test_cli_annotate import annotations, assert_one_clean_error, cli_command, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import openr1_record, reasoning_trace
+from tests.helpers import annotations, assert_one_clean_error, cli_command, cli_env, ok, read_jsonl, run_cli
 
 
 def essentials(records: list[dict]) -> list[dict]:

@@ -10,7 +10,7 @@ from statistics import mean
 import pytest
 
 from tests.judge_server import ScriptedJudgeServer
-from tests.test_cli_annotate import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
+from tests.helpers import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
 from tests.test_export import SCRIPTED_CASES, write_scripted_input
 
 

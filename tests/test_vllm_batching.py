@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record, reasoning_trace
+from tests.helpers import openr1_record, reasoning_trace
 from tests.vllm_fixtures import TINY_MODEL_MAX_LEN, require_vllm_venv
 from tests.vllm_server import REPO_ROOT, _child_env, venv_python
 

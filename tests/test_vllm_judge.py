@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import openr1_record
+from tests.helpers import openr1_record
 from tests.vllm_fixtures import TINY_MODEL_NAME, require_vllm_venv
 from tests.vllm_server import _child_env, venv_python
 

@@ -21,7 +21,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.helpers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SETUP_SCRIPT = "scripts/setup_vllm_cpu.sh"
@@ -80,12 +81,6 @@ def missing_venv_message() -> str:
         f"vLLM venv not found or broken at {default_vllm_venv_path()}; "
         f"run `{SETUP_SCRIPT}` (or set {VENV_ENV_VAR} to an existing one)"
     )
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:
