@@ -29,15 +29,16 @@ def test_label_mask_on_a_real_row_as_the_trainer_sees_it(offload_export, tmp_pat
                            max_length=512)
     tokenizer, template, tags = prepare_tokenizer(settings)
     rows, _ = read_exports([offload_export.train])
-    split = encode_split(tokenizer, template, rows[:4], max_length=512, truncate=False)
-    row, encoded = rows[0].row, split.encoded[0]
+    split = encode_split(tokenizer, template, rows[:4], max_length=512, truncate=False, path=tmp_path / "t.arrow")
+    row = rows[0].row
+    encoded = encode_row(tokenizer, template, row.prompt, row.completion, row.spans())
 
     # The dataset TRL gets, after TRL's own preparation (it must keep our labels as they are).
     from splitreason.train.model import load_base_model
     from splitreason.train.trainer import build_trainer
 
     model, _ = load_base_model(settings, tokenizer, tags)
-    trainer = build_trainer(settings, model, tokenizer, to_dataset(split.encoded), None,
+    trainer = build_trainer(settings, model, tokenizer, to_dataset(split), None,
                             checkpoints=tmp_path / "ck", bf16=False, callbacks=[])
     prepared = trainer.train_dataset[0]
     assert prepared["input_ids"] == encoded.ids
@@ -64,8 +65,8 @@ def test_text_tags_stay_several_tokens_and_are_still_learned(offload_export, tmp
                            tags="text")
     tokenizer, template, tags = prepare_tokenizer(settings)
     assert tags.mode == "text" and len(tags.open_ids) > 1
-    rows, _ = read_exports([offload_export.train])
-    encoded = encode_split(tokenizer, template, rows[:1], max_length=512, truncate=False).encoded[0]
+    row = read_exports([offload_export.train])[0][0].row
+    encoded = encode_row(tokenizer, template, row.prompt, row.completion, row.spans())
     labels = encoded.labels()
     for span in encoded.spans:
         assert tokenizer.decode(encoded.ids[span.open_at:span.start]).strip() == OPEN_TAG

@@ -129,22 +129,33 @@ def test_rows_left_out_are_counted_and_listed_with_their_reason(offload_export, 
 
 def test_too_long_rows_are_cut_with_truncate_and_all_too_long_is_an_error(offload_export, tmp_path):
     from splitreason.io.export_reader import read_exports
+    from splitreason.models.chat import encode_row
     from splitreason.schemas.training import SFTSettings
-    from splitreason.train.encode import encode_split, prepare_tokenizer
+    from splitreason.train.encode import encode_split, prepare_tokenizer, to_dataset
 
     settings = SFTSettings(data=[offload_export.train], model=str(offload_export.base_model), out=tmp_path / "o")
     tokenizer, template, _ = prepare_tokenizer(settings)
-    rows, _ = read_exports([offload_export.train])
-    rows = rows[:10]
-    full = encode_split(tokenizer, template, rows, max_length=10_000, truncate=False).encoded
-    limit = sorted(len(row.ids) for row in full)[5]
-    dropped = encode_split(tokenizer, template, rows, max_length=limit, truncate=False)
-    cut = encode_split(tokenizer, template, rows, max_length=limit, truncate=True)
-    longer = sum(len(row.ids) > limit for row in full)
-    assert len(dropped.too_long) == longer and len(dropped.encoded) == 10 - longer
-    assert cut.truncated == longer and len(cut.encoded) == 10 and max(len(r.ids) for r in cut.encoded) == limit
-    for row in cut.encoded:  # a span cut by the end is not a span
-        assert all(span.after <= len(row.ids) for span in row.spans)
+    rows = read_exports([offload_export.train])[0][:10]
+
+    def encode(max_length, truncate):
+        split = encode_split(tokenizer, template, rows, max_length=max_length, truncate=truncate,
+                             path=tmp_path / f"{max_length}-{truncate}.arrow")
+        return split, [len(ids) for ids in to_dataset(split)["input_ids"]]
+
+    _, lengths = encode(10_000, False)
+    limit = sorted(lengths)[5]
+    longer = sum(n > limit for n in lengths)
+    dropped, kept = encode(limit, False)
+    cut, cut_lengths = encode(limit, True)
+    assert len(dropped.too_long) == longer and len(kept) == 10 - longer and max(kept) <= limit
+    assert [n for _, n in dropped.too_long] == [n for n in lengths if n > limit]
+    assert cut.truncated == longer and len(cut_lengths) == 10 and max(cut_lengths) == limit
+    # A span cut by the end is not a span: the tag share counts only whole spans.
+    row = rows[0].row
+    whole = encode_row(tokenizer, template, row.prompt, row.completion, row.spans())
+    first = whole.spans[0]
+    assert whole.truncated((first.start + first.close_at) // 2).spans == ()
+    assert whole.truncated(first.after).spans == (first,)
     result = run_cli("train", "sft", offload_export.train, "--model", offload_export.base_model, "-o", tmp_path / "out",
                      "--max-length", "40", "--no-progress")
     assert result.returncode == 2

@@ -5,7 +5,6 @@ with TensorBoard, a run killed and resumed, and two processes under `accelerate 
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -18,6 +17,7 @@ pytest.importorskip("trl")
 
 from splitreason.models.tags import tag_tokens  # noqa: E402
 from splitreason.schemas.training import SFTSettings, TrainRecord  # noqa: E402
+from tests.helpers import cli_env, ok  # noqa: E402
 from tests.offload_fixtures import as_prompt_completion, run_cli, synthetic_rows, write_export  # noqa: E402
 
 pytestmark = pytest.mark.slow
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.slow
 SMALL = ("--batch-size", "8", "--grad-accum", "1", "--learning-rate", "2e-3", "--max-length", "512")
 CHATML = ("{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
-
-
-def ok(result):
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 def test_text_tags_from_a_config_file_with_a_chat_template_file(offload_export, tmp_path):
@@ -118,7 +113,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(offload_export, tmp_path):
     args = ["train", "sft", data, "--model", offload_export.base_model, "-o", out, "--epochs", "3", "--batch-size", "4",
             "--grad-accum", "1", "--learning-rate", "1e-3", "--max-length", "512", "--eval-fraction", "0",
             "--save-steps", "5", "--logging-steps", "1", "--no-progress"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    env = cli_env(OMP_NUM_THREADS="1")
     process = subprocess.Popen([sys.executable, "-m", "splitreason.cli", *map(str, args)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
@@ -157,7 +152,7 @@ def test_two_processes_under_accelerate_launch(offload_export, tmp_path):
     (it needs CUDA); `--deepspeed` is passed to the trainer unchanged."""
     data = write_export(tmp_path / "rows.jsonl", synthetic_rows(40, seed=13))
     out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_LOG_LEVEL": "error"}
+    env = cli_env(OMP_NUM_THREADS="1", ACCELERATE_LOG_LEVEL="error")
     result = subprocess.run(
         [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
          "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "splitreason.cli",

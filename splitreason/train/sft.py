@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from importlib.util import find_spec
@@ -69,6 +70,7 @@ def check_settings(settings: SFTSettings) -> None:
 
 def run_sft(settings: SFTSettings, *, console=None) -> SFTResult:
     main = is_main_process()
+    console = console if main else None  # one process talks
     check_settings(settings)
     data = prepare_data(settings)
     data_files = [f.record() for f in data.files]
@@ -76,19 +78,29 @@ def run_sft(settings: SFTSettings, *, console=None) -> SFTResult:
     if out_plan is not None and out_plan.action == "finished":
         return SFTResult(out_plan.previous, already_finished=True, notes=data.notes)
 
+    # The tokenized splits live in this process's temporary directory until the run ends.
+    with tempfile.TemporaryDirectory(prefix="splitreason-sft-") as scratch:
+        return _run(settings, data, data_files, out_plan, Path(scratch), console)
+
+
+def _run(settings: SFTSettings, data: TrainingData, data_files: list[dict], out_plan: OutPlan | None,
+         scratch: Path, console) -> SFTResult:
+    main = out_plan is not None
     # Everything below needs torch and transformers.
-    from splitreason.train.encode import encode_split, prepare_tokenizer, tag_token_share, to_dataset
+    from splitreason.train.encode import encode_split, prepare_tokenizer, to_dataset
 
     _say(console, "tokenizing")
     tokenizer, template, tags = prepare_tokenizer(settings)
-    train = encode_split(tokenizer, template, data.train, max_length=settings.max_length, truncate=settings.truncate)
-    held_out = encode_split(tokenizer, template, data.eval, max_length=settings.max_length, truncate=settings.truncate)
-    if not train.encoded:
+    train = encode_split(tokenizer, template, data.train, max_length=settings.max_length, truncate=settings.truncate,
+                         path=scratch / "train.arrow")
+    held_out = encode_split(tokenizer, template, data.eval, max_length=settings.max_length,
+                            truncate=settings.truncate, path=scratch / "eval.arrow")
+    if not train.rows:
         lengths = [n for _, n in train.too_long]
         raise TrainDataError(f"all {len(lengths)} training rows are longer than --max-length {settings.max_length} "
                              f"tokens (they have {min(lengths)} to {max(lengths)}); raise it or pass --truncate")
     rows = RowCounts(read=data.read, refused=len(data.refused), too_long=len(train.too_long) + len(held_out.too_long),
-                     truncated=train.truncated + held_out.truncated, train=len(train.encoded), eval=len(held_out.encoded))
+                     truncated=train.truncated + held_out.truncated, train=len(train.rows), eval=len(held_out.rows))
     prompt = TrainedPrompt(chat_template=template.text, chat_template_source=template.source,
                            chat_template_reason=template.reason, chat_template_sha256=template.sha256,
                            instruction=data.instruction, tags=tags.mode, open_ids=list(tags.open_ids),
@@ -102,17 +114,16 @@ def run_sft(settings: SFTSettings, *, console=None) -> SFTResult:
     try:
         if main:
             out_plan = plan(settings, data_files)  # again, under the lock
-            record = _start(settings, out_plan, data, data_files, rows, prompt, tag_token_share(train.encoded),
+            record = _start(settings, out_plan, data, data_files, rows, prompt, train.tag_token_share,
                             lock.command, train, held_out)
         _wait_for_main()
         record_now = record or TrainRecord.read(settings.out)
         checkpoint = record_now.resumed_from if record_now else None
-        _train(settings, tokenizer, tags, to_dataset(train.encoded),
-               to_dataset(held_out.encoded) if held_out.encoded else None, checkpoint, record, console)
+        _train(settings, tokenizer, tags, to_dataset(train), to_dataset(held_out), checkpoint, record, console)
         if not main:
             return SFTResult(None, notes=data.notes)
         _say(console, "evaluating tag placement on the eval split")
-        record.tag_metrics = _evaluate_saved(settings, held_out.encoded)
+        record.tag_metrics = _evaluate_saved(settings, held_out.rows, template)
         record.status = "done"
         record.finished_at = _now()
         atomic_write_json(settings.out / TRAIN_RECORD, record)
@@ -211,17 +222,17 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
         torch.cuda.empty_cache()
 
 
-def _evaluate_saved(settings: SFTSettings, encoded):
+def _evaluate_saved(settings: SFTSettings, rows, template):
     """Tag placement of the model as saved in OUT (so the figures are those of what OUT holds)."""
-    if not encoded:
+    if not rows:
         return None
-    from splitreason.evaluate.tags import score_rows
+    from splitreason.evaluate.tags import encode_rows, score_rows
     from splitreason.models.loading import load_causal_lm
     from splitreason.models.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(settings.out, need_offsets=True)
     model = load_causal_lm(settings.out, what="trained model")
-    return score_rows(model, tokenizer, encoded, batch_size=settings.eval_batch_size)
+    return score_rows(model, tokenizer, encode_rows(tokenizer, template, rows), batch_size=settings.eval_batch_size)
 
 
 def _wait_for_main() -> None:

@@ -77,7 +77,8 @@ def build_trainer(settings: SFTSettings, model, tokenizer, train_dataset, eval_d
     """SFTTrainer; `no_decay`: parameters kept out of weight decay (matrices trained in a few rows only)."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
-    config = sft_config(settings, checkpoints=checkpoints, bf16=bf16, has_eval=eval_dataset is not None)
+
+    quiet_libraries()    config = sft_config(settings, checkpoints=checkpoints, bf16=bf16, has_eval=eval_dataset is not None)
     class Trainer(SFTTrainer):
         def get_decay_parameter_names(self, model) -> list[str]:
             return [name for name in super().get_decay_parameter_names(model) if name not in no_decay]
