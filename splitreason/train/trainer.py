@@ -78,13 +78,15 @@ def build_trainer(settings: SFTSettings, model, tokenizer, train_dataset, eval_d
     from transformers.trainer_callback import PrinterCallback, ProgressCallback
     from trl import SFTTrainer
 
-    quiet_libraries()    config = sft_config(settings, checkpoints=checkpoints, bf16=bf16, has_eval=eval_dataset is not None)
+    quiet_libraries()
+    config = sft_config(settings, checkpoints=checkpoints, bf16=bf16, has_eval=eval_dataset is not None)
+
     class Trainer(SFTTrainer):
         def get_decay_parameter_names(self, model) -> list[str]:
             return [name for name in super().get_decay_parameter_names(model) if name not in no_decay]
 
     trainer = Trainer(model=model, args=config, train_dataset=train_dataset, eval_dataset=eval_dataset,
-                         processing_class=tokenizer, callbacks=list(callbacks))
+                      processing_class=tokenizer, callbacks=list(callbacks))
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer
