@@ -40,7 +40,8 @@ def _main(
 
 
 def _register() -> None:
-    from splitreason.commands import annotate, calibrate, curate, evaluate, export, judges, merge, report, review, shard, stats
+    from splitreason.commands import (annotate, calibrate, curate, evaluate, export, judges, merge, report, review,
+                                      shard, stats, train)
 
     app.command("annotate")(annotate.annotate)
     app.command("export")(export.export)
@@ -52,6 +53,7 @@ def _register() -> None:
     app.command("judges")(judges.judges)
     app.command("calibrate")(calibrate.calibrate)
     app.add_typer(review.register(), name="review")
+    app.add_typer(train.register(), name="train")
     app.add_typer(evaluate.register(), name="evaluate")
 
 

@@ -74,4 +74,23 @@ def review_run(sample_in_review: Path, tmp_path: Path) -> Path:
     return copy
 
 
+# The synthetic offload export and the one tiny tagged model trained on it through
+# `splitreason train sft`, shared by the trainer, evaluator, GRPO and label tests (see
+# tests/offload_fixtures.py). Read-only: copy a directory before writing into it.
+@pytest.fixture(scope="session")
+def offload_export(tmp_path_factory):
+    pytest.importorskip("trl")
+    from tests.offload_fixtures import make_offload_export
+
+    return make_offload_export(tmp_path_factory.mktemp("offload"))
+
+
+@pytest.fixture(scope="session")
+def tagged_model(offload_export, tmp_path_factory) -> Path:
+    from tests.offload_fixtures import train_tagged_model
+
+    return train_tagged_model(tmp_path_factory.mktemp("tagged") / "model", offload_export.train,
+                              offload_export.base_model)
+
+
 from tests.vllm_fixtures import vllm_server_url, vllm_tiny_model  # noqa: E402,F401

@@ -75,7 +75,7 @@ def _corpus() -> str:
     return "\n".join(_CORPUS_LINES * 8) + "\n"
 
 
-def _train_tokenizer(text_file: Path):
+def _train_tokenizer(text_file: Path, vocab_size: int = VOCAB_SIZE):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 
     tok = Tokenizer(models.BPE())
@@ -83,7 +83,7 @@ def _train_tokenizer(text_file: Path):
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         min_frequency=1,
         special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
@@ -93,8 +93,12 @@ def _train_tokenizer(text_file: Path):
     return tok
 
 
-def build_tiny_model(dest: Path) -> Path:
-    """Build the tiny model and tokenizer into ``dest`` (created if needed); return it."""
+def build_tiny_model(dest: Path, *, corpus: str | None = None, chat_template: str | None = CHAT_TEMPLATE,
+                     vocab_size: int = VOCAB_SIZE) -> Path:
+    """Build the tiny model and tokenizer into ``dest`` (created if needed); return it.
+
+    `corpus`: the text the tokenizer is trained on (default: a mix of math, JSON and English);
+    `chat_template=None` leaves the tokenizer without one (as a base model's)."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -102,8 +106,8 @@ def build_tiny_model(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
 
     text_file = dest / "tokenizer_corpus.txt"
-    text_file.write_text(_corpus(), encoding="utf-8")
-    raw = _train_tokenizer(text_file)
+    text_file.write_text(_corpus() if corpus is None else corpus, encoding="utf-8")
+    raw = _train_tokenizer(text_file, vocab_size)
     text_file.unlink()
 
     tokenizer = PreTrainedTokenizerFast(
@@ -115,7 +119,8 @@ def build_tiny_model(dest: Path) -> Path:
         model_max_length=MAX_POSITIONS,
         clean_up_tokenization_spaces=False,
     )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
     tokenizer.save_pretrained(dest)
     # transformers 5 writes tokenizer_class "TokenizersBackend", which 4.x cannot resolve;
     # "PreTrainedTokenizerFast" loads the same tokenizer.json under both.

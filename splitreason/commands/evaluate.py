@@ -1,5 +1,6 @@
 """`splitreason evaluate …`: measure what an offload dataset bought.
 
+    evaluate tags       tag placement on held-out annotated rows, teacher-forced (commands/evaluate_tags.py)
     evaluate grade      grade predictions made anywhere against an evaluation set (commands/evaluate_grade.py)
     evaluate simulate   projected latency of a small/large pair (commands/evaluate_simulate.py)
 """
@@ -10,15 +11,15 @@ import typer
 
 evaluate_app = typer.Typer(
     name="evaluate",
-    help="Evaluate offload models: grade answers, project latency.",
+    help="Evaluate offload models: place tags, grade answers, project latency.",
     no_args_is_help=True,
 )
 
 
 def register() -> typer.Typer:
-    from splitreason.commands import evaluate_grade
-    from splitreason.commands import evaluate_simulate
+    from splitreason.commands import evaluate_grade, evaluate_simulate, evaluate_tags
 
+    evaluate_app.command("tags")(evaluate_tags.tags)
     evaluate_app.command("grade")(evaluate_grade.grade)
     evaluate_app.command("simulate")(evaluate_simulate.simulate)
     return evaluate_app

@@ -24,8 +24,20 @@ HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]
 
 
 def typed_on_command_line(ctx: typer.Context) -> set[str]:
-    """Names of the parameters the user gave (not defaults): they win over a --config file."""
-    from click.core import ParameterSource
+    """Names of the parameters the user gave (not defaults): they win over a --config file.
 
+    Compared by name: typer >= 0.29 carries its own copy of click (`typer._click`), whose
+    ParameterSource is not `click.core.ParameterSource`, so an identity test never matches."""
+    given = {"COMMANDLINE", "ENVIRONMENT"}
     return {name for name in ctx.params
-            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
+            if getattr(ctx.get_parameter_source(name), "name", None) in given}
+
+
+def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, ...] = ()):
+    """The command's settings from its parameters (all but --config) over its --config file.
+    A `required` parameter left empty here may come from the file; the model says if neither has it."""
+    given = {name: value for name, value in ctx.params.items() if name != "config"}
+    for name in required:
+        if given.get(name) in (None, []):
+            given.pop(name, None)
+    return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"))

@@ -27,6 +27,7 @@ from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
+from splitreason.schemas.export import user_content
 from splitreason.schemas.review import Review, ReviewOutcome
 
 ExportFormat = Literal["messages", "prompt-completion"]
@@ -34,10 +35,6 @@ ExportFormat = Literal["messages", "prompt-completion"]
 
 def default_instruction() -> str:
     return resources.files("splitreason.prompts").joinpath("offload_instruction.txt").read_text(encoding="utf-8").strip()
-
-
-def user_content(problem: str, instruction: str) -> str:
-    return f"{problem.rstrip()}\n\n{instruction}" if instruction else problem
 
 
 def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = "messages",

@@ -10,7 +10,7 @@ from typing import Any
 from splitreason.models import ModelError, ModelExtraMissing
 from splitreason.models.tokenizer import looks_local
 
-__all__ = ["load_causal_lm", "pick_device", "pick_dtype", "require_torch"]
+__all__ = ["load_causal_lm", "pick_device", "pick_dtype", "quiet_library_progress", "require_torch"]
 
 
 def require_torch(feature: str, extra: str = "train") -> None:
@@ -20,6 +20,20 @@ def require_torch(feature: str, extra: str = "train") -> None:
         import transformers  # noqa: F401
     except ImportError:
         raise ModelExtraMissing(f"{feature} needs torch and transformers: pip install 'splitreason[{extra}]'") from None
+
+
+def quiet_library_progress() -> None:
+    """No tqdm bars from transformers ("Loading weights") or datasets (each `map`): splitreason
+    shows its own progress, and their bars would interleave with it on stderr."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        import datasets
+
+        datasets.disable_progress_bars()
+    except ImportError:
+        pass
 
 
 def pick_device(device: str = "auto"):
@@ -56,6 +70,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dty
     require_torch(f"loading the {what}")
     from transformers import AutoModelForCausalLM
 
+    quiet_library_progress()
     name = str(name_or_path)
     path = Path(name).expanduser()
     if looks_local(name) and not path.exists():
@@ -66,7 +81,7 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dty
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else name,
                                                      dtype=pick_dtype(target, dtype), **kwargs)
-    except (OSError, ValueError, KeyError, TypeError) as error:
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as error:  # ImportError: a kernel not installed
         detail = " ".join(str(error).split())[:300]
         raise ModelError(f"cannot load {what} {name}: {detail}") from None
     return model.to(target).eval()

@@ -1,0 +1,117 @@
+"""OUT of `train sft`: a model directory that also holds the run.
+
+    OUT/config.json, model.safetensors, tokenizer.json, chat_template.jinja, …   the trained model
+    OUT/train.json           the record (status "running" from the start, "done" at the end)
+    OUT/train_config.yaml    the effective settings (reusable with --config)
+    OUT/log.jsonl            metrics per logging step
+    OUT/rejects.jsonl        rows left out, each with its reason
+    OUT/checkpoints/         checkpoint-N while training (removed at the end unless --keep-checkpoints)
+    OUT/.lock                held for the whole run
+
+What a run may do with OUT is decided before anything is created (`plan`): a new or empty OUT
+starts fresh; OUT holding a run is refused unless --resume (the settings and data must match) or
+--overwrite; OUT holding anything else is always refused.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from splitreason.io.jsonl import atomic_write_text
+from splitreason.io.lock import LOCK_NAME
+from splitreason.schemas.training import TRAIN_RECORD, SFTSettings, TrainRecord
+from splitreason.train import OutDirConflict
+
+__all__ = ["OutPlan", "checkpoints_dir", "last_checkpoint", "plan", "trim_log", "wipe"]
+
+LOG = "log.jsonl"
+CONFIG = "train_config.yaml"
+REJECTS = "rejects.jsonl"
+CHECKPOINTS = "checkpoints"
+_NOT_COMPARED = {"data", "out"}  # paths may move; the data is compared by content
+
+
+@dataclass(frozen=True)
+class OutPlan:
+    action: Literal["fresh", "resume", "overwrite", "finished"]
+    previous: TrainRecord | None = None
+    checkpoint: Path | None = None
+
+
+def checkpoints_dir(out: Path) -> Path:
+    return Path(out) / CHECKPOINTS
+
+
+def last_checkpoint(out: Path) -> Path | None:
+    """The newest complete checkpoint (one with its trainer state) in OUT/checkpoints."""
+    found = []
+    for child in checkpoints_dir(out).glob("checkpoint-*"):
+        match = re.fullmatch(r"checkpoint-(\d+)", child.name)
+        if match and (child / "trainer_state.json").is_file():
+            found.append((int(match.group(1)), child))
+    return max(found)[1] if found else None
+
+
+def plan(settings: SFTSettings, data_files: list[dict]) -> OutPlan:
+    out = settings.out
+    if out.exists() and not out.is_dir():
+        raise OutDirConflict(f"{out} is a file; the output must be a directory")
+    contents = [child for child in out.iterdir() if child.name != LOCK_NAME] if out.is_dir() else []
+    if not contents:
+        return OutPlan("fresh")
+    previous = TrainRecord.read(out)
+    if previous is None:
+        raise OutDirConflict(f"{out} is not empty and holds no training run (no {TRAIN_RECORD}); "
+                             "name a new or empty directory")
+    state = "a finished" if previous.status == "done" else "an unfinished"
+    if settings.overwrite:
+        return OutPlan("overwrite", previous)
+    if not settings.resume:
+        raise OutDirConflict(f"{out} holds {state} training run ({TRAIN_RECORD}); pass --resume to continue it "
+                             "or --overwrite to replace it")
+    _check_same_run(settings, data_files, previous)
+    if previous.status == "done":
+        return OutPlan("finished", previous)
+    return OutPlan("resume", previous, last_checkpoint(out))
+
+
+def _check_same_run(settings: SFTSettings, data_files: list[dict], previous: TrainRecord) -> None:
+    stored = {key: value for key, value in previous.settings.items() if key not in _NOT_COMPARED}
+    changed = [line for line in settings.differences(stored) if line.split(":")[0] not in _NOT_COMPARED]
+    if [f["sha256"] for f in data_files] != [f["sha256"] for f in previous.data]:
+        changed.append("data: the files' contents differ from the run's")
+    if changed:
+        raise OutDirConflict(f"{settings.out} holds a run with other settings, --resume refused: "
+                             + "; ".join(changed) + " (use the run's settings, or --overwrite)")
+
+
+def wipe(out: Path) -> None:
+    """Remove everything in OUT but its lock (held by this run)."""
+    for child in Path(out).iterdir():
+        if child.name == LOCK_NAME:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def trim_log(out: Path, step: int) -> None:
+    """Drop the log lines past `step` (written after the checkpoint a resumed run starts from)."""
+    path = Path(out) / LOG
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # a line torn by the kill
+        if isinstance(entry, dict) and entry.get("step", 0) <= step:
+            kept.append(line)
+    atomic_write_text(path, "".join(f"{line}\n" for line in kept))
