@@ -31,6 +31,12 @@ Added for the judge tests:
     pick:I,J,...  quotes of sentences(trace)[I], [J], ... (samples that agree or differ at will)
     say:TEXT      one quote, TEXT as given (e.g. a paraphrase that is not in the trace)
 
+Added for the judge-cost tests (answers cut at max_tokens, as a real server cuts them):
+
+    cut_after:K   finish reason "length" after K complete quotes and half of the next one
+    needs:N       the whole answer when the request allows N tokens or more (max_tokens), else cut
+                  inside its first quote; a cut answer reports max_tokens completion tokens
+
 Added for the secrets tests (a server that repeats the request's credentials, as some do):
 
     echo_key:NNN  HTTP NNN whose error message quotes the request's Authorization and x-api-key headers
@@ -191,11 +197,14 @@ class ScriptedJudgeServer(ThreadedServer):
                 transport.abort()
             return web.Response(status=500)
 
-        text, finish = self._content(action, trace)
+        payload = entry.payload or {}
+        text, finish = self._content(action, trace, payload)
         if action == "echo_key":
             text = json.dumps({"spans": [*json.loads(text)["spans"], {"text": _credentials(request),
                                                                       "reason": _credentials(request)}]})
         prompt_tokens, completion_tokens = len(prompt) // 4, max(1, len(text) // 4)
+        if finish == "length" and action.startswith(("needs:", "cut_after:")):
+            completion_tokens = payload.get("max_tokens", completion_tokens)  # cut at the budget, all of it spent
         if flavour == "openai":
             body = {
                 "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": self.model,
@@ -216,7 +225,7 @@ class ScriptedJudgeServer(ThreadedServer):
         entry.answered = True
         return response
 
-    def _content(self, action: str, trace: str) -> tuple[str, str]:
+    def _content(self, action: str, trace: str, payload: dict) -> tuple[str, str]:
         answer = quote_answer(trace)
         quotes = [span["text"] for span in answer["spans"]]
         if action == "ok":
@@ -261,6 +270,14 @@ class ScriptedJudgeServer(ThreadedServer):
         if action == "empty":
             return "", "stop"
         if action == "truncated":
+            return json.dumps(answer)[:40], "length"
+        if action.startswith("cut_after:"):
+            kept = int(action.split(":", 1)[1])
+            whole = json.dumps({"spans": answer["spans"][:kept]}, ensure_ascii=False)[:-2]
+            return whole + (", " if kept else "") + '{"text": "' + quotes[kept][:20], "length"
+        if action.startswith("needs:"):
+            if payload.get("max_tokens", 0) >= int(action.split(":", 1)[1]):
+                return json.dumps(answer, ensure_ascii=False), "stop"
             return json.dumps(answer)[:40], "length"
         raise ValueError(f"unknown scripted action {action!r}")
 

@@ -218,7 +218,7 @@ def test_sampling_is_stratified_seeded_and_independent_of_input_order(tmp_path):
     (["--min-tokens", "5"], ["--min-tokens/--max-tokens need --tokenizer"]),
     (["--min-chars", "9", "--max-chars", "3"], ["--min-chars 9 is above --max-chars 3"]),
     (["--eval-set", "missing-eval.jsonl"], ["input not found", "missing-eval.jsonl"]),
-    (["--eval-set", "aime24"], ["cannot load hub dataset HuggingFaceH4/aime_2024", "offline"]),  # the real hub path
+    (["--eval-set", "aime24"], ["hub dataset HuggingFaceH4/aime_2024 cannot be read", "offline"]),  # the real hub path
     (["--stratify", "colour", "--sample", "3"], ["stratify by source, problem_type, length"]),
     (["--length-buckets", "4k,8k"], ["--length-buckets expects comma-separated character counts"]),
 ])

@@ -274,3 +274,27 @@ def test_export_without_annotations_is_a_clear_error(tmp_path: Path, scripted_ou
     result = run_cli("export", broken, "-o", tmp_path / "train.jsonl")
     assert_one_clean_error(result, shard.name, ":2")
     assert not (tmp_path / "train.jsonl").exists()
+
+
+def test_heuristic_rows_are_marked_and_export_warns_once(sample_out: Path, scripted_out: Path, tmp_path: Path) -> None:
+    """Rows from the offline heuristic judge say so in their metadata, and export says so in one line;
+    an LLM judge's rows are "llm" and get no warning."""
+    result = ok(run_cli("export", sample_out, "-o", tmp_path / "h.jsonl"))
+    rows = read_jsonl(tmp_path / "h.jsonl")
+    assert rows and {row["metadata"]["judge_kind"] for row in rows} == {"offline heuristic"}
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("warning")]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith(f"warning: {len(rows)} of {len(rows)} rows were marked by the offline heuristic judge")
+    assert 'judge_kind "offline heuristic"' in warnings[0] and "not labels to train a model on" in warnings[0]
+
+    result = ok(run_cli("export", scripted_out, "-o", tmp_path / "llm.jsonl"))
+    rows = read_jsonl(tmp_path / "llm.jsonl")
+    assert rows and {row["metadata"]["judge_kind"] for row in rows} == {"llm"}
+    assert not [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("warning")]
+
+
+def test_annotate_with_the_heuristic_judge_says_what_it_is(tmp_path: Path, scripted_out: Path) -> None:
+    result = ok(run_cli("annotate", "-o", tmp_path / "out", "--limit", "3", "--no-progress"))
+    notes = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "for trying the pipeline offline" in notes[0] and "LLM judge" in notes[0]
+

@@ -115,6 +115,8 @@ def test_max_tokens_truncation_is_asked_again_and_usage_recorded(judge_server, w
     counts, _ = annotate(server.root_url, source, tmp_path / "out")
 
     assert server.actions_for("cut") == ["truncated", "ok"]
+    # stop_reason max_tokens with nothing finished: asked again with twice the max_tokens.
+    assert [entry.payload["max_tokens"] for entry in server.requests_for("cut")] == [4096, 8192]
     records = by_case(read_annotations(tmp_path / "out"))
     assert records["cut"]["status"] == "accepted" and len(records["cut"]["spans"]) == 3
     for case, record in records.items():

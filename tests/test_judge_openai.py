@@ -149,27 +149,70 @@ def test_reset_connection_is_retried(judge_server, write_jsonl, tmp_path):
 # -- answers that cannot be used as they are --------------------------------------------------------
 
 
-def test_truncated_answer_is_asked_again(judge_server, write_jsonl, tmp_path):
+def budgets(server, case: str) -> list[int]:
+    return [entry.payload["max_tokens"] for entry in server.requests_for(case)]
+
+
+def test_truncated_answer_is_asked_again_with_a_larger_budget(judge_server, write_jsonl, tmp_path):
+    """Cut at max_tokens with no quote finished: asked again with twice the max_tokens, never the
+    same payload (at temperature 0 it would only buy the same truncation again)."""
     server = judge_server(script={"cut": ["truncated", "ok"], "always_cut": ["truncated"]})
     source = write_jsonl("in.jsonl", case_rows(["cut", "always_cut"]))
     annotate(server, source, tmp_path / "out", max_attempts=3)
 
     assert server.actions_for("cut") == ["truncated", "ok"]
-    # Asked again means a new request, not the same cached answer: the payload is the same.
-    assert len({entry.payload_sha for entry in server.requests_for("cut")}) == 1
+    assert budgets(server, "cut") == [4096, 8192]
+    assert len({entry.payload_sha for entry in server.requests_for("cut")}) == 2  # never re-sent identically
     records = by_case(read_annotations(tmp_path / "out"))
     cut = records["cut"]
     assert cut["status"] == "accepted" and len(cut["spans"]) == 3
     # Tokens of the truncated answer count too.
     assert cut["usage"]["completion_tokens"] == sum(entry.tokens[1] for entry in server.requests_for("cut"))
     assert cut["usage"]["prompt_tokens"] == sum(entry.tokens[0] for entry in server.requests_for("cut"))
+    assert cut["judge"]["params"]["max_tokens"] == 4096  # provenance: what the run asked for first
 
-    assert server.actions_for("always_cut") == ["truncated"] * 3
+    assert server.actions_for("always_cut") == ["truncated"] * 3 and budgets(server, "always_cut") == [4096, 8192, 16384]
     always = records["always_cut"]
     assert always["status"] == "rejected" and always["spans"] == []
     assert always["status_reason"].startswith("judge_unusable_answer: no usable answer in 3 attempts")
-    assert "truncated" in always["status_reason"]
+    assert "truncated" in always["status_reason"] and "max_tokens 16384" in always["status_reason"]
     assert always["usage"]["completion_tokens"] > 0  # failed attempts' tokens are not lost
+
+
+def test_truncated_answer_keeps_its_complete_spans(judge_server, write_jsonl, tmp_path):
+    """Cut inside its third quote: the two it finished are kept, and nothing more is bought."""
+    server = judge_server(script={"two_done": ["cut_after:2", "ok"], "none_done": ["cut_after:0", "ok"]})
+    source = write_jsonl("in.jsonl", case_rows(["two_done", "none_done"]))
+    counts, _ = annotate(server, source, tmp_path / "out")
+
+    records = by_case(read_annotations(tmp_path / "out"))
+    assert server.actions_for("two_done") == ["cut_after:2"]  # one request
+    two = records["two_done"]
+    trace = two["trace"]
+    assert [span["text"] for span in two["spans"]] == sentences(trace)[1:3]
+    assert not two["status_reason"].startswith("judge_")
+    [entry] = server.requests_for("two_done")
+    assert two["usage"] == {"prompt_tokens": entry.tokens[0], "completion_tokens": 4096}
+    # No quote finished: asked again, with a larger budget.
+    assert server.actions_for("none_done") == ["cut_after:0", "ok"] and budgets(server, "none_done") == [4096, 8192]
+    assert len(records["none_done"]["spans"]) == 3
+    assert counts.requests == 3
+
+
+def test_the_budget_grows_to_a_ceiling_and_stops_there(judge_server, write_jsonl, tmp_path):
+    server = judge_server(script={"fits_later": ["needs:9000"], "never_fits": ["needs:100000"]})
+    source = write_jsonl("in.jsonl", case_rows(["fits_later", "never_fits"]))
+    counts, _ = annotate(server, source, tmp_path / "out", max_tokens=4096)
+
+    records = by_case(read_annotations(tmp_path / "out"))
+    assert budgets(server, "fits_later") == [4096, 8192, 16384] and records["fits_later"]["status"] == "accepted"
+    # Each cut answer spent its whole budget; the record counts every token paid for.
+    assert records["fits_later"]["usage"]["completion_tokens"] == 4096 + 8192 + server.requests_for("fits_later")[-1].tokens[1]
+    # 4096 -> 8192 -> 16384 -> 32768 (the ceiling): a fifth request would be the same payload again.
+    assert budgets(server, "never_fits") == [4096, 8192, 16384, 32768]
+    never = records["never_fits"]
+    assert never["status"] == "rejected" and "max_tokens 32768" in never["status_reason"]
+    assert counts.requests == 3 + 4
 
 
 def test_non_json_answer_is_asked_again_then_rejected(judge_server, write_jsonl, tmp_path):
@@ -184,11 +227,14 @@ def test_non_json_answer_is_asked_again_then_rejected(judge_server, write_jsonl,
     assert server.actions_for("blank_once") == ["empty", "ok"]
     assert records["blank_once"]["status"] == "accepted"
 
-    assert server.actions_for("prose") == ["nonjson"] * 4
+    # The same answer to the same request twice: a third would only buy it again (it was 4 before).
+    assert server.actions_for("prose") == ["nonjson"] * 2
+    assert len({entry.payload_sha for entry in server.requests_for("prose")}) == 1
     assert records["prose"]["status"] == "rejected"
-    assert records["prose"]["status_reason"].startswith("judge_unusable_answer:")
+    assert records["prose"]["status_reason"].startswith("judge_unusable_answer: no usable answer in 2 attempts")
     assert "no JSON object" in records["prose"]["status_reason"]
-    assert server.actions_for("blank") == ["empty"] * 4
+    assert "the same answer twice" in records["prose"]["status_reason"]
+    assert server.actions_for("blank") == ["empty"] * 2
     assert records["blank"]["status_reason"].startswith("judge_unusable_answer:")
     assert "empty answer" in records["blank"]["status_reason"]
     assert counts.reasons["judge_unusable_answer"] == 2

@@ -172,3 +172,18 @@ def test_answer_schema_bounded_and_strict():
     unbounded = answer_schema(bounded=False)
     assert "maxItems" not in unbounded["properties"]["spans"]
     assert "maxLength" not in json.dumps(unbounded)
+
+
+def test_complete_spans_of_a_truncated_answer() -> None:
+    """An answer cut at max_tokens: the quotes it finished, read the way whole answers are."""
+    from splitreason.judges.parsing import complete_spans
+
+    cut = '{"spans": [{"text": "so \\\\frac{1}{2} of it", "reason": "a"}, {"text": "then \\sqrt{2}", "reason": "b"}, {"te'
+    got = complete_spans(cut)
+    assert [e.text for e in got] == ["so \\frac{1}{2} of it", "then \\sqrt{2}"] and [e.reason for e in got] == ["a", "b"]
+    # An unescaped \frac decodes to a form feed; the repaired reading is offered, as for whole answers.
+    assert "\\frac" in complete_spans('{"spans": [{"text": "\\frac{a}{b}", "reason": ""}, {"t')[0].alternatives[0]
+    assert [e.text for e in complete_spans('Sure.\n```json\n{"spans": [{"text": "x y", "reason": "r"}, ')] == ["x y"]
+    assert [e.text for e in complete_spans('[{"text": "q", "reason": ""}, {"text": "cut')] == ["q"]
+    for nothing in ('{"spans": [{"text": "never finis', '{"spa', "", "prose only", '{"spans": []'):
+        assert complete_spans(nothing) == []

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from splitreason.io.hub import HubUnavailable
 from splitreason.io import (
     InputError,
     RawRow,
@@ -220,15 +221,19 @@ def test_hub_error_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
-    with pytest.raises(InputError) as info:
+    with pytest.raises(HubUnavailable) as info:
         list(iter_rows("no-such-owner-xyz/no-such-dataset"))
     message = str(info.value)
-    assert "no-such-owner-xyz/no-such-dataset" in message and "unreachable" in message
-    assert "\n" not in message
+    assert "no-such-owner-xyz/no-such-dataset" in message and "offline mode is on (HF_HUB_OFFLINE=1)" in message
+    assert "\n" not in message and info.value.exit_code == 1  # the hub unavailable, not a usage error
 
 
 def test_hub_rows_via_monkeypatched_load_dataset(monkeypatch: pytest.MonkeyPatch) -> None:
     import datasets
+
+    import splitreason.io.hub
+
+    monkeypatch.setattr(splitreason.io.hub, "why_hub_unusable", lambda: None)  # as if the hub were reachable
 
     calls: list[tuple[Any, ...]] = []
 
@@ -245,8 +250,16 @@ def test_hub_rows_via_monkeypatched_load_dataset(monkeypatch: pytest.MonkeyPatch
         raise ConnectionError("Couldn't reach 'owner/name' on the Hub (LocalEntryNotFoundError)")
 
     monkeypatch.setattr(datasets, "load_dataset", failing)
-    with pytest.raises(InputError, match=r"owner/name.*unreachable"):
+    with pytest.raises(HubUnavailable, match=r"owner/name.*cannot be reached"):  # the network's fault: exit 1
         list(iter_rows("owner/name"))
+
+    def unknown(*args: Any, **kwargs: Any) -> None:
+        raise ValueError("Unknown split 'nope'. Should be one of ['train'].")
+
+    monkeypatch.setattr(datasets, "load_dataset", unknown)
+    with pytest.raises(InputError, match=r"owner/name.*Unknown split") as info:  # the hub answered: exit 2
+        list(iter_rows("owner/name", hub_split="nope"))
+    assert not isinstance(info.value, HubUnavailable)
 
 
 # -- selection: row-level rejects ------------------------------------------------

@@ -198,12 +198,50 @@ def test_queue_is_lowest_confidence_first_with_progress(out: Path) -> None:
     assert queue["progress"] == {"total": len(expected), "reviewed": 0, "remaining": len(expected),
                                  "accepted": 0, "rejected": 0}
     assert queue["start"] == expected[0].trace_id
+    # Why each trace is here, and the beginning of its problem for the queue's snippet.
+    for item, annotation in zip(queue["items"], expected):
+        assert item["reason"] == annotation.status_reason == "low_confidence"
+        assert item["reason_text"] == "low confidence"
+        assert annotation.problem.startswith(item["problem"]) and len(item["problem"]) >= min(len(annotation.problem), 300)
 
     everything = list(RunDir(out).iter_annotations())
     with ReviewServerThread(out, status="all") as server:
         _, queue = call(server, "GET", "/api/queue")
     assert len(queue["items"]) == len(everything) > len(expected)
     assert {item["status"] for item in queue["items"]} >= {"review", "accepted"}
+
+
+def test_katex_is_served_from_the_package_under_the_strict_policy(out: Path) -> None:
+    """The vendored KaTeX (scripts/vendor_katex.py) is intact and served; nothing else from its folder."""
+    import re
+    import sys
+
+    checked = subprocess.run([sys.executable, "scripts/vendor_katex.py", "--offline"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    folder = Path(__file__).parent.parent / "splitreason" / "review_ui" / "static" / "katex"
+    listed = json.loads((folder / "VENDORED.json").read_text())
+    fonts = [name for name in listed["files"] if name.startswith("fonts/")]
+    assert "LICENSE" in listed["files"] and "MIT" in (folder / "LICENSE").read_text() and len(fonts) >= 20
+    with ReviewServerThread(out) as server:
+        def get(path: str):
+            with urllib.request.urlopen(server.base_url + path, timeout=10) as response:
+                return response.headers, response.read()
+
+        headers, body = get("/static/katex/katex.min.js")
+        assert headers["Content-Type"].startswith("text/javascript") and body == (folder / "katex.min.js").read_bytes()
+        assert f'version:"{listed["version"]}"' in body.decode()
+        headers, body = get(f"/static/{quote('katex/' + fonts[0])}")
+        assert headers["Content-Type"] == "font/woff2" and body == (folder / fonts[0]).read_bytes()
+        _, css = get("/static/katex/katex.min.css")
+        # Every WOFF2 font the stylesheet names is served (the WOFF/TTF fallbacks are not shipped).
+        named = set(re.findall(r"url\((fonts/[^)]+\.woff2)\)", css.decode()))
+        assert named and named <= set(fonts)
+        policy = headers["Content-Security-Policy"]
+        assert "font-src 'self'" in policy and "style-src 'self';" in policy
+        assert "unsafe" not in policy and "http" not in policy
+        for path in ("/static/katex/VENDORED.json", "/static/katex/fonts/KaTeX_Main-Regular.ttf",
+                     "/static/katex/../server.py", "/static/katex"):
+            assert call(server, "GET", path)[0] == 404, path
 
 
 def test_invalid_ids_offsets_and_bodies_are_refused(out: Path) -> None:
@@ -518,8 +556,12 @@ def test_review_a_trace_end_to_end_in_chromium(browser, out: Path) -> None:
 def test_trace_text_is_shown_as_text_never_as_markup(browser, tmp_path: Path, write_jsonl) -> None:
     hostile = '<img src=x onerror="window.__pwned = 1">'
     script = "<script>window.__pwned = 2</script>"
-    trace = reasoning_trace(7, 6).replace("<think>\n\n", f"<think>\n\nFirst {script} and {hostile} & <b>bold</b>.\n\n")
-    row = openr1_record(f"x{hostile}", [trace], problem=f"Show that <b>1 < 2</b> {script}.")
+    # Formulas a reviewer must never be hurt by: one KaTeX cannot parse (shown as its source), a link
+    # (KaTeX's trust is off: no link is made), and a plain one that draws.
+    broken, link, fine = "\\( \\frac{1}{ \\)", "\\(\\href{javascript:window.__pwned=3}{x}\\)", "\\( x^2 + 1 \\)"
+    trace = reasoning_trace(7, 6).replace(
+        "<think>\n\n", f"<think>\n\nFirst {script} and {hostile} & <b>bold</b>, {broken}, {link} and {fine}.\n\n")
+    row = openr1_record(f"x{hostile}", [trace], problem=f"Show that <b>1 < 2</b> {script} {broken}.")
     out = tmp_path / "out"
     ok(run_cli("annotate", write_jsonl("in.jsonl", [row]), "-o", out, "--no-progress"))
     [annotation] = RunDir(out).iter_annotations()
@@ -531,5 +573,148 @@ def test_trace_text_is_shown_as_text_never_as_markup(browser, tmp_path: Path, wr
         assert page.evaluate("document.querySelectorAll('#trace *:not(span):not(mark), #problem *, "
                              "#queue-list img, #queue-list b').length") == 0
         assert page.evaluate("window.__pwned") is None
+        assert page.evaluate("document.querySelectorAll('#reading a, #reading img, #reading script, "
+                             "#problem-reading a, #problem-reading img, #problem-reading script').length") == 0
+        shown_as_source = page.eval_on_selector_all("#problem-reading .math-error, #reading .math-error", "ns => ns.map((n) => n.textContent)")
+        assert shown_as_source == [broken, broken]  # the problem's and the trace's, each as written
+        for formula in (link, fine):  # both drew; the link as KaTeX's "unsupported" text, no anchor
+            drawn = page.locator(f'#reading .math[data-start="{trace.index(formula)}"]')
+            assert drawn.locator(".katex").count() == 1 and drawn.locator("a").count() == 0
         page.close()
+    assert errors == []
+
+
+# -- math: a reading view beside the exact source ------------------------------------------------
+
+# CSP violations the page reports (a blocked font, an inline style): collected before any script runs.
+COLLECT_VIOLATIONS = """window.__violations = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));"""
+
+
+def formulas(text: str) -> list[tuple[int, int, str]]:
+    """\\( … \\) and \\[ … \\] in `text`: (start, end, inner TeX) in code points (the sample uses no $)."""
+    import re
+
+    assert "$" not in text
+    return [(m.start(), m.end(), m.group(2)) for m in re.finditer(r"\\([(\[])(.*?)\\[)\]]", text, re.S)]
+
+
+@pytest.mark.browser
+def test_math_js_finds_formulas_in_code_points(browser, out: Path) -> None:
+    cases = {
+        "a $x$ b": [[2, 5, False]],
+        "costs $5 and $10 today": [],  # money, not math
+        "\\$x$ y": [],  # an escaped dollar opens nothing
+        "\\(a\\) and \\[b\\]": [[0, 5, False], [10, 15, True]],
+        "𝑥 \\(a\\) 😀 $$y$$": [[2, 7, False], [10, 15, True]],  # offsets in code points, not UTF-16 units
+        "\\begin{align}a&=1\\\\ b&=2\\end{align} then": [[0, 35, True]],
+        "\\begin{tabular}x\\end{tabular}": [],  # not a math environment
+        "\\( never closed": [],
+        "\\( a\n\nb \\)": [],  # an inline formula does not run across paragraphs
+        "\\\\(x) is a line break and parentheses": [],
+        "$ x$ and $\\frac{1}{2}$": [[9, 22, False]],
+    }
+    with ReviewServerThread(out) as server:
+        page, errors = open_page(browser, server.page_url)
+        got = page.evaluate("""async (texts) => {
+          const m = await import('/static/math.js');
+          return Object.fromEntries(texts.map((t) => [t, m.mathRegions(Array.from(t)).map(
+            (r) => [r.start, r.end, r.display])]));
+        }""", list(cases))
+        assert got == cases
+        long_problem = "word " * 26 + "\\( \\frac{a}{b} + c \\) and more words after it " * 3
+        short = page.evaluate("async (t) => (await import('/static/math.js')).snippet(t)", long_problem)
+        assert short.endswith(" …") and short.removesuffix(" …").endswith("\\( \\frac{a}{b} + c \\)")
+        page.close()
+    assert errors == []
+
+
+def open_traced_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.add_init_script(COLLECT_VIOLATIONS)
+    page.goto(url)
+    page.wait_for_selector("body[data-ready=true]")
+    return page, errors
+
+
+@pytest.mark.browser
+def test_reading_view_draws_math_beside_the_exact_source(browser, out: Path) -> None:
+    """KaTeX from the package draws every formula of the trace (under the strict CSP, fonts
+    included); selections in the source view still give exact code-point offsets, and the reading
+    view highlights the same spans; the queue shows a snippet of each problem and why it is there."""
+    queue = in_review(out)
+    annotation = astral_trace(out)  # astral characters before the formulas: offsets are code points
+    trace = annotation.trace
+    expected = formulas(trace)
+    assert len(expected) > 20
+    with ReviewServerThread(out, reviewer="reader") as server:
+        page, errors = open_traced_page(browser, f"{server.page_url}#id={quote(annotation.trace_id)}")
+        assert shown_trace_id(page) == annotation.trace_id
+        drawn = page.eval_on_selector_all("#reading .math", """nodes => nodes.map((n) => [
+          Number(n.dataset.start), Number(n.dataset.end), n.className,
+          (n.querySelector('.katex-mathml annotation') || {}).textContent])""")
+        assert [(start, end, tex) for start, end, _, tex in drawn] == expected
+        assert all("math-error" not in classes for _, _, classes, _ in drawn)
+        assert page.evaluate("document.querySelectorAll('#reading .katex-html').length") == len(expected)
+        assert page.text_content("#trace") == trace  # the source view is the exact text
+        # The fonts came from the package, through the policy; nothing was blocked.
+        loaded = page.evaluate("""async () => { await document.fonts.ready;
+          return [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family); }""")
+        assert "KaTeX_Main" in loaded and "KaTeX_Math" in loaded
+        assert page.evaluate("window.__violations") == []
+        # The problem is drawn too, its source one click away.
+        assert page.evaluate("document.querySelectorAll('#problem-reading .katex').length") == len(
+            formulas(annotation.problem))
+        assert page.text_content("#problem") == annotation.problem
+
+        # A mouse selection in the source over one formula: the span has exactly its offsets.
+        start, end, _ = next(f for f in expected if not any(f[0] < s.end and s.start < f[1] for s in annotation.spans)
+                             and "\n" not in trace[f[0]:f[1]] and f[0] > max(i for i, c in enumerate(trace)
+                                                                             if ord(c) > 0xFFFF))
+        drag_select(page, start, end)
+        page.locator(f'#trace mark.added[data-start="{start}"][data-end="{end}"]').wait_for()
+        index = page.get_attribute(f'#trace mark[data-start="{start}"]', "data-span")
+        reading_mark = page.locator(f'#reading mark.added[data-span="{index}"]')
+        assert reading_mark.get_attribute("data-start") == str(start)
+        assert reading_mark.locator(".math .katex").count() == 1
+        # Every judge span is highlighted in the reading view too (widened to whole formulas at most).
+        highlighted = page.eval_on_selector_all("#reading mark", "ms => ms.map((m) => [Number(m.dataset.start), "
+                                                "Number(m.dataset.end)])")
+        spans = sorted([(s.start, s.end) for s in annotation.spans] + [(start, end)])
+        assert len(highlighted) == len(spans)
+        assert all(hs <= s and e <= he for (hs, he), (s, e) in zip(highlighted, spans))
+        # Clicking a highlight in the reading view selects that span in the source.
+        rect = page.evaluate("""() => { const m = document.querySelector('#reading mark.judge');
+          m.scrollIntoView({block: 'center'}); const r = m.getClientRects()[0];
+          return {x: r.left + r.width / 2, y: r.top + r.height / 2}; }""")
+        page.mouse.click(rect["x"], rect["y"])
+        page.locator("#trace mark.selected").wait_for()
+        selected = page.get_attribute("#trace mark.selected", "data-span")
+        assert page.get_attribute("#reading mark.selected", "data-span") == selected
+        # A selection in the reading view adds nothing: rendered math has no offsets.
+        line = page.evaluate("""() => { const s = document.querySelector('#reading > span');
+          s.scrollIntoView({block: 'center'}); const r = s.getClientRects()[0];
+          return {left: r.left, right: r.right, y: r.top + r.height / 2}; }""")
+        page.mouse.move(line["left"] + 1, line["y"])
+        page.mouse.down()
+        page.mouse.move(line["right"] - 1, line["y"], steps=5)
+        page.mouse.up()
+        assert "select in the source view" in page.text_content("#message")
+
+        # The queue: each trace's reason and a drawn snippet of its problem.
+        rows = page.eval_on_selector_all("#queue-list li", """items => items.map((li) => [li.dataset.traceId,
+          li.querySelector('.confidence').textContent, li.querySelector('.reason').textContent,
+          li.querySelector('.snippet').textContent])""")
+        assert [row[0] for row in rows] == [a.trace_id for a in queue]
+        for (_, confidence, reason, text), annotation_ in zip(rows, queue):
+            assert confidence == f"{annotation_.confidence:.3f}" and reason == "low confidence"
+            assert annotation_.problem.split()[0] in text
+        page.wait_for_function("() => document.querySelector('#queue-list li .snippet .katex') !== null")
+        assert page.evaluate("window.__violations") == []
+        page.close()
+    reviews, drafts = stored(out, "reader")
+    assert reviews == [] and drafts == [annotation.trace_id]
     assert errors == []

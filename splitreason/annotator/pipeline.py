@@ -277,6 +277,11 @@ async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: 
                     invocations=[*manifest["invocations"], invocation])
     atomic_write_json(run_dir.manifest_path, manifest)
     print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict(), batching)
+    if any(judge.info.backend == "heuristic" for judge in judges):
+        from splitreason.judges.kinds import HEURISTIC_NOTE
+
+        console.print(f"note: {HEURISTIC_NOTE} (for real labels use an LLM judge: `splitreason judges`)",
+                      highlight=False, soft_wrap=True)
     return counts
 
 

@@ -72,6 +72,13 @@ def export(
     console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
                   f"(skipped: {skipped})", highlight=False)
     console.print(f"offload share: {summary.offload_char_share:.1%} of characters", highlight=False)
+    if summary.heuristic:
+        from splitreason.judges.kinds import HEURISTIC
+
+        reviewed = f", {summary.heuristic_reviewed} of them reviewed by people" if summary.heuristic_reviewed else ""
+        console.print(f"warning: {summary.heuristic} of {summary.rows} rows were marked by the offline heuristic judge"
+                      f"{reviewed} (metadata judge_kind \"{HEURISTIC}\"): rules for trying the pipeline, not labels "
+                      "to train a model on", highlight=False, soft_wrap=True)
     if summary.offload_token_share is not None:
         console.print(
             f"offload share: {summary.offload_token_share:.1%} of tokens "

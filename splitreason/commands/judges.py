@@ -20,7 +20,7 @@ def judges(judges_file: JudgesFile = None) -> None:
     table = Table(title="judges")
     for column in ("name", "backend", "model", "endpoint", "key from", "defined in"):
         table.add_column(column, overflow="fold")  # a narrow terminal or a pipe wraps, never cuts a URL
-    table.add_row("heuristic", "heuristic", "rules", "offline", "-", "built-in")
+    table.add_row("heuristic", "heuristic", "rules (for trying the pipeline offline)", "offline", "-", "built-in")
     for spec in load_aliases(judges_file).values():
         endpoint = redact(spec.effective_base_url() or "SDK default")  # no user:pass@ on the screen
         if spec.base_url_env and os.environ.get(spec.base_url_env):
@@ -33,3 +33,6 @@ def judges(judges_file: JudgesFile = None) -> None:
         table.add_row(spec.name, spec.backend, spec.model, endpoint, key, spec.origin)
     console.print(table)
     console.print("Also: openai:<model> [--base-url URL], anthropic:<model>, vllm:<model path>", highlight=False)
+    from splitreason.judges.kinds import HEURISTIC_NOTE
+
+    console.print(f"Note: {HEURISTIC_NOTE}.", highlight=False, soft_wrap=True)

@@ -25,6 +25,7 @@ import json
 
 from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
+from splitreason.judges.kinds import HEURISTIC, judge_kind
 from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
@@ -54,6 +55,8 @@ def export_row(annotation: Annotation, *, instruction: str, fmt: ExportFormat = 
         "confidence": annotation.confidence,
         "spans": len(spans),
         "judge": annotation.judge.name,
+        # "offline heuristic" marks rows whose spans came from fixed rules, not a judge of difficulty.
+        "judge_kind": judge_kind([annotation.judge, *annotation.other_judges]),
         "reviewed": review is not None,
     }
     if review is not None:
@@ -74,6 +77,8 @@ class ExportSummary:
     offload_tokens: int | None = None
     total_tokens: int | None = None
     reviewed: int = 0  # rows whose spans come from human review
+    heuristic: int = 0  # rows marked by the offline heuristic judge (reviewed or not)
+    heuristic_reviewed: int = 0
 
     @property
     def offload_char_share(self) -> float:
@@ -158,6 +163,9 @@ def write_export(
                 continue
             summary.reviewed += outcome is not None
             row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
+            if HEURISTIC in row["metadata"]["judge_kind"]:
+                summary.heuristic += 1
+                summary.heuristic_reviewed += outcome is not None
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             summary.rows += 1
             summary.total_chars += len(annotation.trace)

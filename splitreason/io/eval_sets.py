@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from splitreason.io.hub import HubUnavailable
 from splitreason.io.readers import InputError, RawRow, is_hub_id, iter_rows
 
 __all__ = ["ANSWER_FIELDS", "EVAL_SETS", "PROBLEM_FIELDS", "EvalProblem", "EvalSet", "EvalSetSpec", "load_eval_set"]
@@ -90,7 +91,13 @@ def load_eval_set(spec: str, *, problem_field: str | None = None, answer_field: 
         name = spec.split("/")[-1] if is_hub_id(spec) else Path(spec).name.split(".")[0]
     problems: list[EvalProblem] = []
     columns: tuple[str | None, str | None, str | None] | None = None
-    for position, item in enumerate(iter_rows(source, hub_split=split)):
+    try:
+        rows = iter_rows(source, hub_split=split)
+    except HubUnavailable as error:
+        if name == spec and source != spec:  # an alias: say which, and that --eval-set takes a file too
+            raise HubUnavailable(f"evaluation set {spec}: {error} (--eval-set takes that file or folder)") from error
+        raise
+    for position, item in enumerate(rows):
         if not isinstance(item, RawRow):
             raise InputError(f"evaluation set {source}: unreadable row {item.row} ({item.reason}: {item.detail})")
         if columns is None:

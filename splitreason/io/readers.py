@@ -19,7 +19,10 @@ Sources:
   hidden files and folders and other extensions are skipped); error if none.
 * a hub id ``owner/name`` that does not exist as a local path: read with
   ``datasets.load_dataset(id, name=hub_config, split=hub_split, streaming=streaming)``;
-  rows are numbered from 0 and ``origin`` is the hub id.
+  rows are numbered from 0 and ``origin`` is the hub id. Whether the hub can be used is decided
+  first, in seconds (`io/hub.py`): when it cannot, a dataset in the local cache is still read
+  and any other is refused at once with `HubUnavailable` (exit 1); an id the hub does not know
+  is an `InputError` (exit 2).
 """
 
 from __future__ import annotations
@@ -308,15 +311,29 @@ def _batch_records(batch, origin: str, first_row: int) -> list[RawRow | Reject]:
 
 
 def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, when: str) -> InputError:
+    """The loader's failure as one line: the network's fault is `HubUnavailable` (exit 1), anything
+    else (an unknown id, config or split, with the hub answering) an input error (exit 2)."""
+    from splitreason.io.hub import HubUnavailable, is_network_failure, local_copy_hint
+
     where = f"config={config!r}, " if config else ""
-    return InputError(
-        f"cannot {when} hub dataset {hub_id} ({where}split={split!r}): "
-        f"{type(exc).__name__}: {one_line(str(exc), 200)} "
-        "(unknown id, config or split, or the hub is unreachable, e.g. offline)"
-    )
+    what = f"{type(exc).__name__}: {one_line(str(exc), 200)}"
+    if is_network_failure(exc):
+        return HubUnavailable(f"cannot {when} hub dataset {hub_id} ({where}split={split!r}): the hub failed or "
+                              f"cannot be reached ({what}); {local_copy_hint(hub_id)}")
+    return InputError(f"cannot {when} hub dataset {hub_id} ({where}split={split!r}): {what} "
+                      "(check the id, the config and the split; a private or gated dataset needs HF_TOKEN)")
 
 
 def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow]:
+    from splitreason.io.hub import HubUnavailable, go_offline, in_local_cache, local_copy_hint, why_hub_unusable
+
+    unusable = why_hub_unusable()
+    if unusable is not None:
+        # Decided before datasets is imported: no retries, one line at once, unless a cached copy can serve.
+        go_offline()
+        if not in_local_cache(hub_id):
+            raise HubUnavailable(f"hub dataset {hub_id} cannot be read: {unusable}, and it is not in the local "
+                                 f"cache; {local_copy_hint(hub_id)}")
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover - datasets is a core dependency
@@ -324,6 +341,9 @@ def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -
     try:
         dataset = datasets.load_dataset(hub_id, name=config, split=split, streaming=streaming)
     except Exception as exc:  # datasets raises many unrelated types (ConnectionError, ValueError, ...)
+        if unusable is not None:
+            raise HubUnavailable(f"hub dataset {hub_id} cannot be read: {unusable}, and the local cache cannot "
+                                 f"serve it ({type(exc).__name__}); {local_copy_hint(hub_id)}") from exc
         raise _hub_error(hub_id, config, split, exc, "load") from exc
     return _iter_hub_rows(hub_id, dataset, split=split, config=config)
 

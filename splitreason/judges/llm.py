@@ -3,6 +3,13 @@
 A backend only says how to send one payload (`_send`) and how to check it can reach its
 model (`_preflight`); everything else -- what is cached, what is retried, when an answer is
 asked again -- is decided here, once.
+
+What an unusable answer costs is bounded:
+- an answer cut at max_tokens keeps the spans it finished; when it finished none, it is asked
+  again with twice the max_tokens (up to `max_tokens_ceiling`), never with the same payload;
+- an answer that cannot be parsed is asked again (servers are not always deterministic, even at
+  temperature 0), but an answer that repeats -- the same payload, the same text -- ends the
+  attempts: it would only be bought again.
 """
 
 from __future__ import annotations
@@ -18,7 +25,8 @@ from splitreason.io.redaction import redact
 from splitreason.judges.base import Judge, JudgeFailed, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key
 from splitreason.judges.registry import JudgeConfigError
-from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema, parse_answer
+from splitreason.judges.parsing import (MAX_EXCERPT_CHARS, MAX_SPANS, UnparseableAnswer, answer_schema,
+                                        complete_spans, parse_answer)
 from splitreason.judges.transport import PermanentError, Transport, TransientError
 from splitreason.schemas import JudgeInfo, Trace, Usage
 
@@ -53,6 +61,8 @@ class LLMJudgeConfig:
     max_excerpt_chars: int = MAX_EXCERPT_CHARS
     # How many times an answer that is empty, truncated or unparseable is asked for again (in all).
     max_answer_attempts: int = 4
+    # The most max_tokens a truncated answer is asked again with (doubling from sampling.max_tokens).
+    max_tokens_ceiling: int = 32768
 
 
 def build_messages(trace: Trace, target_coverage: float, max_spans: int) -> list[dict[str, str]]:
@@ -115,22 +125,44 @@ class LLMJudge(Judge):
     async def _judge(self, trace_id: str, payload: dict[str, Any], verdict: Verdict, sample: int) -> Verdict:
         usage = verdict.usage
         problem = ""
+        answers_seen: set[tuple[str, str]] = set()  # (payload, answer text) pairs already paid for
         for attempt in range(self.config.max_answer_attempts):
             completion = await self._answer(trace_id, payload, attempt, verdict, sample)
             usage.add(Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens))
             if completion.finish_reason in ("length", "max_tokens"):
-                problem = f"answer truncated at {completion.completion_tokens} tokens"
+                finished = complete_spans(completion.text)
+                if finished:  # the quotes it completed are as good as any: keep them, pay nothing more
+                    verdict.excerpts = finished
+                    return verdict
+                budget = payload.get("max_tokens")
+                problem = f"answer truncated at {completion.completion_tokens} tokens (max_tokens {budget})"
+                payload = self._larger_budget(payload)
+                if payload is None:
+                    problem += f", the ceiling ({self.config.max_tokens_ceiling}); not asked again"
+                    break
                 continue
             try:
                 verdict.excerpts = parse_answer(completion.text)
             except UnparseableAnswer as error:
                 problem = f"unusable answer ({error})"
+                seen = (cache_key(payload, 0), completion.text)
+                if seen in answers_seen:
+                    problem += "; the same answer twice to the same request, not asked again"
+                    break
+                answers_seen.add(seen)
                 continue
             return verdict
         raise JudgeFailed(
             "judge_unusable_answer",
-            f"no usable answer in {self.config.max_answer_attempts} attempts; last: {problem}",
+            f"no usable answer in {attempt + 1} attempt{'s' if attempt else ''}; last: {problem}",
         )
+
+    def _larger_budget(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """The payload with twice its max_tokens (at most the ceiling); None at the ceiling already."""
+        budget = payload.get("max_tokens")
+        if not isinstance(budget, int) or budget >= self.config.max_tokens_ceiling:
+            return None
+        return {**payload, "max_tokens": min(2 * budget, self.config.max_tokens_ceiling)}
 
     async def _answer(self, trace_id: str, payload: dict[str, Any], attempt: int, verdict: Verdict,
                       sample: int) -> Completion:

@@ -182,6 +182,36 @@ def parse_answer(answer: str) -> list[Excerpt]:
     return excerpts
 
 
+_SPANS_OPENING = re.compile(r'"(?:spans|excerpts|difficult_spans)"\s*:\s*\[')
+
+
+def complete_spans(answer: str) -> list[Excerpt]:
+    """The spans a truncated answer finished (an answer cut at max_tokens): every item of its spans
+    list that closes before the cut, read as `parse_answer` reads a whole answer; [] when none did."""
+    text = _repair_invalid_escapes(answer)  # item boundaries are found in the repaired reading
+    opening, closing = _SPANS_OPENING.search(text), "]}"  # {"spans": [ ... anywhere (prose, fences)
+    if opening is None:
+        opening, closing = re.match(r"\s*(?:```(?:json|JSON)?\s*)?\[", text), "]"  # a bare list of quotes
+        if opening is None:
+            return []
+    decoder = json.JSONDecoder(strict=False)
+    position, last_end = opening.end(), None
+    while True:
+        while position < len(text) and text[position] in " \t\r\n,":
+            position += 1
+        try:
+            _, end = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            break
+        position = last_end = end
+    if last_end is None:
+        return []
+    try:
+        return parse_answer(text[:last_end] + closing)
+    except UnparseableAnswer:
+        return []
+
+
 def _text_and_reason(item: Any) -> tuple[str, str]:
     if isinstance(item, str):
         return item, ""

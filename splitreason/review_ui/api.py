@@ -21,7 +21,7 @@ from aiohttp import web
 from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
 from splitreason.review.store import ReviewStore
 from splitreason.review_ui.edits import ReviewRequestError, WorkingCopy, build_review, judge_offsets
-from splitreason.review_ui.queue import ReviewQueue
+from splitreason.review_ui.queue import ReviewQueue, reason_text
 from splitreason.schemas.annotation import Annotation
 
 DECISIONS = ("accepted", "rejected")
@@ -99,6 +99,7 @@ class ReviewApi:
             "target_coverage": annotation.target_coverage,
             "status": annotation.status,
             "status_reason": annotation.status_reason,
+            "reason_text": reason_text(annotation.status_reason),
             "judge": annotation.judge.name,
             "source": annotation.source,
             "problem_type": annotation.problem_type,

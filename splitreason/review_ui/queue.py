@@ -19,6 +19,27 @@ from splitreason.schemas.review import Review
 from splitreason.schemas.trace import MAX_TRACE_ID_CHARS
 
 QueueStatus = Literal["review", "all"]
+#: What each routing reason (annotator/routing.py) means, said for a reviewer.
+REASONS = {
+    "ok": "accepted by the routing rules",
+    "low_confidence": "low confidence",
+    "samples_disagree": "the judge's samples disagree",
+    "no_spans": "the judge marked no span",
+    "coverage_below_min": "spans cover too little of the trace",
+    "coverage_above_max": "spans cover too much of the trace",
+    "semantic_match": "a span was found by meaning, not quoted",
+    "all_hallucinated": "every quote is missing from the trace",
+}
+#: How much of the problem the queue sends for its snippet (the page shortens it further).
+SNIPPET_POINTS = 300
+
+
+def reason_text(status_reason: str) -> str:
+    """A routing reason for a reviewer; a judge failure ("parse_error: detail") says it failed."""
+    code, _, detail = status_reason.partition(":")
+    if code in REASONS:
+        return REASONS[code]
+    return f"the judge failed ({code}{': ' + detail.strip() if detail.strip() else ''})"
 
 
 @dataclass(frozen=True)
@@ -88,10 +109,18 @@ class ReviewQueue:
         return None
 
     def items(self) -> list[dict]:
-        return [{
-            "trace_id": trace_id,
-            "confidence": self._annotations[trace_id].confidence,
-            "status": self._annotations[trace_id].status,
-            "spans": len(self._annotations[trace_id].spans),
-            "decision": self.decisions[trace_id].decision if trace_id in self.decisions else None,
-        } for trace_id in self.order]
+        """One entry per trace in queue order: why it is here, and the beginning of its problem."""
+        return [self._item(self._annotations[trace_id]) for trace_id in self.order]
+
+    def _item(self, annotation: Annotation) -> dict:
+        decision = self.decisions.get(annotation.trace_id)
+        return {
+            "trace_id": annotation.trace_id,
+            "confidence": annotation.confidence,
+            "status": annotation.status,
+            "reason": annotation.status_reason,
+            "reason_text": reason_text(annotation.status_reason),
+            "problem": annotation.problem[:SNIPPET_POINTS],
+            "spans": len(annotation.spans),
+            "decision": None if decision is None else decision.decision,
+        }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import json
 import logging
 import secrets
 import signal
@@ -40,10 +41,17 @@ SESSION_COOKIE = "splitreason_review_session"
 MAX_BODY_BYTES = 64 * 1024
 MAX_REVIEWER_CHARS = 100
 STATIC_FILES = {"index.html": "text/html", "style.css": "text/css", "app.js": "text/javascript",
-                "view.js": "text/javascript", "offsets.js": "text/javascript", "favicon.svg": "image/svg+xml"}
+                "view.js": "text/javascript", "offsets.js": "text/javascript", "math.js": "text/javascript",
+                "favicon.svg": "image/svg+xml"}
+# KaTeX, vendored by scripts/vendor_katex.py: the files its VENDORED.json lists, by suffix.
+KATEX_DIR = "katex"
+KATEX_TYPES = {".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2", "LICENSE": "text/plain"}
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    # KaTeX draws with style properties set through the DOM (allowed by style-src 'self'), and its
+    # fonts come from /static/katex/fonts (font-src 'self'): nothing inline, nothing from elsewhere.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; font-src 'self'; "
+                               "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+                               "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
@@ -207,10 +215,27 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.setdefault(name, value)
 
 
+def _katex_files(folder) -> dict[str, str]:
+    """The vendored KaTeX files the page may load ("katex/…" -> content type), from VENDORED.json."""
+    listed = json.loads((folder / KATEX_DIR / "VENDORED.json").read_text(encoding="utf-8"))["files"]
+    types = {}
+    for name in listed:
+        kind = next((t for suffix, t in KATEX_TYPES.items() if name.endswith(suffix)), None)
+        if kind is not None:
+            types[f"{KATEX_DIR}/{name}"] = kind
+    return types
+
+
 def _static_routes() -> list[web.RouteDef]:
     """The page's files, read once from the package (no directory is served, so no path escapes)."""
     folder = files("splitreason.review_ui") / "static"
-    contents = {name: (folder / name).read_bytes() for name in STATIC_FILES}
+    types = {**STATIC_FILES, **_katex_files(folder)}
+    contents = {}
+    for name in types:
+        resource = folder
+        for part in name.split("/"):
+            resource = resource / part
+        contents[name] = resource.read_bytes()
 
     async def index(request: web.Request) -> web.Response:
         return web.Response(body=contents["index.html"], content_type="text/html", charset="utf-8")
@@ -219,12 +244,13 @@ def _static_routes() -> list[web.RouteDef]:
         name = request.match_info["name"]
         if name not in contents:
             raise web.HTTPNotFound()
-        return web.Response(body=contents[name], content_type=STATIC_FILES[name], charset="utf-8")
+        text = types[name].startswith("text/")
+        return web.Response(body=contents[name], content_type=types[name], charset="utf-8" if text else None)
 
     async def favicon(request: web.Request) -> web.Response:
         return web.Response(body=contents["favicon.svg"], content_type="image/svg+xml")
 
-    return [web.get("/", index), web.get("/favicon.ico", favicon), web.get("/static/{name}", static)]
+    return [web.get("/", index), web.get("/favicon.ico", favicon), web.get("/static/{name:.+}", static)]
 
 
 def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") -> web.Application:

@@ -1,6 +1,7 @@
 // The review page: load the queue, open a trace, turn mouse selections and keys into span
 // edits, and send decisions. The server owns the truth: each edit is sent at once (in order,
 // one at a time) and the spans it answers with replace the local ones.
+import { mathRegions } from "./math.js";
 import { codePointIndex, codePoints, trimmed } from "./offsets.js";
 import { $, note, renderDocument, renderQueue, renderSpanList, renderTrace } from "./view.js";
 
@@ -8,7 +9,7 @@ const RESIZE_DELAY_MS = 400;  // key repeats while resizing become one "resize" 
 
 const state = {
   reviewer: "", queue: [], progress: null,
-  current: null, points: [], spans: [], selected: null,
+  current: null, points: [], spans: [], selected: null, math: { regions: [], cache: new Map() },
   pendingResize: null, resizeTimer: null, deciding: false,
 };
 
@@ -97,9 +98,11 @@ function select(index) {
   state.selected = index;
   renderTrace(state);
   renderSpanList(state);
-  if (index !== null) {
-    const mark = document.querySelector(`#trace mark[data-span="${index}"]`);
-    if (mark) mark.scrollIntoView({ block: "nearest" });
+  if (index !== null) {  // both views show the selected span
+    for (const view of ["#trace", "#reading"]) {
+      const mark = document.querySelector(`${view} mark[data-span="${index}"]`);
+      if (mark) mark.scrollIntoView({ block: "nearest" });
+    }
   }
 }
 
@@ -141,12 +144,17 @@ function onMouseUp(event) {
   if (!state.current) return;
   const selection = window.getSelection();
   if (!selection.rangeCount || selection.isCollapsed) {
-    if (!event.target.closest || !event.target.closest("#trace")) return;
+    if (!event.target.closest || !event.target.closest("#trace, #reading")) return;
     const mark = event.target.closest("mark[data-span]");
     select(mark ? Number(mark.dataset.span) : null);
     return;
   }
-  const offsets = selectionOffsets(selection.getRangeAt(0));
+  const range = selection.getRangeAt(0);
+  if (range.intersectsNode($("#reading"))) {  // rendered math has no offsets: spans come from the source
+    note("the reading view is for reading: select in the source view to add a span");
+    return;
+  }
+  const offsets = selectionOffsets(range);
   if (!offsets) return;
   selection.removeAllRanges();
   const [start, end] = offsets;
@@ -166,6 +174,7 @@ async function open(traceId) {
   const data = await api("GET", `/api/trace?id=${encodeURIComponent(traceId)}`);
   state.current = data;
   state.points = codePoints(data.trace);
+  state.math = { regions: mathRegions(state.points), cache: new Map() };
   if (state.points.length !== data.length) {
     note(`the page counts ${state.points.length} characters, the server ${data.length}: ` +
       "offsets would be wrong", "error");

@@ -1,6 +1,8 @@
 // Drawing the page from the state. Every piece of trace, problem or judge text goes in
-// through textContent, never innerHTML: a trace that contains "<script>" shows those
-// characters and runs nothing.
+// through text nodes, never innerHTML: a trace that contains "<script>" shows those
+// characters and runs nothing. Formulas are drawn by KaTeX (math.js), which builds its own
+// nodes and allows no links or commands that reach outside (trust: false).
+import { mathRegions, readingNodes, readingPieces, snippet } from "./math.js";
 
 export const $ = (selector) => document.querySelector(selector);
 
@@ -38,7 +40,23 @@ function segment(points, start, end, index, state) {
   return element("mark", { class: classes, title: describe(origin), dataset: { start, end, span: index } }, text);
 }
 
+/** The reading view: the trace with its formulas drawn, the spans highlighted (widened to whole formulas). */
+export function renderReading(state) {
+  const { points, math } = state;
+  const parts = readingPieces(state.spans, math.regions, points.length).map((piece) => {
+    const nodes = readingNodes(points, math.regions, piece.start, piece.end, math.cache);
+    const data = { start: piece.start, end: piece.end };
+    if (piece.span === null) return element("span", { dataset: data }, ...nodes);
+    const origin = judgeOrigin(state.current.judge_spans, state.spans[piece.span]);
+    const classes = ["hl", origin.kind, piece.span === state.selected ? "selected" : ""].join(" ").trim();
+    return element("mark", { class: classes, title: describe(origin), dataset: { ...data, span: piece.span } },
+      ...nodes);
+  });
+  $("#reading").replaceChildren(...parts);
+}
+
 export function renderTrace(state) {
+  renderReading(state);
   const parts = [];
   let at = 0;
   state.spans.forEach((span, index) => {
@@ -84,10 +102,12 @@ export function renderDocument(state) {
   $("#trace-meta").textContent = [
     `${trace.position + 1} of ${total}`, `confidence ${trace.confidence.toFixed(3)}`,
     `coverage ${(100 * trace.coverage).toFixed(1)}% (target ${(100 * trace.target_coverage).toFixed(0)}%)`,
-    `${trace.status} (${trace.status_reason})`, `judge ${trace.judge}`,
+    `${trace.status}: ${trace.reason_text}`, `judge ${trace.judge}`,
     trace.source ? `source ${trace.source}` : null, trace.problem_type,
   ].filter(Boolean).join(" · ");
   $("#problem").textContent = trace.problem;
+  const problem = Array.from(trace.problem);
+  $("#problem-reading").replaceChildren(...readingNodes(problem, mathRegions(problem), 0, problem.length, new Map()));
   const banner = $("#decision-banner");
   banner.hidden = !trace.decision;
   if (trace.decision) {
@@ -100,15 +120,44 @@ export function renderDocument(state) {
   renderQueue(state);
 }
 
+// Queue snippets are drawn once per trace and copied on every redraw of the queue; formulas in
+// them are drawn only when the item scrolls into view (a queue may hold thousands of traces).
+const snippets = new Map();
+const drawSnippets = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    const box = entry.target;
+    drawSnippets.unobserve(box);
+    const cached = snippets.get(box.dataset.traceId);
+    if (cached) { box.replaceWith(cached.cloneNode(true)); continue; }
+    const points = Array.from(box.textContent);
+    const inline = mathRegions(points).map((region) => ({ ...region, display: false }));  // one line, no blocks
+    box.replaceChildren(...readingNodes(points, inline, 0, points.length, new Map()));
+    box.dataset.drawn = "true";
+    snippets.set(box.dataset.traceId, box.cloneNode(true));
+  }
+}, { root: document.querySelector("#queue") }) : null;
+
+function queueSnippet(item) {
+  const cached = snippets.get(item.trace_id);
+  if (cached) return cached.cloneNode(true);
+  const box = element("div", { class: "snippet", dataset: { traceId: item.trace_id } }, snippet(item.problem));
+  if (drawSnippets) drawSnippets.observe(box);
+  return box;
+}
+
 export function renderQueue(state) {
   const current = state.current ? state.current.trace_id : null;
+  if (drawSnippets) drawSnippets.disconnect();  // the old items go; the new ones are observed below
   const items = state.queue.map((item, index) => element("li", {
     class: [item.decision || "open", item.trace_id === current ? "current" : ""].join(" ").trim(),
-    dataset: { traceId: item.trace_id }, title: item.trace_id,
+    dataset: { traceId: item.trace_id }, title: `${index + 1}. ${item.trace_id}`,
   },
-  element("span", { class: "badge" }, { accepted: "✓", rejected: "✗" }[item.decision] || "·"),
-  element("span", { class: "confidence" }, item.confidence.toFixed(3)),
-  element("span", { class: "queue-id" }, `${index + 1}. ${item.trace_id}`)));
+  element("div", { class: "queue-head" },
+    element("span", { class: "badge" }, { accepted: "✓", rejected: "✗" }[item.decision] || "·"),
+    element("span", { class: "confidence", title: "the judge's confidence" }, item.confidence.toFixed(3)),
+    element("span", { class: "reason", title: `routed to ${item.status}: ${item.reason}` }, item.reason_text)),
+  queueSnippet(item)));
   $("#queue-list").replaceChildren(...items);
   const p = state.progress;
   $("#progress-text").textContent = `${p.reviewed} / ${p.total} reviewed · ${p.accepted} accepted · ` +
