@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+from splitreason.executors.local import AnnotateRequest, run_annotate
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.registry import JudgeConfigError
 from tests.helpers import free_port

@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 from splitreason import prompts
-from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+from splitreason.executors.local import AnnotateRequest, run_annotate
 from splitreason.annotator.run_config import RunConfigError
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import cache_key

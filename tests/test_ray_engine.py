@@ -261,8 +261,8 @@ _TASK_SCRIPT = """
 import json, sys
 import ray
 from pathlib import Path
-from splitreason.annotator.pipeline import AnnotateRequest
-from splitreason.annotator.ray_parts import annotate_part, write_check_file
+from splitreason.executors.local import AnnotateRequest
+from splitreason.executors.ray_parts import annotate_part, write_check_file
 
 address, cases = sys.argv[1], json.loads(sys.argv[2])
 ray.init(address=address, log_to_driver=False)

@@ -16,7 +16,7 @@ import pytest
 from rich.console import Console
 
 from splitreason.annotator.agreement import char_f1, vote_regions
-from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+from splitreason.executors.local import AnnotateRequest, run_annotate
 from splitreason.annotator.run_config import RunConfigError
 from tests.judge_server import by_case, case_rows, read_annotations, sentences
 

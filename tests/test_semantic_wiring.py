@@ -15,7 +15,7 @@ from importlib import resources
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+from splitreason.executors.local import AnnotateRequest, run_annotate
 from tests.judge_server import read_annotations
 
 pytest.importorskip("sentence_transformers", reason="needs the [embed] extra")

@@ -84,7 +84,7 @@ def annotate(
     ray_num_cpus: Annotated[float, typer.Option(help="CPUs Ray reserves for each shard's task.", min=0.0)] = 1.0,
 ) -> None:
     """Annotate difficult spans of reasoning traces and write them to OUT."""
-    from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+    from splitreason.executors.local import AnnotateRequest, run_annotate
 
     request = AnnotateRequest(
         input=input, out=out, judge=(judge or ["heuristic"])[0], more_judges=tuple((judge or [])[1:]),
@@ -105,7 +105,7 @@ def annotate(
         raise typer.BadParameter(f"--engine must be local or ray, not {engine!r}")
     try:
         if engine == "ray":
-            from splitreason.annotator.ray_engine import default_address, run_on_ray
+            from splitreason.executors.ray_engine import default_address, run_on_ray
 
             run_on_ray(request, console, address=ray_address or default_address(), num_cpus=ray_num_cpus)
         else:
