@@ -1,6 +1,6 @@
 """The numbers behind `splitreason report`, from one streaming pass over the annotations.
 
-Only per-trace numbers are kept (exports/stats.py `RunStats`, plus the offload sums below), never
+Only per-trace numbers are kept (report/stats.py `RunStats`, plus the offload sums below), never
 the traces: a run of 100k traces of 12k characters is read one annotation at a time.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from splitreason.exports.sft import exported_spans
-from splitreason.exports.stats import RunStats
+from splitreason.report.stats import RunStats
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.report.curation import CurationSummary, find_curation
 from splitreason.report.prices import JudgeCost, PriceTable
