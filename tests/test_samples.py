@@ -15,7 +15,7 @@ import sys
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.agreement import char_f1, vote_regions
+from splitreason.agreement import char_f1, vote_regions
 from splitreason.executors.local import AnnotateRequest, run_annotate
 from splitreason.annotator.run_config import RunConfigError
 from tests.judge_server import by_case, case_rows, read_annotations, sentences

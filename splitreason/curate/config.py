@@ -21,7 +21,6 @@ from splitreason.curate.dedup import (
 from splitreason.curate.index import DedupIndex
 from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Language, TokenLength, TraceFilter
 from splitreason.curate.sampling import DEFAULT_LENGTH_BUCKETS, STRATA_KEYS, StratifiedSampler
-from splitreason.io.readers import InputError
 from splitreason.io.selection import Selection
 from splitreason.errors import UsageError
 
@@ -216,9 +215,6 @@ class CurateRequest:
 
 
 def _tokenizer(path: str):
-    from splitreason.exports.sft import TokenCounter
+    from splitreason.models.tokenizer import load_tokenizer
 
-    try:
-        return TokenCounter(path).tokenizer
-    except (OSError, ValueError, RuntimeError) as error:
-        raise InputError(f"cannot load tokenizer {path}: {' '.join(str(error).split())[:200]}") from None
+    return load_tokenizer(path, need_offsets=True)  # a wrong path or hub id: ModelError, one line
