@@ -61,6 +61,7 @@ class HFSession:
         self.device = next(model.parameters()).device
         self.generator = torch.Generator(device="cpu").manual_seed(int(seed) % (2**63))
         self.cache: Any = None
+        self.cache_argument = _cache_argument(model)
         self.fed: list[int] = []
         self.last_logits = None
         self.forward_passes = 0
@@ -84,14 +85,14 @@ class HFSession:
         feed_from = min(common, start)
         if self.cache is not None and feed_from < len(self.fed):
             self.cropped_tokens += len(self.fed) - feed_from
-            self.cache.crop(feed_from)
+            self.cache.crop(feed_from - len(self.fed))  # negative: tokens removed from the end
         if self.cache is None:
             feed_from = 0
         with torch.no_grad():
             ids = torch.tensor([context[feed_from:]], dtype=torch.long, device=self.device)
-            output = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True)
+            output = self.model(input_ids=ids, use_cache=True, **{self.cache_argument: self.cache})
         self.forward_passes += 1
-        self.cache = output.past_key_values
+        self.cache = getattr(output, "cache", None) or output.past_key_values
         self.fed = context
         logits = output.logits[0].float()
         self.last_logits = logits[-1]
@@ -141,3 +142,11 @@ class HFSession:
         self.cache = None
         self.fed = []
         self.last_logits = None
+
+
+def _cache_argument(model: Any) -> str:
+    """`cache` (transformers >= 5.2x) or `past_key_values` (before; still accepted with a warning)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # peft wraps the model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"

@@ -216,12 +216,12 @@ def _with_small(trace: _Trace, sessions: dict[str, ModelSession], small: ModelRu
         limit = trace.budget
         planned = False
         if mode == "random" and probability > 0:
-            # tokens until the next random handoff: geometric with success probability q
+            # small-model tokens until the next random handoff: geometric with success probability q
             draw = 1
             while rng.random() >= probability and draw < limit:
                 draw += 1
-            planned = draw < limit or rng.random() < probability
-            limit = min(limit, draw)
+            planned = draw < limit
+            limit = draw
         written = _timed(result, "small", lambda: small_session.generate(
             trace.small_context, max_new_tokens=limit, sampling=settings.sampling, stop_sequences=stop,
             banned_ids=banned))
@@ -239,6 +239,7 @@ def _with_small(trace: _Trace, sessions: dict[str, ModelSession], small: ModelRu
             trace.tag(tags.open_ids, chosen=False)
         if trace.budget <= 0:  # the open tag was the last thing written: the segment is empty
             trace.tag(tags.close_ids, chosen=False)
+            result.ended_in_segment = True
             result.finish = "max_tokens"
             return
         assert large is not None
