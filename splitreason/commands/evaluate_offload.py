@@ -43,6 +43,7 @@ def offload(
     random_segment_tokens: Annotated[int | None, typer.Option(help=S.help("random_segment_tokens"))] = None,
     device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
     dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    vllm_max_model_len: Annotated[int | None, typer.Option(help=S.help("vllm_max_model_len"))] = None,
     profile: Annotated[str, typer.Option(help=S.help("profile"))] = S.default("profile"),
     timeout_s: Annotated[float, typer.Option("--timeout-s", help=S.help("timeout_s"))] = S.default("timeout_s"),
     progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),

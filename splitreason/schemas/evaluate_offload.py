@@ -31,8 +31,9 @@ class EvaluateOffloadSettings(CommandSettings):
         "--mode several times): learned (the small model decides), small (alone), large (alone), random "
         "(random segments at the share learned reached on the same problem; alone, --offload-share).")
     backend: Literal["hf", "vllm", "openai"] = Field("hf", description="hf: transformers in this process, each "
-                                                      "model's cache kept; vllm: two vLLM engines with prefix caching; "
-                                                      "openai: two OpenAI-compatible servers (--small-url, --large-url).")
+                                                      "model's cache kept; vllm: a vLLM server per model started here "
+                                                      "(prefix caching on); openai: two OpenAI-compatible servers you "
+                                                      "started (--small-url, --large-url).")
     small_url: str | None = Field(None, description="openai backend: base URL of the small model's server (…/v1).")
     large_url: str | None = Field(None, description="openai backend: base URL of the large model's server (…/v1).")
     instruction: str | None = Field(None, description="The offload instruction ending the small model's user turn "
@@ -62,6 +63,8 @@ class EvaluateOffloadSettings(CommandSettings):
                                               "else --chunk-tokens).")
     device: str = Field("auto", description="hf backend: device (auto: a GPU when there is one).")
     dtype: str = Field("auto", description="hf backend: dtype (auto: bfloat16 on a GPU that has it, else float32).")
+    vllm_max_model_len: int | None = operational(None, ge=1, description="vllm backend: the servers' "
+                                                 "--max-model-len (default: the model's).")
     profile: str = operational("a6000-paper", description="Rates for the projected latency in the summary: a shipped "
                                "profile (a6000-paper) or a TOML file (see evaluate simulate).")
     timeout_s: float = operational(10.0, gt=0, description="Seconds one answer may take to grade (a slower one is "

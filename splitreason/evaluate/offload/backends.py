@@ -7,7 +7,7 @@ nothing is written); the models themselves load on the first trace.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from splitreason.errors import UsageError
@@ -83,6 +83,11 @@ class OffloadPair:
 @contextmanager
 def open_pair(settings: EvaluateOffloadSettings) -> Iterator[OffloadPair]:
     """The pair for `settings.backend`; closed (engines and servers' clients stopped) on exit."""
+    with ExitStack() as stack:
+        yield from _open_pair(settings, stack)
+
+
+def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[OffloadPair]:
     from splitreason.models.tokenizer import load_tokenizer
 
     needs_small = bool(set(settings.modes) & {"learned", "small", "random"})
@@ -104,23 +109,30 @@ def open_pair(settings: EvaluateOffloadSettings) -> Iterator[OffloadPair]:
             runners["small"] = hf(settings.small, "small model")
         if needs_large:
             runners["large"] = hf(settings.large, "large model")
-    elif settings.backend == "openai":
+    elif settings.backend in ("openai", "vllm"):
         from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
 
-        if needs_small and not settings.small_url or needs_large and not settings.large_url:
+        urls = {"small": settings.small_url, "large": settings.large_url}
+        if settings.backend == "vllm":
+            from splitreason.evaluate.handoff.vllm_servers import vllm_server
+
+            paths = {"small": settings.small, "large": settings.large}
+            for role in [role for role, needed in (("small", needs_small), ("large", needs_large)) if needed]:
+                same = [other for other, url in urls.items() if url and paths[other] == paths[role]]
+                urls[role] = urls[same[0]] if same else stack.enter_context(vllm_server(
+                    paths[role], role=role, dtype=settings.dtype, max_model_len=settings.vllm_max_model_len))
+        elif needs_small and not settings.small_url or needs_large and not settings.large_url:
             raise BackendUnavailable("the openai backend needs --small-url and --large-url for these modes")
         # reached before OUT is claimed: an unreachable server is one line and nothing is written
         servers = {}
         if needs_small:
-            servers["small"] = OpenAIServerRunner(settings.small_url, small_tokenizer, what="small model")
+            servers["small"] = OpenAIServerRunner(urls["small"], small_tokenizer, what="small model")
         if needs_large:
-            servers["large"] = OpenAIServerRunner(settings.large_url, large_tokenizer, what="large model")
+            servers["large"] = OpenAIServerRunner(urls["large"], large_tokenizer, what="large model")
         runners = {name: (lambda server=server: server) for name, server in servers.items()}
         tags = tag_ids_of(small_tokenizer if small_tokenizer is not None else large_tokenizer)
         if not tags.single:
             raise BackendUnavailable("the openai backend needs tags that are single tokens; use --backend hf")
-    else:
-        raise BackendUnavailable(f"the {settings.backend} backend is not built yet; use --backend hf or openai")
     pair = OffloadPair(settings, small_tokenizer, large_tokenizer, runners)
     try:
         yield pair
