@@ -41,7 +41,7 @@ def offload(tagged_model, large_model, eval_file, out, *extra):
 
 
 @pytest.mark.slow
-def test_all_modes_write_replayable_samples_and_a_summary(tagged_model, large_model, eval_file, tmp_path):
+def test_all_modes_write_replayable_samples_and_a_summary(tagged_model, large_model, eval_file, tmp_path, review_run):
     from transformers import PreTrainedTokenizerFast
 
     out = tmp_path / "out"
@@ -93,6 +93,21 @@ def test_all_modes_write_replayable_samples_and_a_summary(tagged_model, large_mo
 
     simulated = simulate(EvaluateSimulateSettings(evaluation=out, profile="a6000-paper"))
     assert simulated["samples"] == 4 and simulated["chunk_tokens"] == 8
+    # splitreason report shows it: named with --evaluation, or found in the run directory
+    import shutil
+
+    shutil.copytree(out, review_run / "evaluations" / "tiny-eval")
+    page_file = tmp_path / "report.html"
+    terminal = ok(run_cli("report", review_run, "-o", page_file, "--no-progress")).stdout
+    page = page_file.read_text(encoding="utf-8")
+    section = page[page.index('<section id="evaluations">'):]
+    section = section[: section.index("</section>")]
+    assert "tiny-eval" in section and 'alt="accuracy against offload share"' in section
+    for mode, figures in summary["modes"].items():
+        assert f"<td>{mode}</td>" in section and f"{figures['offload_share']:.2%}" in section
+    assert "evaluation tiny-eval" in terminal
+    assert_one_clean_error(run_cli("report", review_run, "-o", page_file, "--no-progress", "--evaluation",
+                                   tmp_path), "not a finished `evaluate offload` output")
 
 
 @pytest.mark.slow
