@@ -43,8 +43,7 @@ def tag_ids_of(tokenizer) -> TagIds:
     """The tag ids of a tokenizer: one each after `train sft`, several when the tags are text."""
     from splitreason.models.tags import tag_tokens
 
-    found = tag_tokens(tokenizer)
-    return TagIds(open_ids=tuple(found.open_ids), close_ids=tuple(found.close_ids))
+    return tag_tokens(tokenizer)
 
 
 def check_shared_vocabulary(small_tokenizer, large_tokenizer, *, small_name: str = "small model",

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from splitreason.models.tags import TagTokens as TagIds  # the small model's tag ids: one each, or several (text)
+
 __all__ = ["HandoffSettings", "Mode", "Sampling", "TagIds", "TraceResult", "TraceSegment"]
 
 Mode = Literal["learned", "small", "large", "random"]
@@ -52,22 +54,6 @@ class HandoffSettings:
                 raise ValueError(f"{name} must be at least 1")
         if self.close_threshold is not None and not 0 < self.close_threshold <= 1:
             raise ValueError("close_threshold must be in (0, 1]")
-
-
-@dataclass(frozen=True)
-class TagIds:
-    """The small model's tag ids: one each (`--tags special`) or several (tags that are text)."""
-
-    open_ids: tuple[int, ...]
-    close_ids: tuple[int, ...]
-
-    @property
-    def single(self) -> bool:
-        return len(self.open_ids) == 1 and len(self.close_ids) == 1
-
-    @property
-    def all_ids(self) -> set[int]:
-        return {*self.open_ids, *self.close_ids}
 
 
 @dataclass
