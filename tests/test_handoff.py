@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("torch")
 
 from splitreason import CLOSE_TAG, OPEN_TAG  # noqa: E402
-from splitreason.evaluate.handoff import (HandoffSettings, HFRunner, RandomPlan, Sampling, TagIds,  # noqa: E402
+from splitreason.evaluate.handoff import (HandoffSettings, HFRunner, RandomPlan, Sampling,  # noqa: E402
                                           check_shared_vocabulary, find_close, run_trace, tag_ids_of)
 from splitreason.evaluate.handoff.reference import reference_trace  # noqa: E402
 

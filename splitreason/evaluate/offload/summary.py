@@ -31,7 +31,9 @@ def _mean(values: Sequence[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def _projection(rows: Sequence[dict[str, Any]], rates, chunk_tokens: int) -> dict[str, Any]:
+def _projection(mode: str, rows: Sequence[dict[str, Any]], rates, chunk_tokens: int) -> dict[str, Any]:
+    """Mean projected times. Modes small and large are one model alone: their "pair" time is that
+    model's own (prefill and decode, nothing pipelined or handed off)."""
     from splitreason.evaluate.latency import project_latency, segments_from_records
 
     figures: dict[str, Any] = {}
@@ -40,7 +42,8 @@ def _projection(rows: Sequence[dict[str, Any]], rates, chunk_tokens: int) -> dic
                                        small_prompt_tokens=len(row["small_prompt_ids"]) or len(row["large_prompt_ids"]),
                                        large_prompt_tokens=len(row["large_prompt_ids"]) or len(row["small_prompt_ids"]),
                                        chunk_tokens=chunk_tokens, schedule=schedule) for row in rows]
-        pair = _mean([projection.pair_s for projection in projections])
+        alone = {"small": "small_alone_s", "large": "large_alone_s"}.get(mode)
+        pair = _mean([getattr(projection, alone) if alone else projection.pair_s for projection in projections])
         large = _mean([projection.large_alone_s for projection in projections])
         figures[schedule] = {"pair_s": pair, "large_alone_s": large, "speedup": large / pair if pair else None}
     return figures
@@ -80,7 +83,7 @@ def summarize_run(rows: Sequence[dict[str, Any]], settings: EvaluateOffloadSetti
             "wall_s_mean": _mean([row["wall_s"]["generate"] for row in mine]),
         }
         if rates is not None:
-            figures["projected"] = _projection(mine, rates, settings.chunk_tokens)
+            figures["projected"] = _projection(mode, mine, rates, settings.chunk_tokens)
         modes[mode] = figures
     if rates is not None and "large" in modes:
         large_own = modes["large"]["projected"]["pipelined"]["pair_s"]
