@@ -240,3 +240,25 @@ def test_modes_small_large_and_random(pair, tagged_model, problems):
     assert all(length == 5 for length in lengths[:-1]) and lengths[-1] <= 5
     # the tags the runtime placed are not the small model's choice
     assert sum(random_run.completion_mask) == random_run.tokens_by_model()["small"]
+
+
+def test_a_live_model_in_training_mode_without_a_cache_writes_the_same_trace(tagged_model, problems):
+    """GRPO hands its policy in as an object; with gradient checkpointing in training mode
+    transformers returns no cache, and the runtime must then re-read the whole context."""
+    from transformers import AutoModelForCausalLM, PreTrainedTokenizerFast
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tagged_model))
+    model = AutoModelForCausalLM.from_pretrained(str(tagged_model))
+    runner = HFRunner(model, tokenizer)
+    small_ids = tokenizer(f"<|im_start|>user\n{problems[0]}<|im_end|>\n<|im_start|>assistant\n",
+                          add_special_tokens=False)["input_ids"]
+    settings = HandoffSettings(chunk_tokens=8, max_tokens=60)
+    tags = tag_ids_of(tokenizer)
+    model.eval()
+    cached = run_trace(runner, runner, small_prompt_ids=small_ids, large_prompt_ids=small_ids, tags=tags,
+                       settings=settings)
+    model.gradient_checkpointing_enable()
+    model.train()
+    uncached = run_trace(runner, runner, small_prompt_ids=small_ids, large_prompt_ids=small_ids, tags=tags,
+                         settings=settings)
+    assert uncached.completion_ids == cached.completion_ids

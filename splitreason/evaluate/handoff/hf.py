@@ -19,7 +19,11 @@ __all__ = ["HFRunner", "HFSession"]
 
 
 class HFRunner:
-    """One causal LM (any `transformers` model, peft-wrapped included) and its tokenizer."""
+    """One causal LM (any `transformers` model, peft-wrapped included) and its tokenizer.
+
+    A live training model works as it is; put it in eval mode for rollouts (dropout off). In
+    training mode with gradient checkpointing transformers returns no cache: each step then reads
+    the whole context again (correct, slower)."""
 
     def __init__(self, model: Any, tokenizer: Any):
         self.model = model
@@ -92,8 +96,10 @@ class HFSession:
             ids = torch.tensor([context[feed_from:]], dtype=torch.long, device=self.device)
             output = self.model(input_ids=ids, use_cache=True, **{self.cache_argument: self.cache})
         self.forward_passes += 1
-        self.cache = getattr(output, "cache", None) or output.past_key_values
-        self.fed = context
+        self.cache = getattr(output, "cache", None) or getattr(output, "past_key_values", None)
+        # no cache back (a model in training mode with gradient checkpointing turns it off): the next
+        # call must read the whole context again, or the model would see only the new tokens
+        self.fed = context if self.cache is not None else []
         logits = output.logits[0].float()
         self.last_logits = logits[-1]
         return logits[start - feed_from:]
