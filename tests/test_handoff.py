@@ -262,3 +262,43 @@ def test_a_live_model_in_training_mode_without_a_cache_writes_the_same_trace(tag
     uncached = run_trace(runner, runner, small_prompt_ids=small_ids, large_prompt_ids=small_ids, tags=tags,
                          settings=settings)
     assert uncached.completion_ids == cached.completion_ids
+
+
+@pytest.fixture(scope="module")
+def text_tag_model(offload_export, tmp_path_factory):
+    """The shared recipe trained with `--tags text`: the tags stay text (8 tokens each here), as in
+    the paper's released models."""
+    from tests.offload_fixtures import train_tagged_model
+
+    return train_tagged_model(tmp_path_factory.mktemp("texttags") / "model", offload_export.train,
+                              offload_export.base_model, "--tags", "text")
+
+
+@pytest.mark.slow
+def test_text_tags_end_to_end_match_the_reference(text_tag_model, problems):
+    """With tags that are text, whole traces match the per-prefix reference token by token, at the
+    greedy rule and at a threshold; candidates are confirmed in counted second passes. The same
+    model plays the large part (a text tag cannot be banned, so it may write tags as text too)."""
+    from splitreason.evaluate.offload.prompts import PromptBuilder
+
+    small = HFRunner.load(str(text_tag_model))
+    large = HFRunner.load(str(text_tag_model))
+    tags = tag_ids_of(small.tokenizer)
+    assert not tags.single
+    small_prompt = PromptBuilder.for_small(small.tokenizer, str(text_tag_model), None)
+    large_prompt = PromptBuilder.for_large(large.tokenizer)
+    confirmed = handoffs = 0
+    for threshold in (None, 0.3):
+        settings = HandoffSettings(chunk_tokens=8, max_segment_tokens=40, max_tokens=160, close_threshold=threshold)
+        for problem in problems[:2]:
+            small_ids, large_ids = small_prompt.ids(problem), large_prompt.ids(problem)
+            fast = run_trace(small, large, small_prompt_ids=small_ids, large_prompt_ids=large_ids, tags=tags,
+                             settings=settings)
+            slow = reference_trace(small.model, large.model, small_prompt_ids=small_ids, large_prompt_ids=large_ids,
+                                   tags=tags, settings=settings, small_eos=small.eos_ids, large_eos=large.eos_ids)
+            assert fast.completion_ids == slow.completion_ids
+            assert as_tuples(fast) == slow.segments
+            assert fast.forward_passes["small"] <= slow.forward_passes["small"]
+            confirmed += fast.confirm_passes
+            handoffs += fast.handoffs
+    assert handoffs > 0 and confirmed > 0
