@@ -29,9 +29,12 @@ def report(
     prices: Annotated[Path | None, typer.Option(help="TOML price table (dollars per million tokens per judge) "
                                                 "replacing the shipped list prices judge by judge.",
                                                 exists=True, dir_okay=False)] = None,
+    evaluation: Annotated[list[Path] | None, typer.Option(
+        "--evaluation", help="An `evaluate offload` output directory to show (several: give it again; default: "
+        "those the run directory holds).", file_okay=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Coverage, spans, confidence, review, offload share, curation and judge cost of a run, as one HTML file."""
+    """Coverage, spans, confidence, review, offload share, curation, judge cost and evaluations of a run, as one HTML file."""
     try:
         from splitreason.report.html import render_html
     except ImportError as error:
@@ -53,7 +56,7 @@ def report(
                   console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
-                              on_trace=lambda: bar.advance(task))
+                              on_trace=lambda: bar.advance(task), evaluations=list(evaluation or []) or None)
     with claim_output_file(output, f"report {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
         atomic_write_text(output, render_html(data))

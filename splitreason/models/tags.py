@@ -47,6 +47,11 @@ class TagTokens:
     def close_id(self) -> int:
         return self.close_ids[0]
 
+    @property
+    def all_ids(self) -> set[int]:
+        """Every id either tag is written with."""
+        return {*self.open_ids, *self.close_ids}
+
 
 def tag_tokens(tokenizer) -> TagTokens:
     """The ids the tokenizer gives each tag (in the middle of text, as the model writes them)."""

@@ -71,6 +71,7 @@ class ReportData:
     prices: PriceTable
     prices_file: Path | None
     costs: list[JudgeCost]
+    evaluations: list = field(default_factory=list)  # report/evaluations.Evaluation, one per `evaluate offload` run
 
     @property
     def total_cost(self) -> float:
@@ -101,7 +102,8 @@ def count_annotations(run_dir: RunDir) -> int:
 
 
 def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, curation: Path | None = None,
-                   prices_file: Path | None = None, on_trace: Callable[[], None] | None = None) -> ReportData:
+                   prices_file: Path | None = None, on_trace: Callable[[], None] | None = None,
+                   evaluations: list[Path] | None = None) -> ReportData:
     """Read OUT once. `tokens` is a models.tokens.TokenCounter (offload share and span lengths in
     its tokens) or None (characters); `on_trace` is called after each annotation (progress)."""
     from splitreason.review.store import ReviewStore
@@ -112,6 +114,9 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
                           "run `splitreason annotate -o` into it first")
     config = read_run_config(run_dir)
     prices = PriceTable.load(prices_file)  # a bad price file fails before the long pass
+    from splitreason.report.evaluations import find_evaluations
+
+    found_evaluations = find_evaluations(run, evaluations)  # a bad --evaluation fails before it too
     curation_dir, summary = find_curation(config, curation)
     has_store = ReviewStore.exists_for(run)
     reviews = {}
@@ -150,5 +155,5 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
         run=run, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), config=config, stats=stats,
         offload=offload, span_tokens=span_tokens, tokenizer=tokenizer, near_target=near,
         has_review_store=has_store, curation_dir=curation_dir, curation=summary, prices=prices,
-        prices_file=prices_file, costs=costs,
+        prices_file=prices_file, costs=costs, evaluations=found_evaluations,
     )

@@ -37,6 +37,8 @@ def figures(data: ReportData) -> dict[str, str | None]:
                                  offload.overall.share, offload.unit),
         "curation": plots.curation_steps([(s.step, s.in_, s.out) for s in curation.steps]) if curation else None,
         "tokens": plots.tokens_per_trace({name: usage.per_trace for name, usage in stats.usage_by_judge.items()}),
+        "evaluations": plots.evaluations([(evaluation.path.name, *point) for evaluation in data.evaluations
+                                          for point in evaluation.points()]),
     }
     return {name: None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
             for name, png in pngs.items()}

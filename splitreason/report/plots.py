@@ -197,3 +197,27 @@ def tokens_per_trace(per_judge: Mapping[str, Sequence[int]]) -> bytes | None:
     _counts(ax.yaxis)
     ax.legend(frameon=False)
     return _png(figure)
+
+
+MODE_COLORS = {"learned": ACCENT, "random": "#f9a825", "small": "#777777", "large": "#c62828"}
+
+
+def evaluations(points: Sequence[tuple[str, str, float, float, tuple[float, float]]]) -> bytes | None:
+    """Accuracy (with its 95 % interval) against offload share: (evaluation, mode, share, accuracy,
+    (low, high)) per point."""
+    if not points:
+        return None
+    figure, (ax,) = _figure(width=7.5, height=3.6)
+    seen = set()
+    for name, mode, share, accuracy, (low, high) in points:
+        ax.errorbar([share], [accuracy], yerr=[[accuracy - low], [high - accuracy]], fmt="o", capsize=3,
+                    color=MODE_COLORS.get(mode, "#444"), label=None if mode in seen else mode)
+        seen.add(mode)
+        ax.annotate(_label(name, 24), (share, accuracy), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
+    ax.yaxis.set_major_formatter(lambda y, _: f"{y:.0%}")
+    ax.set_xlabel("offload share (tokens written by the large model)")
+    ax.set_ylabel("accuracy (95 % interval)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    return _png(figure)

@@ -37,5 +37,9 @@ def print_summary(console: Console, data: ReportData, written: Path) -> None:
     else:
         counts = data.curation.counts
         table.add_row("curation", f"kept {counts.kept:,} of {counts.traces_in:,} traces ({counts.excluded:,} excluded)")
+    for evaluation in data.evaluations:
+        table.add_row(f"evaluation {evaluation.path.name}", "; ".join(
+            f"{mode} {figures['accuracy']:.1%} at {figures['offload_share']:.1%} offloaded" for mode, figures
+            in evaluation.modes.items()))
     console.print(table)
     console.print(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KiB)", highlight=False)
