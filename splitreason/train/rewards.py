@@ -27,34 +27,11 @@ from typing import Any
 from splitreason import CLOSE_TAG, OPEN_TAG
 from splitreason.evaluate.answers import answer_start
 from splitreason.evaluate.latency import Rates, Segment, project_latency
+from splitreason.schemas.grpo import REWARD_NAMES, parse_reward_weights
 
 __all__ = ["REWARD_NAMES", "RewardFunctions", "correctness_reward", "format_reward", "latency_reward",
            "offload_reward", "parse_reward_weights", "tag_faults", "text_pieces"]
 
-REWARD_NAMES = ("correctness", "format", "offload", "latency")
-DEFAULT_WEIGHTS = {"correctness": 1.0, "format": 0.5, "offload": 0.5, "latency": 0.5}
-
-
-def parse_reward_weights(spec: str) -> dict[str, float]:
-    """`correctness=1,format=0.5` -> weights for all four rewards (unnamed ones keep their default;
-    a weight of 0 turns a reward off). Raises ValueError with one line on a bad spec."""
-    weights = dict(DEFAULT_WEIGHTS)
-    for part in (piece.strip() for piece in spec.split(",")):
-        if not part:
-            continue
-        name, sep, value = part.partition("=")
-        name = name.strip()
-        if not sep or name not in REWARD_NAMES:
-            raise ValueError(f"reward weights are NAME=NUMBER with NAME one of {', '.join(REWARD_NAMES)}; got {part!r}")
-        try:
-            weights[name] = float(value)
-        except ValueError:
-            raise ValueError(f"reward weight {name}={value!r} is not a number") from None
-        if not math.isfinite(weights[name]):
-            raise ValueError(f"reward weight {name} must be finite")
-    if not any(weights.values()):
-        raise ValueError("every reward weight is 0: nothing to learn from")
-    return weights
 
 
 # -- the pure scores ---------------------------------------------------------------------------

@@ -10,7 +10,6 @@ locks and writes OUT, and the others wait for it before training.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -23,7 +22,7 @@ from splitreason.io.jsonl import atomic_write_json, atomic_write_text, atomic_wr
 from splitreason.io.lock import OutputLock
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, SFTSettings, TrainedPrompt, TrainRecord
-from splitreason.train import TrainDataError, TrainingFailed
+from splitreason.train import TrainDataError
 from splitreason.train.data import TrainingData, prepare_data
 from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
 
@@ -174,9 +173,9 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
            record: TrainRecord | None, console) -> None:
     import torch
 
-    from splitreason.train.model import load_base_model, merged_for_saving, precision
+    from splitreason.train.fit import fit_and_save, note_training
+    from splitreason.train.model import load_base_model, precision
     from splitreason.train.progress import JsonlLog, ProgressBar
-    from splitreason.train.record import losses
     from splitreason.train.trainer import build_trainer, quiet_libraries
 
     quiet_libraries()
@@ -188,35 +187,9 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
     trainer = build_trainer(settings, model, tokenizer, train_dataset, eval_dataset,
                             checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
                             no_decay=model_info.get("rows_only_parameters", []))
-    started = time.monotonic()
-    try:
-        trainer.train(resume_from_checkpoint=checkpoint)
-    except torch.OutOfMemoryError:
-        raise TrainingFailed("out of memory: lower --batch-size or --max-length, or add --gradient-checkpointing "
-                             "or --lora-r; checkpoints so far are kept (rerun with --resume)") from None
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise TrainingFailed(f"disk full while training into {settings.out}; free space and rerun with --resume") from None
-        raise
-    seconds = time.monotonic() - started
-    if settings.lora_r > 0:
-        trainer.accelerator.wait_for_everyone()
-        if trainer.is_world_process_zero():
-            model_to_save = merged_for_saving(trainer.accelerator.unwrap_model(trainer.model))
-            model_to_save.save_pretrained(str(settings.out))
-            tokenizer.save_pretrained(str(settings.out))
-    else:
-        trainer.save_model(str(settings.out))  # every process: DeepSpeed gathers; the main one writes
+    seconds = fit_and_save(trainer, settings, tokenizer, checkpoint)
     if record is not None:
-        state = trainer.state
-        record.model = model_info
-        record.losses = losses(state.log_history)
-        record.steps = state.global_step
-        record.tokens_seen = int(state.num_input_tokens_seen or 0)
-        record.seconds = round(seconds, 2)
-        record.hardware = {"device": str(trainer.args.device), "processes": trainer.args.world_size,
-                           "precision": "bf16" if bf16 else "fp32",
-                           "deepspeed": str(settings.deepspeed) if settings.deepspeed else None}
+        note_training(record, trainer, settings, model_info, seconds, bf16)
     del trainer, model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
