@@ -23,11 +23,18 @@ FAST = ("--num-generations", "2", "--batch-size", "2", "--max-completion-length"
         "--seed", "0")
 
 
+SUBJECTS = ("apples in a basket", "marbles in a jar", "birds on a wire", "coins in a purse", "books on a shelf",
+            "cars in a lot")
+
+
+def _problem(i: int) -> str:
+    return f"Problem {i}: there are {10 + i} {SUBJECTS[i]}, and {3 + i} more arrive; work out the value step by step."
+
+
 @pytest.fixture(scope="module")
 def problems(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("grpo") / "problems.jsonl"
-    rows = [{"id": f"q{i}", "problem": f"Problem {i}: work out the value step by step.", "answer": str(100 + i)}
-            for i in range(6)]
+    rows = [{"id": f"q{i}", "problem": _problem(i), "answer": str(13 + 2 * i)} for i in range(len(SUBJECTS))]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return path
 
@@ -35,8 +42,7 @@ def problems(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def grpo_out(tagged_model, problems, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     eval_set = tmp_path_factory.mktemp("evalset") / "bench.jsonl"
-    eval_set.write_text(json.dumps({"id": "b1", "problem": "Problem 3: work out the value step by step.",
-                                    "answer": "103"}) + "\n", encoding="utf-8")
+    eval_set.write_text(json.dumps({"id": "b1", "problem": _problem(3), "answer": "19"}) + "\n", encoding="utf-8")
     out = tmp_path_factory.mktemp("grpo_out") / "out"
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST,
                      "--steps", "2", "--decontaminate-against", eval_set, "--rollouts-per-step", "2")

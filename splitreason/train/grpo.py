@@ -115,12 +115,13 @@ def model_prompt(settings: GRPOSettings, tokenizer) -> tuple[TrainedPrompt, Any]
 def _dataset(problems: Problems, prompt: TrainedPrompt, tokenizer):
     from datasets import Dataset
 
-    rows = {"prompt": [], "answer": [], "problem_id": [], "prompt_tokens": []}
+    rows = {"prompt": [], "answer": [], "problem_id": [], "problem": [], "prompt_tokens": []}
     for problem in problems.kept:
         text = prompt.render(tokenizer, problem.problem)
         rows["prompt"].append(text)
         rows["answer"].append(problem.answer)
         rows["problem_id"].append(problem.id)
+        rows["problem"].append(problem.problem)
         rows["prompt_tokens"].append(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
     return Dataset.from_dict(rows)
 
@@ -217,7 +218,8 @@ def _train(settings: GRPOSettings, tokenizer, tags, prompt: TrainedPrompt, datas
             from splitreason.train.true_offload import TrueOffloadRollouts
 
             _say(console, f"loading the large model {settings.large}")
-            rollout_func = TrueOffloadRollouts.create(settings, tokenizer, prompt)
+            rollout_func = TrueOffloadRollouts.create(settings, tokenizer, prompt,
+                                                      dict(zip(dataset["prompt"], dataset["problem"])))
         trainer = build_grpo_trainer(settings, model, tokenizer, dataset, rewards=rewards,
                                      checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
                                      rollout_log=settings.out / ROLLOUTS,

@@ -1,0 +1,151 @@
+"""`train grpo --true-offload --large MODEL`: rollouts through the offload evaluator's handoff runtime.
+
+TRL calls `TrueOffloadRollouts(prompts, trainer)` (its experimental `rollout_func`) instead of
+generating. For each prompt the small model is the policy as it is at this step (the live model
+object, not a copy loaded at the start); when it writes `<bigmodel>` the large model writes the
+segment in chunks and the policy's one-pass close check ends it (`evaluate.handoff.run_trace`).
+
+What goes back to TRL per rollout:
+    completion_ids   the policy's context after the prompt: its own tokens, the tags, the large
+                     model's tokens (kept in the context: the policy conditions on them), its end of turn
+    env_mask         1 where the policy sampled the token, 0 for the large model's tokens and for
+                     every `</bigmodel>` (the close check's or a forced one: the runtime inserted it,
+                     the policy never sampled it). TRL multiplies its loss mask by it, and the KL
+                     term is inside that loss, so neither the loss nor the KL sees those tokens.
+    segments         what each model wrote, for the rewards (offload share and latency from the
+                     real segments) and OUT/rollouts.jsonl
+    loss_mask        the same mask again under a name TRL does not consume, for the rollout log
+
+The runtime's own `completion_mask` counts a close found by the close check as the small model's
+choice (1); GRPO sets every close to 0, as the issue asks: the close is the runtime's decision, a
+function of the policy's next-token distribution read in one pass, not a sampled token.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from splitreason.errors import ServiceUnavailable, UsageError
+from splitreason.schemas.grpo import GRPOSettings
+from splitreason.schemas.training import TrainedPrompt
+
+__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large"]
+
+
+class LargeUnavailable(ServiceUnavailable):
+    """--large names a server that does not answer."""
+
+
+def _is_url(spec: str) -> bool:
+    return spec.startswith(("http://", "https://"))
+
+
+def check_large(spec: str, *, timeout_s: float = 5.0) -> None:
+    """One line, before any work, when --large cannot be used: an unreachable URL, a URL at all
+    (the handoff runtime drives the large model token by token in this process; it has no remote
+    backend), or a local path that is not a model."""
+    from pathlib import Path
+
+    from splitreason.io.redaction import redact
+
+    if _is_url(spec):
+        url = spec.rstrip("/") + "/v1/models"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 - the user's own server
+                pass
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            reason = getattr(error, "reason", None) or error
+            raise LargeUnavailable(f"--large {redact(spec)} does not answer ({' '.join(str(reason).split())[:120]}); "
+                                   "start the server or give a model directory") from None
+        raise UsageError(f"--large {redact(spec)}: the handoff runtime runs the large model in this process (its "
+                         "close check needs every chunk at once); give the model's directory or hub id, not a server URL")
+    path = Path(spec).expanduser()
+    if path.exists() and not (path / "config.json").is_file():
+        raise UsageError(f"--large {spec} is not a model directory (no config.json)")
+
+
+@dataclass
+class TrueOffloadRollouts:
+    settings: GRPOSettings
+    tokenizer: Any
+    large: Any  # handoff.HFRunner
+    large_tokenizer: Any
+    tags: Any  # handoff.TagIds
+    problems_by_prompt: dict[str, str]
+    handoff: Any  # handoff.HandoffSettings
+    calls: int = 0
+
+    @classmethod
+    def create(cls, settings: GRPOSettings, tokenizer, prompt: TrainedPrompt, problems_by_prompt: dict[str, str]):
+        from splitreason.evaluate.handoff import HandoffSettings, HFRunner, Sampling, check_shared_vocabulary, tag_ids_of
+
+        large = HFRunner.load(settings.large or "", what="large model")
+        check_shared_vocabulary(tokenizer, large.tokenizer, small_name="policy", large_name=f"large model {settings.large}")
+        handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
+                                  max_tokens=settings.max_completion_length,
+                                  sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p))
+        return cls(settings, tokenizer, large, large.tokenizer, tag_ids_of(tokenizer), problems_by_prompt, handoff)
+
+    def large_prompt_ids(self, problem: str) -> list[int]:
+        """The problem under the large model's own chat template (no offload instruction: the large
+        model is not asked to offload), or as plain text when it has none."""
+        if getattr(self.large_tokenizer, "chat_template", None):
+            return list(self.large_tokenizer.apply_chat_template([{"role": "user", "content": problem}],
+                                                                 add_generation_prompt=True, tokenize=True,
+                                                                 return_dict=True)["input_ids"])
+        return self.large_tokenizer(problem + "\n\n", add_special_tokens=False)["input_ids"]
+
+    def __call__(self, prompts: list[str], trainer) -> dict[str, list]:
+        import torch
+
+        from splitreason.evaluate.handoff import HFRunner, run_trace
+
+        policy = trainer.accelerator.unwrap_model(trainer.model)  # the live weights of this step
+        small = HFRunner(policy, self.tokenizer)
+        was_training = policy.training
+        policy.eval()
+        out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": None, "env_mask": [],
+                                "loss_mask": [], "segments": []}
+        eos = self.tokenizer.eos_token_id
+        try:
+            with torch.no_grad():
+                for index, text in enumerate(prompts):
+                    prompt_ids = list(self.tokenizer(text=text)["input_ids"])
+                    seed = hash((self.settings.seed, trainer.state.global_step, self.calls, index)) % (2**31)
+                    result = run_trace(small, self.large, small_prompt_ids=prompt_ids,
+                                       large_prompt_ids=self.large_prompt_ids(self.problems_by_prompt[text]),
+                                       tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
+                    ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
+                    mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
+                    if result.finish == "eos" and eos is not None:
+                        ids.append(eos)  # the end of turn: the policy's choice unless the large model ended
+                        mask.append(0 if result.ended_in_segment else 1)
+                    out["prompt_ids"].append(prompt_ids)
+                    out["completion_ids"].append(ids)
+                    out["env_mask"].append(mask)
+                    out["loss_mask"].append(list(mask))
+                    out["segments"].append([_segment(s) for s in result.segments])
+        finally:
+            self.calls += 1
+            if was_training:
+                policy.train()
+        return out
+
+
+def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, ...]) -> list[int]:
+    """Every `</bigmodel>` in `ids` (one token, or its text tokens in a row) at mask 0."""
+    mask = list(mask)
+    width = len(close_ids)
+    for at in range(len(ids) - width + 1):
+        if tuple(ids[at:at + width]) == tuple(close_ids):
+            for position in range(at, at + width):
+                mask[position] = 0
+    return mask
+
+
+def _segment(segment) -> dict[str, Any]:
+    return {"model": segment.model, "written_by": segment.model, "text": segment.text,
+            "tokens": len(segment.token_ids), "forced": bool(segment.forced), "in_loss": segment.model == "small"}
