@@ -36,6 +36,9 @@ def test_pieces_split_by_model_and_unclosed_runs_to_the_end():
     assert text_pieces(BALANCED)[1] == ("large", "Hard step: 12*13=156.")
     assert [m for m, _ in text_pieces(BALANCED)] == ["small", "large", "small"]
     assert text_pieces(UNCLOSED)[-1] == ("large", "b c d</think> The answer is \\boxed{1}.")
+    assert text_pieces(STRAY_CLOSE) == [("small", "<think>a  b</think> The answer is \\boxed{1}.")]
+    for text in (BALANCED, NESTED, UNCLOSED, EMPTY, STRAY_CLOSE, AFTER_ANSWER, NO_ANSWER, NO_TAGS):
+        assert "".join(piece for _, piece in text_pieces(text)) == text.replace("<bigmodel>", "").replace("</bigmodel>", "")
 
 
 def test_offload_reward_peaks_at_the_target_and_falls_smoothly_on_both_sides():

@@ -83,7 +83,7 @@ def test_each_reward_is_logged_per_step_and_rollouts_are_sampled(grpo_out):
     first = rollouts[0]
     assert set(first["rewards"]) == {"correctness", "format", "offload", "latency"}
     assert first["verdict"]["gold"] == first["gold"]
-    assert "".join(s["text"] for s in first["segments"]) in first["text"].replace("<bigmodel>", "").replace("</bigmodel>", "") + ""
+    assert "".join(s["text"] for s in first["segments"]) == first["text"].replace("<bigmodel>", "").replace("</bigmodel>", "")
     assert all(s["in_loss"] and s["written_by"] == "small" for s in first["segments"])  # the paper's setting
     assert first["tokens_in_loss"] == first["completion_tokens"]
     rejects = read_jsonl(out / "rejects.jsonl")

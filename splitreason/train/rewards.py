@@ -37,20 +37,20 @@ __all__ = ["REWARD_NAMES", "RewardFunctions", "correctness_reward", "format_rewa
 # -- the pure scores ---------------------------------------------------------------------------
 
 def text_pieces(text: str) -> list[tuple[str, str]]:
-    """(model, text) pieces of a tagged completion in order: inside tags is "large", the rest
-    "small"; the tags themselves are left out; an unclosed tag runs to the end."""
+    """(model, text) pieces of a tagged completion in order: after an open tag is "large", after a
+    close tag (or before any tag) "small"; the tags themselves are left out, so the pieces join to
+    the text without its tags; an unclosed tag runs to the end."""
+    events = sorted([(i, OPEN_TAG) for i in _all(text, OPEN_TAG)] + [(i, CLOSE_TAG) for i in _all(text, CLOSE_TAG)])
     pieces: list[tuple[str, str]] = []
     model, at = "small", 0
-    while at <= len(text):
-        tag = OPEN_TAG if model == "small" else CLOSE_TAG
-        found = text.find(tag, at)
-        end = len(text) if found < 0 else found
-        if end > at:
-            pieces.append((model, text[at:end]))
-        if found < 0:
-            break
-        at = found + len(tag)
-        model = "large" if tag == OPEN_TAG else "small"
+    for index, tag in [*events, (len(text), "")]:
+        if index > at:
+            if pieces and pieces[-1][0] == model:
+                pieces[-1] = (model, pieces[-1][1] + text[at:index])
+            else:
+                pieces.append((model, text[at:index]))
+        if tag:
+            model, at = ("large" if tag == OPEN_TAG else "small"), index + len(tag)
     return pieces
 
 

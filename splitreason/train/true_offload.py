@@ -9,15 +9,15 @@ What goes back to TRL per rollout:
     completion_ids   the policy's context after the prompt: its own tokens, the tags, the large
                      model's tokens (kept in the context: the policy conditions on them), its end of turn
     env_mask         1 where the policy sampled the token, 0 for the large model's tokens and for
-                     every `</bigmodel>` (the close check's or a forced one: the runtime inserted it,
-                     the policy never sampled it). TRL multiplies its loss mask by it, and the KL
+                     every `</bigmodel>` that ends a large segment (the close check's or a forced
+                     one: the runtime inserted it, the policy never sampled it). TRL multiplies its loss mask by it, and the KL
                      term is inside that loss, so neither the loss nor the KL sees those tokens.
     segments         what each model wrote, for the rewards (offload share and latency from the
                      real segments) and OUT/rollouts.jsonl
     loss_mask        the same mask again under a name TRL does not consume, for the rollout log
 
 The runtime's own `completion_mask` counts a close found by the close check as the small model's
-choice (1); GRPO sets every close to 0, as the issue asks: the close is the runtime's decision, a
+choice (1); GRPO sets every close that ends a segment to 0, as the issue asks: the close is the runtime's decision, a
 function of the policy's next-token distribution read in one pass, not a sampled token.
 """
 
@@ -136,11 +136,13 @@ class TrueOffloadRollouts:
 
 
 def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, ...]) -> list[int]:
-    """Every `</bigmodel>` in `ids` (one token, or its text tokens in a row) at mask 0."""
-    mask = list(mask)
+    """Every `</bigmodel>` the runtime inserted (one token, or its text tokens in a row, right after
+    a large-model token: a large segment holds at least one) at mask 0. A close the policy sampled
+    itself, outside a segment, stays in the loss: it is a choice, and the format reward punishes it."""
+    given = list(mask)
     width = len(close_ids)
-    for at in range(len(ids) - width + 1):
-        if tuple(ids[at:at + width]) == tuple(close_ids):
+    for at in range(1, len(ids) - width + 1):
+        if tuple(ids[at:at + width]) == tuple(close_ids) and given[at - 1] == 0:
             for position in range(at, at + width):
                 mask[position] = 0
     return mask
