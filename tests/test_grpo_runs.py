@@ -92,7 +92,7 @@ def test_each_reward_is_logged_per_step_and_rollouts_are_sampled(grpo_out):
 
 def test_resume_after_a_kill(tagged_model, problems, tmp_path):
     out = tmp_path / "out"
-    args = ["train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST, "--steps", "3",
+    args = ["train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST, "--steps", "2",
             "--save-steps", "1"]
     process = subprocess.Popen([sys.executable, "-m", "splitreason.cli", *map(str, args)], cwd=REPO,
                                env=cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"),
@@ -110,10 +110,11 @@ def test_resume_after_a_kill(tagged_model, problems, tmp_path):
     result = run_cli(*args, "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "train.json").read_text())
-    assert record["status"] == "done" and record["steps"] == 3
+    assert record["status"] == "done" and record["steps"] == 2
     assert record["resumed_from"] and "checkpoint-" in record["resumed_from"]
     logged = [entry["step"] for entry in read_jsonl(out / "log.jsonl") if "reward" in entry]
-    assert logged == sorted(set(logged)) and logged[-1] == 3  # no step twice after the trim
+    assert logged == sorted(set(logged)) and logged[-1] == 2  # no step twice after the trim
+    assert max(r["step"] for r in read_jsonl(out / "rollouts.jsonl")) == 2
 
 
 def test_problems_without_answers_are_one_line(tagged_model, tmp_path):
