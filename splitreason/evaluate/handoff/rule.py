@@ -14,14 +14,15 @@ learned (the small model decides)
     Tags that are text (several tokens): the one pass screens on the close tag's first token; each
     candidate, in order, is confirmed by a second forward pass over the tag's remaining tokens
     (counted in `confirm_passes` and in the small model's forward passes).
-small    the small model alone (an open tag that is one token is never chosen)
+small    the small model alone (tags that are one token each are never chosen)
 large    the large model alone, on its own prompt
 random   the small model alone, handing the large model segments of `random.segment_tokens` at
          random points, so that the large model writes about `random.share` of the tokens (the
          paper's baseline). The small model sees the tags around them, as in training.
 
 The end: an end of turn from either model, or `max_tokens` tokens (tags not counted). A trace that
-ends while the large model is writing is closed once: one `</bigmodel>` ends its text.
+ends while the large model is writing is closed once: one `</bigmodel>` ends its text. Outside a
+segment the small model never writes a close tag (when the tag is one token).
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def _with_small(trace: _Trace, sessions: dict[str, ModelSession], small: ModelRu
     settings = trace.settings
     small_session = sessions["small"]
     stop = [list(tags.open_ids)] if mode == "learned" else []
-    banned = set(tags.open_ids) if mode != "learned" and tags.single else set()
+    # a close tag outside a segment means nothing, and in modes small/random the small model opens none
+    banned = set() if not tags.single else set(tags.close_ids) if mode == "learned" else tags.all_ids
     probability = plan.handoff_probability() if plan is not None else 0.0
     while trace.budget > 0:
         limit = trace.budget
