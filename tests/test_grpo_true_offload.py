@@ -48,6 +48,11 @@ def test_true_offload_rollouts_keep_the_large_models_tokens_out_of_the_loss(tagg
     record = TrainRecord.read(out)
     assert record.kind == "grpo" and record.grpo["true_offload"] and record.steps == 2
     load_causal_lm(out, device="cpu")
+    # OUT loads in the offload evaluator as it is (train.json's prompt, the tags as tokens)
+    evaluated = run_cli("evaluate", "offload", "--small", out, "--large", large_model, "--eval-set", problems,
+                        "--mode", "learned", "--max-tokens", "16", "--limit", "1", "-o", tmp_path / "eval", "--no-progress")
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    assert (tmp_path / "eval" / "samples.jsonl").is_file()
 
     rollouts = read_jsonl(out / "rollouts.jsonl")
     offloaded = [r for r in rollouts if any(s["model"] == "large" and s["tokens"] for s in r["segments"])]

@@ -105,20 +105,27 @@ def model_prompt(settings: GRPOSettings, tokenizer) -> tuple[TrainedPrompt, Any]
         raise ModelWithoutTags(f"--model {settings.model} has no offload tags: its tokenizer has no <bigmodel> token "
                                "and it has no train.json; train it with `splitreason train sft` first, or pass "
                                "--text-tags if it writes the tags as text (like the paper's models)")
+    from splitreason.evaluate.offload.prompts import default_instruction
+
     template = choose_chat_template(tokenizer, None)
+    # as `evaluate offload` prompts a model without train.json: the export's default instruction
+    instruction = settings.instruction.strip() if settings.instruction is not None else default_instruction()
     return TrainedPrompt(chat_template=template.text, chat_template_source=template.source,
                          chat_template_reason=template.reason, chat_template_sha256=template.sha256,
-                         instruction=settings.instruction, tags=tags.mode, open_ids=list(tags.open_ids),
+                         instruction=instruction, tags=tags.mode, open_ids=list(tags.open_ids),
                          close_ids=list(tags.close_ids)), tags
 
 
 def _dataset(problems: Problems, prompt: TrainedPrompt, tokenizer):
+    """The prompts as chat messages: TRL renders them with the tokenizer's template (set to the
+    recorded one) and tokenizes them as the chat template says, with no second BOS."""
     from datasets import Dataset
 
     rows = {"prompt": [], "answer": [], "problem_id": [], "problem": [], "prompt_tokens": []}
     for problem in problems.kept:
+        messages = prompt.messages(problem.problem)
         text = prompt.render(tokenizer, problem.problem)
-        rows["prompt"].append(text)
+        rows["prompt"].append(messages)
         rows["answer"].append(problem.answer)
         rows["problem_id"].append(problem.id)
         rows["problem"].append(problem.problem)
@@ -218,8 +225,9 @@ def _train(settings: GRPOSettings, tokenizer, tags, prompt: TrainedPrompt, datas
             from splitreason.train.true_offload import TrueOffloadRollouts
 
             _say(console, f"loading the large model {settings.large}")
-            rollout_func = TrueOffloadRollouts.create(settings, tokenizer, prompt,
-                                                      dict(zip(dataset["prompt"], dataset["problem"])))
+            rollout_func = TrueOffloadRollouts.create(
+                settings, tokenizer, {messages[-1]["content"]: problem
+                                      for messages, problem in zip(dataset["prompt"], dataset["problem"])})
         trainer = build_grpo_trainer(settings, model, tokenizer, dataset, rewards=rewards,
                                      checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
                                      rollout_log=settings.out / ROLLOUTS,

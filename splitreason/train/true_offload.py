@@ -30,7 +30,6 @@ from typing import Any
 
 from splitreason.errors import ServiceUnavailable, UsageError
 from splitreason.schemas.grpo import GRPOSettings
-from splitreason.schemas.training import TrainedPrompt
 
 __all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large"]
 
@@ -72,33 +71,27 @@ class TrueOffloadRollouts:
     settings: GRPOSettings
     tokenizer: Any
     large: Any  # handoff.HFRunner
-    large_tokenizer: Any
+    large_prompt: Any  # evaluate.offload.prompts.PromptBuilder
     tags: Any  # handoff.TagIds
-    problems_by_prompt: dict[str, str]
+    problems_by_user_turn: dict[str, str]
     handoff: Any  # handoff.HandoffSettings
     calls: int = 0
 
     @classmethod
-    def create(cls, settings: GRPOSettings, tokenizer, prompt: TrainedPrompt, problems_by_prompt: dict[str, str]):
+    def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str]):
         from splitreason.evaluate.handoff import HandoffSettings, HFRunner, Sampling, check_shared_vocabulary, tag_ids_of
+        from splitreason.evaluate.offload.prompts import PromptBuilder
 
         large = HFRunner.load(settings.large or "", what="large model")
         check_shared_vocabulary(tokenizer, large.tokenizer, small_name="policy", large_name=f"large model {settings.large}")
         handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
                                   max_tokens=settings.max_completion_length,
                                   sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p))
-        return cls(settings, tokenizer, large, large.tokenizer, tag_ids_of(tokenizer), problems_by_prompt, handoff)
+        # the large model reads the problem alone under its own template, as in `evaluate offload`
+        return cls(settings, tokenizer, large, PromptBuilder.for_large(large.tokenizer), tag_ids_of(tokenizer),
+                   problems_by_user_turn, handoff)
 
-    def large_prompt_ids(self, problem: str) -> list[int]:
-        """The problem under the large model's own chat template (no offload instruction: the large
-        model is not asked to offload), or as plain text when it has none."""
-        if getattr(self.large_tokenizer, "chat_template", None):
-            return list(self.large_tokenizer.apply_chat_template([{"role": "user", "content": problem}],
-                                                                 add_generation_prompt=True, tokenize=True,
-                                                                 return_dict=True)["input_ids"])
-        return self.large_tokenizer(problem + "\n\n", add_special_tokens=False)["input_ids"]
-
-    def __call__(self, prompts: list[str], trainer) -> dict[str, list]:
+    def __call__(self, prompts: list[list[dict]], trainer) -> dict[str, list]:
         import torch
 
         from splitreason.evaluate.handoff import HFRunner, run_trace
@@ -112,11 +105,14 @@ class TrueOffloadRollouts:
         eos = self.tokenizer.eos_token_id
         try:
             with torch.no_grad():
-                for index, text in enumerate(prompts):
-                    prompt_ids = list(self.tokenizer(text=text)["input_ids"])
+                for index, messages in enumerate(prompts):
+                    # rendered and tokenized as TRL does for the policy's own generation
+                    prompt_ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
+                                                                         tokenize=True, return_dict=True)["input_ids"])
+                    problem = self.problems_by_user_turn[messages[-1]["content"]]
                     seed = hash((self.settings.seed, trainer.state.global_step, self.calls, index)) % (2**31)
                     result = run_trace(small, self.large, small_prompt_ids=prompt_ids,
-                                       large_prompt_ids=self.large_prompt_ids(self.problems_by_prompt[text]),
+                                       large_prompt_ids=self.large_prompt.ids(problem),
                                        tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
                     ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
                     mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
