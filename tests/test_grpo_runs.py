@@ -148,3 +148,12 @@ def test_settings_that_cannot_work_are_one_line(tagged_model, problems, tmp_path
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "o",
                      "--reward-weights", "speed=1")
     assert_one_clean_error(result, "reward weights are NAME=NUMBER")
+    config = tmp_path / "grpo.yaml"
+    config.write_text("num-generations: 4\nbatch_size: 2\n", encoding="utf-8")  # --config is read, and checked
+    result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "o",
+                     "--config", config)
+    assert_one_clean_error(result, "multiple of --num-generations (4)")
+    config.write_text("kl: 0.1\n", encoding="utf-8")
+    result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "o",
+                     "--config", config)
+    assert_one_clean_error(result, "unknown setting 'kl'")

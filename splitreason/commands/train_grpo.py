@@ -87,6 +87,8 @@ def grpo(
     result = run_grpo(settings, console=console if settings.progress else None)
     for note in result.notes:
         console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    if result.record is None:  # not the main process
+        return
     if result.already_finished:
         console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False, soft_wrap=True)
     _summary(result.record)

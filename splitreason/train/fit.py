@@ -6,13 +6,38 @@ note in train.json what was trained, how long, on what."""
 from __future__ import annotations
 
 import errno
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from splitreason.schemas.training import TrainRecord, TrainSettings
-from splitreason.train import TrainingFailed
+from splitreason.train import TrainDataError, TrainingFailed
 
-__all__ = ["fit_and_save", "note_training"]
+__all__ = ["check_model", "fit_and_save", "is_main_process", "note_training", "wait_for_main"]
+
+
+def is_main_process() -> bool:
+    """Under `accelerate launch` the main process (rank 0) alone checks, locks and writes OUT."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def wait_for_main() -> None:
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def check_model(spec: str, local_kind: str) -> None:
+    """--model names a local model directory (one with config.json) or looks like a hub id."""
+    from splitreason.models.tokenizer import looks_local
+
+    model = Path(spec).expanduser()
+    if looks_local(spec) and not model.exists():
+        raise TrainDataError(f"--model {spec}: no such directory (give {local_kind} or a hub id)")
+    if model.is_dir() and not (model / "config.json").is_file():
+        raise TrainDataError(f"--model {spec} is not a model directory (no config.json)")
 
 
 def fit_and_save(trainer, settings: TrainSettings, tokenizer, checkpoint: str | None) -> float:

@@ -25,6 +25,7 @@ from splitreason.io.lock import OutputLock
 from splitreason.schemas.grpo import GRPOSettings, parse_reward_weights
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, TrainedPrompt, TrainRecord
 from splitreason.train import TrainDataError
+from splitreason.train.fit import check_model, is_main_process, wait_for_main
 from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
 from splitreason.train.problems import Problems, load_problems
 
@@ -49,13 +50,8 @@ def check_settings(settings: GRPOSettings) -> None:
     from importlib.util import find_spec
 
     from splitreason.evaluate.rates import load_profile
-    from splitreason.models.tokenizer import looks_local
 
-    model = Path(settings.model).expanduser()
-    if looks_local(settings.model) and not model.exists():
-        raise TrainDataError(f"--model {settings.model}: no such directory (give a `train sft` output or a hub id)")
-    if model.is_dir() and not (model / "config.json").is_file():
-        raise TrainDataError(f"--model {settings.model} is not a model directory (no config.json)")
+    check_model(settings.model, "a `train sft` output")
     load_profile(settings.latency_profile)
     if settings.generation.startswith("vllm") and not find_spec("vllm"):
         raise TrainDataError(f"--generation {settings.generation} needs vLLM (TRL's vllm extra); "
@@ -68,6 +64,10 @@ def check_settings(settings: GRPOSettings) -> None:
 
 
 def run_grpo(settings: GRPOSettings, *, console=None) -> GRPOResult:
+    """The run; under `accelerate launch` every process runs it, the main one alone (rank 0)
+    checks, creates, locks and writes OUT, the others wait for it and train beside it."""
+    main = is_main_process()
+    console = console if main else None
     check_settings(settings)
     problems = load_problems(settings)
     notes = []
@@ -75,8 +75,8 @@ def run_grpo(settings: GRPOSettings, *, console=None) -> GRPOResult:
         notes.append(f"{len(problems.contaminated)} of {problems.read} problems dropped as contaminated "
                      f"(listed in {settings.out / REJECTS})")
     data_files = [problems.file_record()]
-    out_plan = plan(settings, data_files)
-    if out_plan.action == "finished":
+    out_plan = plan(settings, data_files) if main else None
+    if out_plan is not None and out_plan.action == "finished":
         return GRPOResult(out_plan.previous, already_finished=True, notes=notes)
     if settings.true_offload:
         from splitreason.train.true_offload import check_large
@@ -144,12 +144,20 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
         tokenizer.pad_token = tokenizer.eos_token
     dataset = _dataset(problems, prompt, tokenizer)
 
-    settings.out.mkdir(parents=True, exist_ok=True)
-    lock = OutputLock(settings.out / ".lock", f"output directory {settings.out}").acquire()
+    main = is_main_process()
+    lock = record = None
+    if main:
+        settings.out.mkdir(parents=True, exist_ok=True)
+        lock = OutputLock(settings.out / ".lock", f"output directory {settings.out}").acquire()
     try:
-        out_plan = plan(settings, data_files)  # again, under the lock
-        record = _start(settings, out_plan, problems, data_files, prompt, lock.command)
-        _train(settings, tokenizer, tags, prompt, dataset, record.resumed_from, record, console)
+        if main:
+            out_plan = plan(settings, data_files)  # again, under the lock
+            record = _start(settings, out_plan, problems, data_files, prompt, lock.command)
+        wait_for_main()
+        started = record or TrainRecord.read(settings.out)
+        _train(settings, tokenizer, tags, dataset, started.resumed_from if started else None, record, console)
+        if record is None:  # not the main process
+            return GRPOResult(None, notes=notes)
         record.grpo = {**(record.grpo or {}), "over_training": summarize_log(settings.out / LOG)}
         record.status = "done"
         record.finished_at = _now()
@@ -158,7 +166,8 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
             shutil.rmtree(checkpoints_dir(settings.out), ignore_errors=True)
         return GRPOResult(record, notes=notes)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()
 
 
 def _start(settings: GRPOSettings, out_plan: OutPlan, problems: Problems, data_files: list[dict],
@@ -196,8 +205,8 @@ def _start(settings: GRPOSettings, out_plan: OutPlan, problems: Problems, data_f
     return record
 
 
-def _train(settings: GRPOSettings, tokenizer, tags, prompt: TrainedPrompt, dataset, checkpoint: str | None,
-           record: TrainRecord, console) -> None:
+def _train(settings: GRPOSettings, tokenizer, tags, dataset, checkpoint: str | None, record: TrainRecord | None,
+           console) -> None:
     from splitreason.evaluate.grading import Grader
     from splitreason.evaluate.rates import load_profile
     from splitreason.train.fit import fit_and_save, note_training
@@ -234,7 +243,8 @@ def _train(settings: GRPOSettings, tokenizer, tags, prompt: TrainedPrompt, datas
                                      no_decay=model_info.get("rows_only_parameters", []), rollout_func=rollout_func)
         _say(console, "training")
         seconds = fit_and_save(trainer, settings, tokenizer, checkpoint)
-    note_training(record, trainer, settings, model_info, seconds, bf16)
+    if record is not None:
+        note_training(record, trainer, settings, model_info, seconds, bf16)
 
 
 def summarize_log(path: Path) -> dict[str, Any]:

@@ -35,37 +35,14 @@ def use_vllm(settings: GRPOSettings) -> tuple[bool, str]:
 
 
 def grpo_config(settings: GRPOSettings, *, checkpoints: Path, bf16: bool, weights: Sequence[float]):
-    import torch
     from trl import GRPOConfig
 
+    from splitreason.train.trainer import common_args
+
     vllm, mode = use_vllm(settings)
-    scheduler_kwargs = {"min_lr_rate": settings.min_lr_rate} if "min_lr" in settings.lr_scheduler else {}
     return GRPOConfig(
-        output_dir=str(checkpoints),
-        num_train_epochs=settings.epochs,
+        **common_args(settings, checkpoints=checkpoints, bf16=bf16),
         max_steps=settings.steps or -1,
-        learning_rate=settings.learning_rate,
-        lr_scheduler_type=settings.lr_scheduler,
-        lr_scheduler_kwargs=scheduler_kwargs,
-        warmup_steps=settings.warmup_ratio,
-        weight_decay=settings.weight_decay,
-        max_grad_norm=settings.max_grad_norm,
-        per_device_train_batch_size=settings.batch_size,
-        gradient_accumulation_steps=settings.grad_accum,
-        gradient_checkpointing=settings.gradient_checkpointing,
-        seed=settings.seed,
-        data_seed=settings.seed,
-        bf16=bf16,
-        use_cpu=not torch.cuda.is_available(),
-        deepspeed=str(settings.deepspeed) if settings.deepspeed else None,
-        report_to=[name for name in settings.report_to.split(",") if name != "none"] or "none",
-        logging_steps=settings.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps",
-        save_steps=settings.save_steps,
-        save_total_limit=settings.save_total_limit,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
         num_generations=settings.num_generations,
         beta=settings.kl_beta,
         max_completion_length=settings.max_completion_length,

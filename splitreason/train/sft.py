@@ -24,6 +24,7 @@ from splitreason.schemas.reject import Reject
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, SFTSettings, TrainedPrompt, TrainRecord
 from splitreason.train import TrainDataError
 from splitreason.train.data import TrainingData, prepare_data
+from splitreason.train.fit import check_model, is_main_process, wait_for_main
 from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
 
 __all__ = ["SFTResult", "check_settings", "run_sft"]
@@ -39,19 +40,9 @@ class SFTResult:
     notes: list[str] = field(default_factory=list)
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def check_settings(settings: SFTSettings) -> None:
     """What can be checked about the settings without torch: files named, packages asked for."""
-    from splitreason.models.tokenizer import looks_local
-
-    model = Path(settings.model).expanduser()
-    if looks_local(settings.model) and not model.exists():
-        raise TrainDataError(f"--model {settings.model}: no such directory (give a local model directory or a hub id)")
-    if model.is_dir() and not (model / "config.json").is_file():
-        raise TrainDataError(f"--model {settings.model} is not a model directory (no config.json)")
+    check_model(settings.model, "a local model directory")
     for name in ("chat_template", "deepspeed"):
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
@@ -115,7 +106,7 @@ def _run(settings: SFTSettings, data: TrainingData, data_files: list[dict], out_
             out_plan = plan(settings, data_files)  # again, under the lock
             record = _start(settings, out_plan, data, data_files, rows, prompt, train.tag_token_share,
                             lock.command, train, held_out)
-        _wait_for_main()
+        wait_for_main()
         record_now = record or TrainRecord.read(settings.out)
         checkpoint = record_now.resumed_from if record_now else None
         _train(settings, tokenizer, tags, to_dataset(train), to_dataset(held_out), checkpoint, record, console)
@@ -206,13 +197,6 @@ def _evaluate_saved(settings: SFTSettings, rows, template):
     tokenizer = load_tokenizer(settings.out, need_offsets=True)
     model = load_causal_lm(settings.out, what="trained model")
     return score_rows(model, tokenizer, encode_rows(tokenizer, template, rows), batch_size=settings.eval_batch_size)
-
-
-def _wait_for_main() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
 
 
 def _say(console, message: str) -> None:
