@@ -59,6 +59,8 @@ def offload(
     from splitreason.evaluate.offload.run import run_offload
 
     ctx.params.pop("as_json", None)
+    if not ctx.params.get("modes"):  # typer gives () for a list option not given: the field's default applies
+        ctx.params["modes"] = None
     settings = build_settings(ctx, S, required=("eval_set", "output", "modes"))
     with _progress(settings.progress and console.is_terminal) as advance:
         result = run_offload(settings, progress=advance)

@@ -71,6 +71,8 @@ class EvaluateOffloadSettings(CommandSettings):
     @model_validator(mode="after")
     def _consistent(self) -> EvaluateOffloadSettings:
         modes = set(self.modes)
+        if not modes:
+            raise _invalid("give at least one --mode")
         if len(self.modes) != len(modes):
             raise _invalid("each --mode once")
         if modes & {"learned", "small", "random"} and not self.small:

@@ -104,8 +104,23 @@ def open_pair(settings: EvaluateOffloadSettings) -> Iterator[OffloadPair]:
             runners["small"] = hf(settings.small, "small model")
         if needs_large:
             runners["large"] = hf(settings.large, "large model")
+    elif settings.backend == "openai":
+        from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
+
+        if needs_small and not settings.small_url or needs_large and not settings.large_url:
+            raise BackendUnavailable("the openai backend needs --small-url and --large-url for these modes")
+        # reached before OUT is claimed: an unreachable server is one line and nothing is written
+        servers = {}
+        if needs_small:
+            servers["small"] = OpenAIServerRunner(settings.small_url, small_tokenizer, what="small model")
+        if needs_large:
+            servers["large"] = OpenAIServerRunner(settings.large_url, large_tokenizer, what="large model")
+        runners = {name: (lambda server=server: server) for name, server in servers.items()}
+        tags = tag_ids_of(small_tokenizer if small_tokenizer is not None else large_tokenizer)
+        if not tags.single:
+            raise BackendUnavailable("the openai backend needs tags that are single tokens; use --backend hf")
     else:
-        raise BackendUnavailable(f"the {settings.backend} backend is not built yet; use --backend hf")
+        raise BackendUnavailable(f"the {settings.backend} backend is not built yet; use --backend hf or openai")
     pair = OffloadPair(settings, small_tokenizer, large_tokenizer, runners)
     try:
         yield pair
