@@ -1,7 +1,7 @@
 """`train grpo --true-offload`: rollouts through the handoff runtime with the tiny tagged model as
-the policy and the evaluator's tiny "large" model (same tokenizer, noisy weights). The large
-model's tokens and every close the runtime inserted stay out of the loss; an unreachable --large
-URL is one line."""
+the policy and the evaluator's tiny "large" model (same tokenizer, noisy weights), in this process
+or behind a real vLLM (CPU) server. The large model's tokens and every close the runtime inserted
+stay out of the loss; an unreachable --large URL is one line."""
 
 from __future__ import annotations
 
@@ -80,3 +80,24 @@ def test_an_unreachable_large_url_is_one_line(tagged_model, problems, tmp_path):
     assert result.returncode == 1
     assert_one_clean_error(result, url, "does not answer")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_the_large_model_behind_a_vllm_server(tagged_model, large_model, problems, tmp_path):
+    """--large URL: issue12's OpenAI-compatible backend writes the segments; the policy stays local."""
+    from pathlib import Path
+
+    from tests.vllm_fixtures import require_vllm_venv
+    from tests.vllm_server import start_vllm_server
+
+    venv = require_vllm_venv()
+    with start_vllm_server(Path(large_model), venv=venv, max_model_len=2048,
+                           extra_args=["--dtype", "float32", "--enforce-eager"]) as url:
+        result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "out",
+                         *FAST, "--steps", "1", "--true-offload", "--large", url)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rollouts = read_jsonl(tmp_path / "out" / "rollouts.jsonl")
+    assert any(s["model"] == "large" and s["tokens"] for r in rollouts for s in r["segments"])
+    assert all(rollout["tokens_in_loss"] < rollout["completion_tokens"] for rollout in rollouts
+               if any(s["model"] == "large" for s in rollout["segments"]))

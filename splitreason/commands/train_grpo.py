@@ -49,6 +49,7 @@ def grpo(
     latency_schedule: Annotated[str, typer.Option(help=S.help("latency_schedule"))] = S.default("latency_schedule"),
     true_offload: Annotated[bool, typer.Option("--true-offload", help=S.help("true_offload"))] = S.default("true_offload"),
     large: Annotated[str | None, typer.Option(help=S.help("large"))] = S.default("large"),
+    large_tokenizer: Annotated[str | None, typer.Option(help=S.help("large_tokenizer"))] = S.default("large_tokenizer"),
     chunk_tokens: Annotated[int, typer.Option(help=S.help("chunk_tokens"))] = S.default("chunk_tokens"),
     max_segment_tokens: Annotated[int, typer.Option(help=S.help("max_segment_tokens"))] = S.default("max_segment_tokens"),
     lora_r: Annotated[int, typer.Option(help=S.help("lora_r"))] = S.default("lora_r"),

@@ -68,6 +68,8 @@ class GRPOSettings(TrainSettings):
                                                           "tagged segments (needs --large).")
     large: str | None = Field(default=None, description="The large model for --true-offload: a local directory, a hub id, "
                                                         "or an OpenAI-compatible URL.")
+    large_tokenizer: str | None = Field(default=None, description="--large URL: the served model's tokenizer (a directory "
+                                                                  "or hub id; default: the model the server lists).")
     chunk_tokens: int = Field(default=64, ge=1, description="--true-offload: tokens the large model writes per chunk before "
                                                             "the small model's close check.")
     max_segment_tokens: int = Field(default=512, ge=1, description="--true-offload: a large segment is closed (forced) after this many tokens.")
@@ -94,6 +96,8 @@ class GRPOSettings(TrainSettings):
                              f"--num-generations ({self.num_generations}): each problem's group is scored together")
         if self.true_offload and not self.large:
             raise ValueError("--true-offload needs --large MODEL|URL (the model that writes the offloaded steps)")
+        if self.large_tokenizer and not (self.large or "").startswith(("http://", "https://")):
+            raise ValueError("--large-tokenizer is for --large URL (a model directory brings its own tokenizer)")
         if self.large and not self.true_offload:
             raise ValueError("--large is used only with --true-offload (without it the small model writes everything)")
         return self

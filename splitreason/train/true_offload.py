@@ -1,4 +1,7 @@
-"""`train grpo --true-offload --large MODEL`: rollouts through the offload evaluator's handoff runtime.
+"""`train grpo --true-offload --large MODEL|URL`: rollouts through the offload evaluator's handoff runtime.
+
+The large model runs in this process (transformers) or behind an OpenAI-compatible vLLM server
+(the evaluator's `openai` backend); the policy always runs here, with this step's weights.
 
 TRL calls `TrueOffloadRollouts(prompts, trainer)` (its experimental `rollout_func`) instead of
 generating. For each prompt the small model is the policy as it is at this step (the live model
@@ -23,6 +26,7 @@ function of the policy's next-token distribution read in one pass, not a sampled
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -31,7 +35,7 @@ from typing import Any
 from splitreason.errors import ServiceUnavailable, UsageError
 from splitreason.schemas.grpo import GRPOSettings
 
-__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large"]
+__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large", "load_large"]
 
 
 class LargeUnavailable(ServiceUnavailable):
@@ -43,27 +47,49 @@ def _is_url(spec: str) -> bool:
 
 
 def check_large(spec: str, *, timeout_s: float = 5.0) -> None:
-    """One line, before any work, when --large cannot be used: an unreachable URL, a URL at all
-    (the handoff runtime drives the large model token by token in this process; it has no remote
-    backend), or a local path that is not a model."""
+    """One line, before any work, when --large cannot be used: a URL that does not answer, or a
+    local path that is not a model."""
     from pathlib import Path
 
     from splitreason.io.redaction import redact
 
     if _is_url(spec):
-        url = spec.rstrip("/") + "/v1/models"
+        url = spec.rstrip("/") + "/models"
         try:
             with urllib.request.urlopen(url, timeout=timeout_s):  # noqa: S310 - the user's own server
                 pass
         except (urllib.error.URLError, OSError, ValueError) as error:
             reason = getattr(error, "reason", None) or error
             raise LargeUnavailable(f"--large {redact(spec)} does not answer ({' '.join(str(reason).split())[:120]}); "
-                                   "start the server or give a model directory") from None
-        raise UsageError(f"--large {redact(spec)}: the handoff runtime runs the large model in this process (its "
-                         "close check needs every chunk at once); give the model's directory or hub id, not a server URL")
+                                   "start the server (python -m vllm.entrypoints.openai.api_server --model ...) "
+                                   "or give a model directory") from None
+        return
     path = Path(spec).expanduser()
     if path.exists() and not (path / "config.json").is_file():
         raise UsageError(f"--large {spec} is not a model directory (no config.json)")
+
+
+def load_large(settings: GRPOSettings):
+    """The large model's runner: in this process (transformers) for a directory or hub id, or an
+    OpenAI-compatible vLLM server for a URL (issue12's backend: `/v1/completions` with token ids)."""
+    from splitreason.evaluate.handoff import HFRunner
+
+    spec = settings.large or ""
+    if not _is_url(spec):
+        return HFRunner.load(spec, what="large model")
+    from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
+    from splitreason.models.tokenizer import load_tokenizer
+
+    name = settings.large_tokenizer
+    if name is None:  # the model the server was started with: a path on this machine or a hub id
+        with urllib.request.urlopen(spec.rstrip("/") + "/models", timeout=30) as answer:  # noqa: S310
+            listed = json.loads(answer.read().decode("utf-8"))
+        try:
+            name = listed["data"][0].get("root") or listed["data"][0]["id"]
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise LargeUnavailable(f"--large {spec} lists no model; name its tokenizer with --large-tokenizer") from None
+    tokenizer = load_tokenizer(name, what="large model's tokenizer (--large-tokenizer)")
+    return OpenAIServerRunner(spec, tokenizer, what="large model")
 
 
 @dataclass
@@ -79,10 +105,10 @@ class TrueOffloadRollouts:
 
     @classmethod
     def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str]):
-        from splitreason.evaluate.handoff import HandoffSettings, HFRunner, Sampling, check_shared_vocabulary, tag_ids_of
+        from splitreason.evaluate.handoff import HandoffSettings, Sampling, check_shared_vocabulary, tag_ids_of
         from splitreason.evaluate.offload.prompts import PromptBuilder
 
-        large = HFRunner.load(settings.large or "", what="large model")
+        large = load_large(settings)
         check_shared_vocabulary(tokenizer, large.tokenizer, small_name="policy", large_name=f"large model {settings.large}")
         handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
                                   max_tokens=settings.max_completion_length,
