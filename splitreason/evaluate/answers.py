@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["extract_answer"]
+__all__ = ["answer_start", "extract_answer"]
 
 MAX_ANSWER_CHARS = 300  # a longer "answer" is a sentence, not an answer
 SHORT_TEXT_CHARS = 120  # a one-line text at most this long is taken as the answer itself
@@ -49,6 +49,18 @@ def extract_answer(text: str) -> str | None:
         if answer:
             return answer
     return _short_text(text)
+
+
+def answer_start(text: str) -> int | None:
+    """Where the final answer is stated in `text` (the index of its last `\\boxed`, else of its last
+    "answer is" phrase), or None when it states none: what GRPO's format reward checks tags against."""
+    if extract_answer(text) is None:
+        return None
+    boxes = [text.rfind(command) for command in _BOX_COMMANDS]
+    if max(boxes) >= 0:
+        return max(boxes)
+    phrases = list(_ANSWER_PHRASE.finditer(text))
+    return phrases[-1].start() if phrases else 0  # a one-line text is its own answer
 
 
 def _last_boxed(text: str) -> str | None:

@@ -20,7 +20,7 @@ from splitreason.schemas.export import user_content
 from splitreason.schemas.settings import CommandSettings, SettingsError, operational
 from splitreason.schemas.tag_eval import TagMetrics
 
-__all__ = ["LR_SCHEDULERS", "RowCounts", "SFTSettings", "TrainRecord", "TrainedPrompt", "TRAIN_RECORD"]
+__all__ = ["LR_SCHEDULERS", "RowCounts", "SFTSettings", "TrainRecord", "TrainSettings", "TrainedPrompt", "TRAIN_RECORD"]
 
 TRAIN_RECORD = "train.json"
 
@@ -29,21 +29,13 @@ LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "cons
                  "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
 
 
-class SFTSettings(CommandSettings):
-    """Settings of `splitreason train sft` (defaults: the SplitReason recipe, tags as tokens)."""
+class TrainSettings(CommandSettings):
+    """What every trainer (`train sft`, `train grpo`) is set with: the model, OUT, the optimizer, LoRA,
+    precision, checkpoints and logging. Each command's model adds its own fields and may change a
+    default (GRPO learns at a far lower rate than SFT)."""
 
-    command = "train sft"
-
-    data: list[Path] = Field(min_length=1, description="Export files (jsonl, messages or prompt-completion) or saved dataset directories.")
     model: str = Field(description="Base model: a hub id or a local directory.")
     out: Path = Field(description="Output directory: the trained model, train.json, log.jsonl, checkpoints.")
-    tags: Literal["special", "text"] = Field(
-        default="special", description="special: each tag one added token (kept when decoding); text: plain text, as in the paper.")
-    chat_template: Path | None = Field(
-        default=None, description="Jinja chat template file (default: the model's if it keeps the reasoning, else a bundled one).")
-    instruction: str | None = Field(
-        default=None, description="The offload instruction the user turns end with, recorded for evaluate offload and GRPO "
-                                  "(default: found in the data).")
     epochs: float = Field(default=3.0, gt=0, description="Passes over the training rows.")
     learning_rate: float = Field(default=5e-5, gt=0, description="Peak learning rate.")
     lr_scheduler: str = Field(default="cosine_with_min_lr", description=f"Schedule: {', '.join(LR_SCHEDULERS)}.")
@@ -53,17 +45,11 @@ class SFTSettings(CommandSettings):
     max_grad_norm: float = Field(default=1.0, gt=0, description="Gradient clipping norm.")
     batch_size: int = Field(default=1, ge=1, description="Rows per device per step.")
     grad_accum: int = Field(default=8, ge=1, description="Steps accumulated per optimizer update.")
-    max_length: int = Field(default=16384, ge=16, description="Longest row in tokens (prompt + reply); longer rows are dropped and counted.")
-    truncate: bool = Field(default=False, description="Cut rows longer than --max-length instead of dropping them.")
     seed: int = Field(default=42, description="Seed of the split, the shuffling and the initialisation.")
-    packing: bool = Field(default=False, description="Pack rows into --max-length blocks (TRL's best-fit packing; use with flash attention).")
     lora_r: int = Field(default=0, ge=0, description="LoRA rank (0: train all weights).")
     lora_alpha: int | None = Field(default=None, ge=1, description="LoRA alpha (default: 2 x rank).")
     lora_dropout: float = Field(default=0.05, ge=0, lt=1, description="LoRA dropout.")
     lora_targets: str = Field(default="all-linear", description="LoRA target modules: all-linear or comma-separated names (q_proj,v_proj).")
-    eval_fraction: float = Field(default=0.05, ge=0, lt=1, description="Share of rows held out for evaluation, by problem.")
-    skip_bad_rows: bool = Field(default=False, description="Leave out rows whose tags are unbalanced, nested or empty "
-                                                           "(counted, listed in OUT/rejects.jsonl) instead of refusing the data.")
     dtype: Literal["auto", "float32", "bfloat16"] = Field(
         default="auto", description="auto: bf16 on a GPU that has it, fp32 on the CPU.")
     attn_implementation: str | None = operational(
@@ -76,7 +62,6 @@ class SFTSettings(CommandSettings):
     save_steps: int = operational(200, ge=1, description="Save a checkpoint every this many steps (for --resume).")
     save_total_limit: int = operational(2, ge=1, description="Checkpoints kept while training.")
     keep_checkpoints: bool = operational(False, description="Keep OUT/checkpoints after a finished run (removed by default).")
-    eval_batch_size: int = operational(8, ge=1, description="Rows per forward pass when evaluating.")
     progress: bool = operational(True, description="Show a progress bar on stderr.")
     resume: bool = operational(False, description="Continue the run in OUT from its last checkpoint.")
     overwrite: bool = operational(False, description="Replace the run in OUT.")
@@ -101,6 +86,28 @@ class SFTSettings(CommandSettings):
     def lora_target_modules(self) -> str | list[str]:
         names = [name.strip() for name in self.lora_targets.split(",") if name.strip()]
         return "all-linear" if names in ([], ["all-linear"]) else names
+
+
+class SFTSettings(TrainSettings):
+    """Settings of `splitreason train sft` (defaults: the SplitReason recipe, tags as tokens)."""
+
+    command = "train sft"
+
+    data: list[Path] = Field(min_length=1, description="Export files (jsonl, messages or prompt-completion) or saved dataset directories.")
+    tags: Literal["special", "text"] = Field(
+        default="special", description="special: each tag one added token (kept when decoding); text: plain text, as in the paper.")
+    chat_template: Path | None = Field(
+        default=None, description="Jinja chat template file (default: the model's if it keeps the reasoning, else a bundled one).")
+    instruction: str | None = Field(
+        default=None, description="The offload instruction the user turns end with, recorded for evaluate offload and GRPO "
+                                  "(default: found in the data).")
+    max_length: int = Field(default=16384, ge=16, description="Longest row in tokens (prompt + reply); longer rows are dropped and counted.")
+    truncate: bool = Field(default=False, description="Cut rows longer than --max-length instead of dropping them.")
+    packing: bool = Field(default=False, description="Pack rows into --max-length blocks (TRL's best-fit packing; use with flash attention).")
+    eval_fraction: float = Field(default=0.05, ge=0, lt=1, description="Share of rows held out for evaluation, by problem.")
+    skip_bad_rows: bool = Field(default=False, description="Leave out rows whose tags are unbalanced, nested or empty "
+                                                           "(counted, listed in OUT/rejects.jsonl) instead of refusing the data.")
+    eval_batch_size: int = operational(8, ge=1, description="Rows per forward pass when evaluating.")
 
 
 class TrainedPrompt(BaseModel):
@@ -151,6 +158,7 @@ class TrainRecord(BaseModel):
 
     format_version: int = 1
     status: Literal["running", "done"]
+    kind: Literal["sft", "grpo"] = Field(default="sft", description="Which trainer wrote OUT.")
     command: str = Field(description="The command line, as typed.")
     settings: dict[str, Any] = Field(description="Every setting (the effective config; a resume must match it).")
     data: list[dict[str, Any]] = Field(description="Each DATA path: path, sha256, rows, format.")
@@ -164,6 +172,8 @@ class TrainRecord(BaseModel):
     git_revision: str | None = Field(default=None, description="splitreason's git revision (+dirty), when run from a checkout.")
     losses: dict[str, Any] = Field(default_factory=dict, description="Final train and eval loss, and the loss per logging step.")
     tag_metrics: TagMetrics | None = Field(default=None, description="evaluate tags on the eval split.")
+    grpo: dict[str, Any] | None = Field(default=None, description="train grpo: the starting policy, problem counts "
+                                        "(read, contaminated, trained), reward weights, rewards over training.")
     steps: int | None = None
     tokens_seen: int | None = None
     seconds: float | None = Field(default=None, description="Wall time of training (this process, after any resume).")

@@ -1,4 +1,5 @@
-"""Training small models to offload: `train sft` (TRL's SFTTrainer on an export).
+"""Training small models to offload: `train sft` (TRL's SFTTrainer on an export) and `train grpo`
+(TRL's GRPOTrainer on problems with answers).
 
 The package reads like the pipeline, one module per step:
 
@@ -9,6 +10,13 @@ The package reads like the pipeline, one module per step:
     trainer.py     TRL's SFTTrainer with our progress bar and OUT/log.jsonl
     record.py      train.json: data, settings, versions, losses, tag metrics
     sft.py         the run, in that order
+    fit.py         shared by both: train, save (LoRA merged), record; who owns OUT under accelerate
+
+    problems.py    grpo: problems with answers, decontaminated                 (no torch)
+    rewards.py     grpo: correctness, format, offload, latency as TRL reward functions
+    grpo_trainer.py grpo: GRPOTrainer from the settings, OUT/rollouts.jsonl
+    true_offload.py grpo --true-offload: rollouts through evaluate/handoff, large tokens out of the loss
+    grpo.py        the grpo run
 
 Everything a user can get wrong (DATA, settings, OUT) is checked before torch or TRL is imported.
 """

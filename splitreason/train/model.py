@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from splitreason.schemas.training import SFTSettings
+from splitreason.schemas.training import TrainSettings
 
 __all__ = ["load_base_model", "merged_for_saving", "precision"]
 
 
-def precision(settings: SFTSettings) -> str:
+def precision(settings: TrainSettings) -> str:
     """"bf16" or "fp32": the dtype the weights are loaded in and trained with."""
     from splitreason.models.loading import pick_device, pick_dtype
 
@@ -28,7 +28,7 @@ def precision(settings: SFTSettings) -> str:
     return "bf16" if pick_dtype(pick_device("auto"), settings.dtype) == torch.bfloat16 else "fp32"
 
 
-def load_base_model(settings: SFTSettings, tokenizer, tags) -> tuple[Any, dict[str, Any]]:
+def load_base_model(settings: TrainSettings, tokenizer, tags) -> tuple[Any, dict[str, Any]]:
     """The model to hand to the trainer, and what train.json says about it."""
     from splitreason.models.loading import load_causal_lm
     from splitreason.models.tags import add_tag_tokens
@@ -69,7 +69,7 @@ def _align_special_ids(model, tokenizer) -> None:
                 setattr(model.generation_config, name, value)
 
 
-def _with_lora(model, settings: SFTSettings, tags, info: dict[str, Any]):
+def _with_lora(model, settings: TrainSettings, tags, info: dict[str, Any]):
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha or 2 * settings.lora_r,

@@ -1,10 +1,11 @@
-"""OUT of `train sft`: a model directory that also holds the run.
+"""OUT of `train sft` and `train grpo`: a model directory that also holds the run.
 
     OUT/config.json, model.safetensors, tokenizer.json, chat_template.jinja, …   the trained model
     OUT/train.json           the record (status "running" from the start, "done" at the end)
     OUT/train_config.yaml    the effective settings (reusable with --config)
     OUT/log.jsonl            metrics per logging step
     OUT/rejects.jsonl        rows left out, each with its reason
+    OUT/rollouts.jsonl       train grpo: a sample of rollouts per step
     OUT/checkpoints/         checkpoint-N while training (removed at the end unless --keep-checkpoints)
     OUT/.lock                held for the whole run
 
@@ -24,7 +25,7 @@ from typing import Literal
 
 from splitreason.io.jsonl import atomic_write_text
 from splitreason.io.lock import LOCK_NAME
-from splitreason.schemas.training import TRAIN_RECORD, SFTSettings, TrainRecord
+from splitreason.schemas.training import TRAIN_RECORD, TrainRecord, TrainSettings
 from splitreason.train import OutDirConflict
 
 __all__ = ["OutPlan", "checkpoints_dir", "last_checkpoint", "plan", "trim_log", "wipe"]
@@ -33,7 +34,7 @@ LOG = "log.jsonl"
 CONFIG = "train_config.yaml"
 REJECTS = "rejects.jsonl"
 CHECKPOINTS = "checkpoints"
-_NOT_COMPARED = {"data", "out"}  # paths may move; the data is compared by content
+_NOT_COMPARED = {"data", "problems", "out"}  # paths may move; the data is compared by content
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def last_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def plan(settings: SFTSettings, data_files: list[dict]) -> OutPlan:
+def plan(settings: TrainSettings, data_files: list[dict]) -> OutPlan:
     out = settings.out
     if out.exists() and not out.is_dir():
         raise OutDirConflict(f"{out} is a file; the output must be a directory")
@@ -80,7 +81,7 @@ def plan(settings: SFTSettings, data_files: list[dict]) -> OutPlan:
     return OutPlan("resume", previous, last_checkpoint(out))
 
 
-def _check_same_run(settings: SFTSettings, data_files: list[dict], previous: TrainRecord) -> None:
+def _check_same_run(settings: TrainSettings, data_files: list[dict], previous: TrainRecord) -> None:
     stored = {key: value for key, value in previous.settings.items() if key not in _NOT_COMPARED}
     changed = [line for line in settings.differences(stored) if line.split(":")[0] not in _NOT_COMPARED]
     if [f["sha256"] for f in data_files] != [f["sha256"] for f in previous.data]:
@@ -101,9 +102,9 @@ def wipe(out: Path) -> None:
             child.unlink()
 
 
-def trim_log(out: Path, step: int) -> None:
-    """Drop the log lines past `step` (written after the checkpoint a resumed run starts from)."""
-    path = Path(out) / LOG
+def trim_log(out: Path, step: int, name: str = LOG) -> None:
+    """Drop the lines of OUT/`name` past `step` (written after the checkpoint a resumed run starts from)."""
+    path = Path(out) / name
     if not path.is_file():
         return
     kept = []

@@ -51,8 +51,9 @@ class JsonlLog(TrainerCallback):
 
 
 class ProgressBar(TrainerCallback):
-    def __init__(self, console=None) -> None:
+    def __init__(self, console=None, label: str = "train sft") -> None:
         self.console = console
+        self.label = label
         self.progress = None
         self.task = None
         self.rate = _TokenRate()
@@ -65,7 +66,7 @@ class ProgressBar(TrainerCallback):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
         self.rate.reset(int(state.num_input_tokens_seen or 0))
-        self.progress = Progress(TextColumn("[bold]train sft"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+        self.progress = Progress(TextColumn(f"[bold]{self.label}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                                  TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[rate]} tok/s"),
                                  TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
                                  console=self.console or Console(stderr=True), transient=False)

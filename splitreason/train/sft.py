@@ -10,7 +10,6 @@ locks and writes OUT, and the others wait for it before training.
 
 from __future__ import annotations
 
-import errno
 import os
 import shutil
 import tempfile
@@ -23,8 +22,9 @@ from splitreason.io.jsonl import atomic_write_json, atomic_write_text, atomic_wr
 from splitreason.io.lock import OutputLock
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, SFTSettings, TrainedPrompt, TrainRecord
-from splitreason.train import TrainDataError, TrainingFailed
+from splitreason.train import TrainDataError
 from splitreason.train.data import TrainingData, prepare_data
+from splitreason.train.fit import check_model, is_main_process, wait_for_main
 from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
 
 __all__ = ["SFTResult", "check_settings", "run_sft"]
@@ -40,19 +40,9 @@ class SFTResult:
     notes: list[str] = field(default_factory=list)
 
 
-def is_main_process() -> bool:
-    return int(os.environ.get("RANK", "0")) == 0
-
-
 def check_settings(settings: SFTSettings) -> None:
     """What can be checked about the settings without torch: files named, packages asked for."""
-    from splitreason.models.tokenizer import looks_local
-
-    model = Path(settings.model).expanduser()
-    if looks_local(settings.model) and not model.exists():
-        raise TrainDataError(f"--model {settings.model}: no such directory (give a local model directory or a hub id)")
-    if model.is_dir() and not (model / "config.json").is_file():
-        raise TrainDataError(f"--model {settings.model} is not a model directory (no config.json)")
+    check_model(settings.model, "a local model directory")
     for name in ("chat_template", "deepspeed"):
         path = getattr(settings, name)
         if path is not None and not Path(path).is_file():
@@ -116,7 +106,7 @@ def _run(settings: SFTSettings, data: TrainingData, data_files: list[dict], out_
             out_plan = plan(settings, data_files)  # again, under the lock
             record = _start(settings, out_plan, data, data_files, rows, prompt, train.tag_token_share,
                             lock.command, train, held_out)
-        _wait_for_main()
+        wait_for_main()
         record_now = record or TrainRecord.read(settings.out)
         checkpoint = record_now.resumed_from if record_now else None
         _train(settings, tokenizer, tags, to_dataset(train), to_dataset(held_out), checkpoint, record, console)
@@ -174,9 +164,9 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
            record: TrainRecord | None, console) -> None:
     import torch
 
-    from splitreason.train.model import load_base_model, merged_for_saving, precision
+    from splitreason.train.fit import fit_and_save, note_training
+    from splitreason.train.model import load_base_model, precision
     from splitreason.train.progress import JsonlLog, ProgressBar
-    from splitreason.train.record import losses
     from splitreason.train.trainer import build_trainer, quiet_libraries
 
     quiet_libraries()
@@ -188,35 +178,9 @@ def _train(settings: SFTSettings, tokenizer, tags, train_dataset, eval_dataset, 
     trainer = build_trainer(settings, model, tokenizer, train_dataset, eval_dataset,
                             checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
                             no_decay=model_info.get("rows_only_parameters", []))
-    started = time.monotonic()
-    try:
-        trainer.train(resume_from_checkpoint=checkpoint)
-    except torch.OutOfMemoryError:
-        raise TrainingFailed("out of memory: lower --batch-size or --max-length, or add --gradient-checkpointing "
-                             "or --lora-r; checkpoints so far are kept (rerun with --resume)") from None
-    except OSError as error:
-        if error.errno == errno.ENOSPC:
-            raise TrainingFailed(f"disk full while training into {settings.out}; free space and rerun with --resume") from None
-        raise
-    seconds = time.monotonic() - started
-    if settings.lora_r > 0:
-        trainer.accelerator.wait_for_everyone()
-        if trainer.is_world_process_zero():
-            model_to_save = merged_for_saving(trainer.accelerator.unwrap_model(trainer.model))
-            model_to_save.save_pretrained(str(settings.out))
-            tokenizer.save_pretrained(str(settings.out))
-    else:
-        trainer.save_model(str(settings.out))  # every process: DeepSpeed gathers; the main one writes
+    seconds = fit_and_save(trainer, settings, tokenizer, checkpoint)
     if record is not None:
-        state = trainer.state
-        record.model = model_info
-        record.losses = losses(state.log_history)
-        record.steps = state.global_step
-        record.tokens_seen = int(state.num_input_tokens_seen or 0)
-        record.seconds = round(seconds, 2)
-        record.hardware = {"device": str(trainer.args.device), "processes": trainer.args.world_size,
-                           "precision": "bf16" if bf16 else "fp32",
-                           "deepspeed": str(settings.deepspeed) if settings.deepspeed else None}
+        note_training(record, trainer, settings, model_info, seconds, bf16)
     del trainer, model
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -233,13 +197,6 @@ def _evaluate_saved(settings: SFTSettings, rows, template):
     tokenizer = load_tokenizer(settings.out, need_offsets=True)
     model = load_causal_lm(settings.out, what="trained model")
     return score_rows(model, tokenizer, encode_rows(tokenizer, template, rows), batch_size=settings.eval_batch_size)
-
-
-def _wait_for_main() -> None:
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        from accelerate import PartialState
-
-        PartialState().wait_for_everyone()
 
 
 def _say(console, message: str) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from splitreason.schemas.training import SFTSettings
+from splitreason.schemas.training import SFTSettings, TrainSettings
 
-__all__ = ["build_trainer", "quiet_libraries", "sft_config"]
+__all__ = ["build_trainer", "common_args", "quiet_libraries", "sft_config"]
 
 
 def quiet_libraries() -> None:
@@ -30,12 +30,12 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=r"Setting `save_embedding_layers` to `True`", category=UserWarning)
 
 
-def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval: bool):
+def common_args(settings: TrainSettings, *, checkpoints: Path, bf16: bool) -> dict:
+    """The TrainingArguments every trainer here sets alike (SFTConfig and GRPOConfig take them)."""
     import torch
-    from trl import SFTConfig
 
     scheduler_kwargs = {"min_lr_rate": settings.min_lr_rate} if "min_lr" in settings.lr_scheduler else {}
-    return SFTConfig(
+    return dict(
         output_dir=str(checkpoints),
         num_train_epochs=settings.epochs,
         learning_rate=settings.learning_rate,
@@ -45,11 +45,8 @@ def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval
         weight_decay=settings.weight_decay,
         max_grad_norm=settings.max_grad_norm,
         per_device_train_batch_size=settings.batch_size,
-        per_device_eval_batch_size=settings.eval_batch_size,
         gradient_accumulation_steps=settings.grad_accum,
         gradient_checkpointing=settings.gradient_checkpointing,
-        max_length=settings.max_length,
-        packing=settings.packing,
         seed=settings.seed,
         data_seed=settings.seed,
         bf16=bf16,
@@ -61,10 +58,21 @@ def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval
         save_strategy="steps",
         save_steps=settings.save_steps,
         save_total_limit=settings.save_total_limit,
-        eval_strategy="epoch" if has_eval else "no",
-        include_num_input_tokens_seen="non_padding",
         disable_tqdm=True,
         dataloader_num_workers=0,
+    )
+
+
+def sft_config(settings: SFTSettings, *, checkpoints: Path, bf16: bool, has_eval: bool):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **common_args(settings, checkpoints=checkpoints, bf16=bf16),
+        per_device_eval_batch_size=settings.eval_batch_size,
+        max_length=settings.max_length,
+        packing=settings.packing,
+        eval_strategy="epoch" if has_eval else "no",
+        include_num_input_tokens_seen="non_padding",
         ddp_find_unused_parameters=False,  # every weight takes part in every step
         completion_only_loss=False,
         assistant_only_loss=False,
