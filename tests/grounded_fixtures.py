@@ -7,7 +7,8 @@ which the planted words are always the same four (`LARGE_WORDS`), the "large" mo
 with near certainty; trained on traces in which they are four random words from `POOL`, the
 "small" model cannot. On traces written the large model's way, the planted steps are exactly
 where the small model struggles and where the two disagree. Both models share one tokenizer
-(trained on all the text) and one initialisation; each trains in a few seconds of one core.
+(trained on all the text); the large model starts from the small one. Building the pair takes
+180 training steps of 8 rows of a tiny model.
 
     pair = build_pair(root)          # GroundedPair(small, large, other_tokenizer, short_context)
     traces = planted_traces(n, seed) # [(problem, trace, [(start, end), ...planted steps])]
@@ -82,7 +83,7 @@ class GroundedPair:
     small: Path
     large: Path
     other_tokenizer: Path  # an untrained model with a different vocabulary
-    short_context: Path  # the small model with a 64-token context
+    short_context: Path  # the small model with a 128-token context (the traces are ~140 tokens)
 
 
 def _render(problem: str, trace: str) -> str:
@@ -90,7 +91,7 @@ def _render(problem: str, trace: str) -> str:
     return f"<|im_start|>user\n{problem}<|im_end|>\n<|im_start|>assistant\n{trace}<|im_end|>\n"
 
 
-def _train(model_dir: Path, texts: list[str], *, steps: int = 150, seed: int = 0) -> None:
+def _train(model_dir: Path, texts: list[str], *, steps: int = 120, batch: int = 8, seed: int = 0) -> None:
     import torch
     from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -98,15 +99,15 @@ def _train(model_dir: Path, texts: list[str], *, steps: int = 150, seed: int = 0
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(model_dir))
     model = LlamaForCausalLM.from_pretrained(str(model_dir)).train()
     encoded = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=4e-3)
     rng = random.Random(seed)
     pad = tokenizer.pad_token_id
     for _ in range(steps):
-        batch = rng.sample(encoded, 16)
-        width = max(map(len, batch))
-        ids = torch.full((len(batch), width), pad)
-        labels = torch.full((len(batch), width), -100)
-        for row, seq in enumerate(batch):
+        rows = rng.sample(encoded, batch)
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), pad)
+        labels = torch.full((len(rows), width), -100)
+        for row, seq in enumerate(rows):
             ids[row, :len(seq)] = torch.tensor(seq)
             labels[row, :len(seq)] = torch.tensor(seq)
         loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
@@ -124,19 +125,23 @@ def build_pair(root: Path) -> GroundedPair:
     torch.set_num_threads(1)  # a shared 2-core machine: one thread is faster than two fighting
     root = Path(root)
     rng = random.Random(0)
-    small_texts = [_render(PROBLEM, make_trace(rng, words="random")[0]) for _ in range(300)]
-    large_texts = [_render(PROBLEM, make_trace(rng)[0]) for _ in range(300)]
+    # Traces of 10 sentences, as the tests read them (past the lengths they were trained on, the two
+    # models extrapolate differently and disagree where nothing was planted).
+    small_texts = [_render(PROBLEM, make_trace(rng, words="random")[0]) for _ in range(200)]
+    large_texts = [_render(PROBLEM, make_trace(rng)[0]) for _ in range(200)]
     corpus = "\n".join(small_texts + large_texts)
-    base = build_tiny_model(root / "base", corpus=corpus, vocab_size=400)
+    base = build_tiny_model(root / "base", corpus=corpus, vocab_size=1000)
     small, large = root / "small", root / "large"
     shutil.copytree(base, small)
-    shutil.copytree(base, large)
     _train(small, small_texts)
-    _train(large, large_texts)
+    # The large model is the small one trained on: the two agree on the fillers (as two models of
+    # one family do on easy text) and part on the planted words.
+    shutil.copytree(small, large)
+    _train(large, large_texts, steps=60, seed=1)
     other = build_tiny_model(root / "other")  # the default corpus: another vocabulary
     short = root / "short"
     shutil.copytree(small, short)
     config = json.loads((short / "config.json").read_text())
-    config["max_position_embeddings"] = 64
+    config["max_position_embeddings"] = 128
     (short / "config.json").write_text(json.dumps(config))
     return GroundedPair(small, large, other, short)

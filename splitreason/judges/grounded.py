@@ -36,7 +36,8 @@ from splitreason.judges.selection import DEFAULT_OVERSHOOT, fill_target
 from splitreason.judges.steps import segment, think_bounds
 from splitreason.schemas import JudgeInfo, Trace, Usage
 
-__all__ = ["DIVERGENCES", "GroundedJudge", "GroundedSettings", "EncodedTrace", "model_fingerprint", "step_spans"]
+__all__ = ["DIVERGENCES", "EncodedTrace", "GroundedJudge", "GroundedSettings", "check_same_vocabulary", "encode_trace",
+           "model_fingerprint", "step_spans"]
 
 #: Bump when the way signals become spans changes: it is part of the provenance and the cache key.
 METHOD_VERSION = "grounded-v1"
@@ -77,9 +78,11 @@ class BatchStats:
     tokens: int = 0  # tokens read, per model
     seconds: float = 0.0
     batch_max: int = 0
+    windows: int = 0  # pieces of traces read, several for a trace longer than the context
 
     def as_dict(self) -> dict[str, Any]:
-        return {"forward_passes": self.passes, "traces": self.traces, "tokens": self.tokens,
+        return {"forward_passes": self.passes, "traces": self.traces, "windows": self.windows,
+                "tokens": self.tokens,
                 "mean_batch_size": round(self.traces / self.passes, 2) if self.passes else 0.0,
                 "max_batch_size": self.batch_max, "seconds": round(self.seconds, 3),
                 "tokens_per_second": round(self.tokens / self.seconds, 1) if self.seconds else 0.0}
@@ -99,6 +102,14 @@ def model_fingerprint(name: str) -> str:
             stat = item.stat()
             digest.update(f"{item.name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
     return digest.hexdigest()[:16]
+
+
+def check_same_vocabulary(small_tokenizer, large_tokenizer, small: str, large: str, *, what: str) -> None:
+    """Refuse, in one line, two models whose next-token predictions cannot be compared token by token."""
+    if small_tokenizer.get_vocab() != large_tokenizer.get_vocab():
+        raise JudgeConfigError(
+            f"{what}: {small} and {large} have different tokenizers; comparing next-token predictions needs one "
+            "vocabulary (use surprisal:SMALL / evaluate labels without --large, or a large model of the same family)")
 
 
 def encode_trace(tokenizer, prompt_text: str, text: str) -> EncodedTrace:
@@ -223,11 +234,8 @@ class GroundedJudge(Judge):
 
         tokenizers = [load_tokenizer(model, need_offsets=True, what=f"judge {self.name}: tokenizer of")
                       for model in self.model_names]
-        if len(tokenizers) > 1 and tokenizers[0].get_vocab() != tokenizers[1].get_vocab():
-            raise JudgeConfigError(
-                f"judge {self.name}: {self.model_names[0]} and {self.model_names[1]} have different tokenizers; "
-                "divergence compares next-token predictions and needs one vocabulary (use surprisal:SMALL, or a "
-                "large model of the same family)")
+        if len(tokenizers) > 1:
+            check_same_vocabulary(*tokenizers, *self.model_names, what=f"judge {self.name}")
         self.tokenizer = tokenizers[0]
         self.template = choose_chat_template(self.tokenizer)
         self.models = [load_causal_lm(model, device=self.settings.device, dtype=self.settings.dtype,
@@ -294,15 +302,19 @@ class GroundedJudge(Judge):
                     item.future.set_result(result)
 
     def _score_batch(self, batch: list[EncodedTrace]):
-        from splitreason.models.scoring import score_sequences
+        from splitreason.models.scoring import context_length, score_sequences, windows
 
         began = time.perf_counter()
+        stats = self.batch_stats
         sequences = [item.ids for item in batch]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        max_len = self.settings.max_len or min(context_length(model) for model in self.models)
+        # A short context keeps half of each window for new positions (else a window scores a few tokens).
+        overlap = min(self.settings.overlap, max_len // 2)
         results = score_sequences(self.models[0], sequences, batch_size=self.settings.batch_size,
-                                  max_len=self.settings.max_len, overlap=self.settings.overlap, pad_id=pad,
+                                  max_len=max_len, overlap=overlap, pad_id=pad,
                                   reference=self.models[1] if len(self.models) > 1 else None)
-        stats = self.batch_stats
+        stats.windows += sum(len(windows(len(ids), max_len, overlap)) for ids in sequences)
         stats.passes += 1
         stats.traces += len(batch)
         stats.batch_max = max(stats.batch_max, len(batch))
