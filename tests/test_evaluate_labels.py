@@ -53,7 +53,7 @@ def labelled_runs(grounded_pair, tmp_path_factory):
     return judged, rewrite("planted", planted.__getitem__), rewrite("random", random_steps)
 
 
-def test_planted_spans_lift_and_random_spans_do_not(grounded_pair, labelled_runs):
+def test_planted_spans_lift_and_random_spans_do_not(grounded_pair, labelled_runs, tmp_path):
     judged, planted, random_run = labelled_runs
     result = ok(run_cli("evaluate", "labels", planted, random_run, judged, "--small", grounded_pair.small,
                         "--large", grounded_pair.large, "--json", timeout=300))
@@ -67,6 +67,15 @@ def test_planted_spans_lift_and_random_spans_do_not(grounded_pair, labelled_runs
     agreement = {(pair["a"], pair["b"]): pair["char_f1"] for pair in report["agreement"]}
     assert agreement[(str(planted), str(judged))] > 0.8  # the surprisal judge found the planted steps
     assert agreement[(str(planted), str(random_run))] < 0.5
+
+    # The same JSON is a section of the run's report.
+    saved = tmp_path / "labels.json"
+    saved.write_text(result.stdout)
+    page = tmp_path / "report.html"
+    shown = ok(run_cli("report", judged, "-o", page, "--labels", saved, "--no-progress", timeout=300))
+    html = page.read_text()
+    assert "Labels against the small model" in html and "by construction" in html and str(planted) in html
+    assert "excess lift" in shown.stdout
 
 
 def test_table_without_a_large_model(grounded_pair, labelled_runs):
@@ -85,3 +94,7 @@ def test_bad_input_is_one_line(grounded_pair, labelled_runs, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert_one_clean_error(run_cli("evaluate", "labels", empty, "--small", grounded_pair.small), "no annotations")
+    not_labels = tmp_path / "x.json"
+    not_labels.write_text("{}")
+    assert_one_clean_error(run_cli("report", judged, "-o", tmp_path / "r.html", "--labels", not_labels),
+                           "evaluate labels --json")

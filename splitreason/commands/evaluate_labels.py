@@ -37,7 +37,7 @@ def labels(
     the traces every run annotated, and the character F1 between runs. The lift is not neutral: a
     surprisal judge maximises it by construction. Save --json to a file for `report --labels`.
     """
-    from splitreason.evaluate.labels import evaluate_labels
+    from splitreason.evaluate.labels import evaluate_labels, print_labels
 
     settings = build_settings(ctx, S, required=("runs", "small"))
     result = evaluate_labels(settings, progress_factory=_progress if settings.progress and not settings.json_output
@@ -56,30 +56,3 @@ def _progress(total: int):
                   console=console) as bar:
         task = bar.add_task("traces", total=total)
         yield lambda done: bar.update(task, completed=done)
-
-
-def print_labels(result, out: Console) -> None:
-    """The table (also what `report --labels` prints)."""
-    from rich.table import Table
-
-    def num(value) -> str:
-        return "-" if value is None else f"{value:.3f}"
-
-    against = f"excess loss over {result.large}" if result.large else "loss"
-    table = Table(title=f"evaluate labels: {result.traces} shared traces, small model {result.small} ({against})")
-    columns = ["run", "judge", "token share", "loss share", "loss lift"]
-    if result.large:
-        columns += ["excess share", "excess lift"]
-    for column in columns:
-        table.add_column(column, overflow="fold", justify="left" if column in ("run", "judge") else "right")
-    for run in result.runs:
-        row = [run.run, run.judge, num(run.token_share), num(run.loss_share), num(run.loss_lift)]
-        if result.large:
-            row += [num(run.excess_share), num(run.excess_lift)]
-        table.add_row(*row)
-    out.print(table)
-    for pair in result.agreement:
-        out.print(f"agreement {pair.a} ~ {pair.b}: character F1 {pair.char_f1:.3f}", highlight=False)
-    for path, count in result.left_out.items():
-        out.print(f"{path}: {count} annotated traces not in every run were left out", highlight=False)
-    out.print(f"lift 1.0 is chance; note: {result.caveat}", highlight=False, soft_wrap=True)

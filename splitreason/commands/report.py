@@ -29,6 +29,9 @@ def report(
     prices: Annotated[Path | None, typer.Option(help="TOML price table (dollars per million tokens per judge) "
                                                 "replacing the shipped list prices judge by judge.",
                                                 exists=True, dir_okay=False)] = None,
+    labels: Annotated[Path | None, typer.Option(help="JSON written by `splitreason evaluate labels --json`: adds how "
+                                                "well each labelling picks out the small model's trouble.",
+                                                exists=True, dir_okay=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Coverage, spans, confidence, review, offload share, curation and judge cost of a run, as one HTML file."""
@@ -48,6 +51,7 @@ def report(
     from splitreason.report.collect import collect_report, count_annotations
     from splitreason.report.terminal import print_summary
 
+    labels_report = _read_labels(labels) if labels is not None else None
     try:
         counter = TokenCounter(tokenizer) if tokenizer else None
     except Exception as error:  # a wrong path or hub id is a user error, not an internal one
@@ -58,7 +62,26 @@ def report(
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
                               on_trace=lambda: bar.advance(task))
+    data.labels = labels_report
     with claim_output_file(output, f"report {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
         atomic_write_text(output, render_html(data))
     print_summary(Console(markup=False, emoji=False), data, output)
+
+
+def _read_labels(path: Path):
+    """`evaluate labels --json` output, or one line saying why it cannot be used."""
+    from pydantic import ValidationError
+
+    from splitreason.errors import UsageError
+    from splitreason.schemas.label_eval import LabelsReport
+
+    try:
+        return LabelsReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValidationError) as error:
+        if isinstance(error, ValidationError):
+            first = error.errors()[0]
+            detail = f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}"
+        else:
+            detail = " ".join(str(error).split())[:200]
+        raise UsageError(f"--labels {path} is not the JSON of `splitreason evaluate labels --json` ({detail})") from None

@@ -22,7 +22,7 @@ from itertools import combinations
 from splitreason.errors import UsageError
 from splitreason.schemas.label_eval import LabelMetrics, LabelsEvalSettings, LabelsReport, RunAgreement
 
-__all__ = ["LabelsEvalError", "evaluate_labels", "inside_mask"]
+__all__ = ["LabelsEvalError", "evaluate_labels", "inside_mask", "print_labels"]
 
 
 class LabelsEvalError(UsageError, ValueError):
@@ -150,3 +150,30 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def print_labels(result, out: Console) -> None:
+    """The table, as `evaluate labels` and `report --labels` print it."""
+    from rich.table import Table
+
+    def num(value) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    against = f"excess loss over {result.large}" if result.large else "loss"
+    table = Table(title=f"evaluate labels: {result.traces} shared traces, small model {result.small} ({against})")
+    columns = ["run", "judge", "token share", "loss share", "loss lift"]
+    if result.large:
+        columns += ["excess share", "excess lift"]
+    for column in columns:
+        table.add_column(column, overflow="fold", justify="left" if column in ("run", "judge") else "right")
+    for run in result.runs:
+        row = [run.run, run.judge, num(run.token_share), num(run.loss_share), num(run.loss_lift)]
+        if result.large:
+            row += [num(run.excess_share), num(run.excess_lift)]
+        table.add_row(*row)
+    out.print(table)
+    for pair in result.agreement:
+        out.print(f"agreement {pair.a} ~ {pair.b}: character F1 {pair.char_f1:.3f}", highlight=False)
+    for path, count in result.left_out.items():
+        out.print(f"{path}: {count} annotated traces not in every run were left out", highlight=False)
+    out.print(f"lift 1.0 is chance; note: {result.caveat}", highlight=False, soft_wrap=True)

@@ -71,6 +71,7 @@ class ReportData:
     prices: PriceTable
     prices_file: Path | None
     costs: list[JudgeCost]
+    labels: Any = None  # a schemas.label_eval.LabelsReport given with --labels
 
     @property
     def total_cost(self) -> float:

@@ -38,4 +38,8 @@ def print_summary(console: Console, data: ReportData, written: Path) -> None:
         counts = data.curation.counts
         table.add_row("curation", f"kept {counts.kept:,} of {counts.traces_in:,} traces ({counts.excluded:,} excluded)")
     console.print(table)
+    if data.labels is not None:
+        from splitreason.evaluate.labels import print_labels
+
+        print_labels(data.labels, console)
     console.print(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KiB)", highlight=False)
