@@ -104,3 +104,11 @@ def grounded_pair(tmp_path_factory):
 
 
 from tests.vllm_fixtures import vllm_server_url, vllm_tiny_model  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def large_model(tagged_model, tmp_path_factory) -> Path:
+    """The offload evaluator's tiny "large" model: shares `tagged_model`'s tokenizer (read-only)."""
+    from tests.offload_fixtures import build_large_model
+
+    return build_large_model(tmp_path_factory.mktemp("large") / "model", tagged_model)

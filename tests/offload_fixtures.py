@@ -154,3 +154,26 @@ def train_tagged_model(out: Path, data: Path, base: Path, *extra: str) -> Path:
     if result.returncode != 0:
         raise AssertionError(f"train sft failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return Path(out)
+
+
+def build_large_model(dest: Path, tagged: Path, *, noise: float = 0.05, seed: int = 7) -> Path:
+    """The offload evaluator's tiny "large" model: the tagged model's weights with seeded Gaussian
+    noise (relative to each tensor's spread), the same tokenizer and chat template. Another model
+    that shares the vocabulary, close enough to the small one that its text makes the small model's
+    close check fire sometimes (and not always)."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    dest = Path(dest)
+    model = AutoModelForCausalLM.from_pretrained(tagged, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter += noise * parameter.std() * torch.randn(parameter.shape, generator=generator)
+    model.save_pretrained(dest)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (Path(tagged) / name).is_file():
+            shutil.copy(Path(tagged) / name, dest / name)
+    return dest

@@ -1,0 +1,124 @@
+"""`splitreason evaluate offload`: the small model hands its hard steps to the large one on an
+evaluation set; accuracy, offload share and latency per mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from splitreason.commands.options import build_settings
+from splitreason.schemas.evaluate_offload import EvaluateOffloadSettings as S
+
+console = Console(stderr=True, emoji=False, highlight=False)
+
+
+def offload(
+    ctx: typer.Context,
+    small: Annotated[str | None, typer.Option("--small", help=S.help("small"), show_default=False)] = None,
+    large: Annotated[str | None, typer.Option("--large", help=S.help("large"), show_default=False)] = None,
+    eval_set: Annotated[str | None, typer.Option("--eval-set", help=S.help("eval_set"), show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help=S.help("output"), show_default=False)] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", help=S.help("modes"), show_default=False)] = None,
+    backend: Annotated[str, typer.Option(help=S.help("backend"))] = S.default("backend"),
+    small_url: Annotated[str | None, typer.Option(help=S.help("small_url"))] = None,
+    large_url: Annotated[str | None, typer.Option(help=S.help("large_url"))] = None,
+    instruction: Annotated[str | None, typer.Option(help=S.help("instruction"))] = None,
+    problem_field: Annotated[str | None, typer.Option(help=S.help("problem_field"))] = None,
+    answer_field: Annotated[str | None, typer.Option(help=S.help("answer_field"))] = None,
+    id_field: Annotated[str | None, typer.Option(help=S.help("id_field"))] = None,
+    limit: Annotated[int | None, typer.Option(help=S.help("limit"))] = None,
+    chunk_tokens: Annotated[int, typer.Option(help=S.help("chunk_tokens"))] = S.default("chunk_tokens"),
+    max_segment_tokens: Annotated[int, typer.Option(help=S.help("max_segment_tokens"))] = S.default("max_segment_tokens"),
+    max_tokens: Annotated[int, typer.Option(help=S.help("max_tokens"))] = S.default("max_tokens"),
+    close_threshold: Annotated[float | None, typer.Option(help=S.help("close_threshold"))] = None,
+    temperature: Annotated[float, typer.Option(help=S.help("temperature"))] = S.default("temperature"),
+    top_p: Annotated[float, typer.Option(help=S.help("top_p"))] = S.default("top_p"),
+    seed: Annotated[int, typer.Option(help=S.help("seed"))] = S.default("seed"),
+    samples: Annotated[int, typer.Option(help=S.help("samples"))] = S.default("samples"),
+    offload_share: Annotated[float | None, typer.Option(help=S.help("offload_share"))] = None,
+    random_segment_tokens: Annotated[int | None, typer.Option(help=S.help("random_segment_tokens"))] = None,
+    device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
+    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    profile: Annotated[str, typer.Option(help=S.help("profile"))] = S.default("profile"),
+    timeout_s: Annotated[float, typer.Option("--timeout-s", help=S.help("timeout_s"))] = S.default("timeout_s"),
+    progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout instead of the table.")] = False,
+    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
+                                                "the command line wins).", dir_okay=False)] = None,
+) -> None:
+    """Run the small model, handing its <bigmodel> segments to the large model, on an evaluation set.
+
+    Modes (--mode, several at once, on the same problems and seeds): learned, small, large, random.
+    OUT/samples.jsonl holds every sample (prompts as ids, segments, tokens by model, forward passes,
+    answer, gold, verdict, wall time); OUT/summary.json the figures per mode. Rerun to resume.
+    """
+    from splitreason.evaluate.offload.run import run_offload
+
+    ctx.params.pop("as_json", None)
+    if not ctx.params.get("modes"):  # typer gives () for a list option not given: the field's default applies
+        ctx.params["modes"] = None
+    settings = build_settings(ctx, S, required=("eval_set", "output", "modes"))
+    with _progress(settings.progress and console.is_terminal) as advance:
+        result = run_offload(settings, progress=advance)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True)
+    if as_json:
+        print(json.dumps(result.summary, indent=2, ensure_ascii=False))
+    else:
+        print_summary(result.summary)
+        console.print(f"{result.written} samples written, {result.resumed} kept from before; "
+                      f"{settings.output}/samples.jsonl, summary.json", soft_wrap=True)
+
+
+class _progress:
+    """A rich bar over the run's samples (nothing when not on a terminal)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.bar, self.task = enabled, None, None
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("samples"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.bar.start()
+        return self.advance
+
+    def advance(self, done: int, total: int) -> None:
+        if self.task is None:
+            self.task = self.bar.add_task("samples", total=total)
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def print_summary(summary: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{summary['eval_set']}: {summary['problems']} problems x {summary['samples_per_problem']} "
+                  f"samples", show_header=True)
+    for column in ("mode", "acc (95% CI)", "maj", "tokens", "offload", "handoffs", "forced", "wall s", "speed-up"):
+        table.add_column(column, justify="left" if column == "mode" else "right")
+    for mode, figures in summary["modes"].items():
+        low, high = figures["accuracy_ci95"]
+        projected = figures.get("projected")
+        speedup = "-"
+        if projected and projected["pipelined"]["speedup"]:
+            speedup = f"{projected['pipelined']['speedup']:.2f}x/{projected['sequential']['speedup']:.2f}x"
+        table.add_row(mode, f"{figures['accuracy']:.1%} ({low:.0%}-{high:.0%})",
+                      f"{figures['majority_accuracy']:.0%}" if summary["samples_per_problem"] > 1 else "-",
+                      f"{figures['tokens_mean']:.0f}", f"{figures['offload_share']:.1%}",
+                      f"{figures['handoffs_per_sample']:.2f}", f"{figures['forced_closes_per_sample']:.2f}",
+                      f"{figures['wall_s_mean']:.2f}", speedup)
+    Console(markup=False, emoji=False, highlight=False).print(table)
+    print("acc: mean over samples; maj: majority vote over a problem's samples; offload: the large model's share "
+          "of all tokens; handoffs, forced: per sample; wall s: measured generation per sample; speed-up: projected, "
+          f"large alone over the pair on the same answers, pipelined/sequential, rates: {summary['rates']}")
