@@ -75,6 +75,7 @@ class AnnotateRequest:
     vllm_args: dict | None = None
     batch_size: int = 8  # model-grounded judges: traces per forward pass
     divergence: str = "greedy"  # divergence: judges: greedy or kl
+    scoring_engine: str = "hf"  # model-grounded judges: hf or vllm (prompt logprobs)
     limit: int | None = None
     require_correct: bool = True
     require_stop: bool = True
@@ -145,7 +146,8 @@ def prepare_run(request: AnnotateRequest) -> PreparedRun:
         max_spans=request.max_spans,
         max_excerpt_chars=request.max_excerpt_chars,
         vllm_engine_args=request.vllm_args or {},
-        grounded=GroundedSettings(batch_size=request.batch_size, divergence=request.divergence),
+        grounded=GroundedSettings(batch_size=request.batch_size, divergence=request.divergence,
+                                  engine=request.scoring_engine, engine_args=request.vllm_args or {}),
     )
     if request.divergence != "greedy" and not any(spec.backend == "divergence" for spec in specs):
         raise RunConfigError(f"--divergence {request.divergence} applies to divergence:SMALL,LARGE judges only")

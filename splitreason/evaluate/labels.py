@@ -152,8 +152,8 @@ class _nothing:
         return False
 
 
-def print_labels(result, out: Console) -> None:
-    """The table, as `evaluate labels` and `report --labels` print it."""
+def print_labels(result, out) -> None:
+    """The table, as `evaluate labels` and `report --labels` print it (`out`: a rich Console)."""
     from rich.table import Table
 
     def num(value) -> str:

@@ -42,6 +42,7 @@ __all__ = ["DIVERGENCES", "EncodedTrace", "GroundedJudge", "GroundedSettings", "
 #: Bump when the way signals become spans changes: it is part of the provenance and the cache key.
 METHOD_VERSION = "grounded-v1"
 DIVERGENCES = ("greedy", "kl")
+ENGINES = ("hf", "vllm")
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class GroundedSettings:
     dtype: str = "auto"
     max_span_chars: int = DEFAULTS.max_span_chars
     min_span_chars: int = DEFAULTS.min_span_chars
+    engine: str = "hf"  # hf: transformers in this process; vllm: prompt logprobs (judges/grounded_vllm.py)
+    engine_args: dict = field(default_factory=dict, hash=False)  # vllm: engine arguments (--vllm-arg)
 
 
 @dataclass
@@ -183,6 +186,11 @@ class GroundedJudge(Judge):
             raise JudgeConfigError(f"judge {name}: --batch-size must be at least 1")
         if settings.divergence not in DIVERGENCES:
             raise JudgeConfigError(f"judge {name}: --divergence must be one of {', '.join(DIVERGENCES)}")
+        if settings.engine not in ENGINES:
+            raise JudgeConfigError(f"judge {name}: --scoring-engine must be one of {', '.join(ENGINES)}")
+        if settings.engine == "vllm" and settings.divergence == "kl" and len(models) > 1:
+            raise JudgeConfigError(f"judge {name}: --divergence kl needs both models' full next-token distributions, "
+                                   "which vLLM's prompt logprobs do not give; use --scoring-engine hf")
         for model in models:
             if looks_local(model) and not Path(model).expanduser().exists():
                 raise JudgeConfigError(f"judge {name}: model {model} does not exist")
@@ -193,6 +201,7 @@ class GroundedJudge(Judge):
         self.batch_stats = BatchStats()
         self.tokenizer = None
         self.models: list = []
+        self.scorer = None  # --scoring-engine vllm
         self.template = None
         self._pending: list[_Pending] = []
         self._worker: asyncio.Task | None = None
@@ -201,7 +210,8 @@ class GroundedJudge(Judge):
     def setting_params(self) -> dict[str, Any]:
         """The settings that change this judge's spans (provenance and cache key)."""
         return {"max_span_chars": self.settings.max_span_chars, "min_span_chars": self.settings.min_span_chars,
-                "overlap": self.settings.overlap, "max_len": self.settings.max_len, "dtype": self.settings.dtype}
+                "overlap": self.settings.overlap, "max_len": self.settings.max_len, "dtype": self.settings.dtype,
+                "engine": self.settings.engine}
 
     def token_signal(self, scores, positions: list[int]) -> tuple[list[float], list[float] | None]:
         """Per trace token: the signal spans are chosen by, and an optional tie-break."""
@@ -238,6 +248,11 @@ class GroundedJudge(Judge):
             check_same_vocabulary(*tokenizers, *self.model_names, what=f"judge {self.name}")
         self.tokenizer = tokenizers[0]
         self.template = choose_chat_template(self.tokenizer)
+        if self.settings.engine == "vllm":
+            from splitreason.judges.grounded_vllm import VLLMScorer
+
+            self.scorer = VLLMScorer(self.name, self.model_names, self.settings.engine_args)
+            return
         self.models = [load_causal_lm(model, device=self.settings.device, dtype=self.settings.dtype,
                                       what=f"judge {self.name}: model") for model in self.model_names]
 
@@ -245,6 +260,7 @@ class GroundedJudge(Judge):
         if self._worker is not None and not self._worker.done():
             self._worker.cancel()
         self.models = []
+        self.scorer = None
 
     # --- judging --------------------------------------------------------------------------
     def _key(self, trace: Trace, target_coverage: float) -> str:
@@ -271,7 +287,7 @@ class GroundedJudge(Judge):
                                                    tie_break=tie_break):
             reason, strength = self.describe(scores, positions, range(first, last))
             spans.append({"start": start, "end": end, "reason": reason, "signal": round(strength, 4)})
-        tokens = len(encoded.ids) * len(self.models)
+        tokens = len(encoded.ids) * len(self.model_names)
         if self.cache is not None:
             self.cache.put(key, trace.trace_id, Completion(text=json.dumps(spans), prompt_tokens=tokens))
         return Verdict(excerpts=_excerpts(trace.text, spans), usage=Usage(prompt_tokens=tokens), requests=1)
@@ -308,12 +324,18 @@ class GroundedJudge(Judge):
         stats = self.batch_stats
         sequences = [item.ids for item in batch]
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        max_len = self.settings.max_len or min(context_length(model) for model in self.models)
+        if self.scorer is not None:
+            max_len = self.settings.max_len or self.scorer.context_length()
+        else:
+            max_len = self.settings.max_len or min(context_length(model) for model in self.models)
         # A short context keeps half of each window for new positions (else a window scores a few tokens).
         overlap = min(self.settings.overlap, max_len // 2)
-        results = score_sequences(self.models[0], sequences, batch_size=self.settings.batch_size,
-                                  max_len=max_len, overlap=overlap, pad_id=pad,
-                                  reference=self.models[1] if len(self.models) > 1 else None)
+        if self.scorer is not None:
+            results = self.scorer.score(sequences, max_len=max_len, overlap=overlap)
+        else:
+            results = score_sequences(self.models[0], sequences, batch_size=self.settings.batch_size,
+                                      max_len=max_len, overlap=overlap, pad_id=pad,
+                                      reference=self.models[1] if len(self.models) > 1 else None)
         stats.windows += sum(len(windows(len(ids), max_len, overlap)) for ids in sequences)
         stats.passes += 1
         stats.traces += len(batch)
