@@ -13,7 +13,7 @@ import pytest
 from tests.grounded_fixtures import planted_traces
 from tests.helpers import REPO, cli_env, ok, openr1_record, run_cli
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TRAIN = ["--epochs", "1", "--batch-size", "8", "--grad-accum", "1", "--max-length", "256", "--eval-fraction", "0",
          "--seed", "0"]

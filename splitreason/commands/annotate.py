@@ -68,7 +68,8 @@ def annotate(
     vllm_arg: Annotated[list[str] | None, typer.Option("--vllm-arg", help="Engine argument for vllm:<path> judges, "
                                                       "KEY=VALUE (VALUE parsed as JSON when it can be); repeatable.")] = None,
     batch_size: Annotated[int, typer.Option(help="Traces per forward pass for the model-grounded judges "
-                                            "(surprisal:, divergence:).", min=1, max=1024)] = 8,
+                                            "(surprisal:, divergence:); at most --concurrency traces are in flight "
+                                            "to share one.", min=1, max=1024)] = 8,
     divergence: Annotated[str, typer.Option(help="What divergence:SMALL,LARGE measures per token: greedy (the small "
                                             "model's most likely next token differs from the large one's, weighted by "
                                             "the large one's confidence) or kl (KL(large||small), nats).")] = "greedy",

@@ -211,7 +211,8 @@ class GroundedJudge(Judge):
         """The settings that change this judge's spans (provenance and cache key)."""
         return {"max_span_chars": self.settings.max_span_chars, "min_span_chars": self.settings.min_span_chars,
                 "overlap": self.settings.overlap, "max_len": self.settings.max_len, "dtype": self.settings.dtype,
-                "engine": self.settings.engine}
+                "engine": self.settings.engine,
+                **({"engine_args": self.settings.engine_args} if self.settings.engine == "vllm" else {})}
 
     def token_signal(self, scores, positions: list[int]) -> tuple[list[float], list[float] | None]:
         """Per trace token: the signal spans are chosen by, and an optional tie-break."""

@@ -23,5 +23,5 @@ class SurprisalJudge(GroundedJudge):
 
     def describe(self, scores, positions, tokens):
         loss = mean([-scores.target_logprob[positions[k]] for k in tokens if positions[k] >= 0])
-        overall = mean([-value for value in scores.target_logprob[positions[0]:]]) if positions else 0.0
+        overall = mean([-value for value in scores.target_logprob[max(0, positions[0]):]]) if positions else 0.0
         return f"mean loss {loss:.2f} nats (trace mean {overall:.2f})", loss
