@@ -93,6 +93,16 @@ def tagged_model(offload_export, tmp_path_factory) -> Path:
                               offload_export.base_model)
 
 
+# Two tiny models made to disagree on planted steps (tests/grounded_fixtures.py), shared by the
+# model-grounded judge and `evaluate labels` tests. Read-only.
+@pytest.fixture(scope="session")
+def grounded_pair(tmp_path_factory):
+    pytest.importorskip("torch")
+    from tests.grounded_fixtures import build_pair
+
+    return build_pair(tmp_path_factory.mktemp("grounded"))
+
+
 from tests.vllm_fixtures import vllm_server_url, vllm_tiny_model  # noqa: E402,F401
 
 

@@ -115,7 +115,7 @@ def test_every_section_holds_the_numbers_of_the_run(curated_run, page) -> None:
     stats = json.loads(ok(run_cli("stats", out, "--json")).stdout)
     records = annotations(out)
     assert set(report.sections) == {"overview", "coverage", "spans", "span-length", "confidence", "review",
-                                    "offload", "curation", "cost"}
+                                    "offload", "curation", "cost", "evaluations"}
     assert set(stats["status"]) == {"accepted", "review", "rejected"}  # the thresholds did their job
 
     reasons = report.table("overview", "status")

@@ -57,7 +57,7 @@ def _align_verdict(trace: Trace, excerpts: Sequence[Excerpt], aligner: Aligner, 
             continue
         start, end = snap_to_boundaries(trace.text, alignment.start, alignment.end)
         result.spans.append(Span(start=start, end=end, text=trace.text[start:end], score=round(alignment.score, 4),
-                                 reason=excerpt.reason, match=alignment.match))
+                                 reason=excerpt.reason, match=alignment.match, signal=excerpt.signal))
     rescues = rescuer.rescue(trace.text, [excerpt.text for excerpt, _ in missed]) if rescuer and missed else []
     for index, (excerpt, best_score) in enumerate(missed):
         rescue = rescues[index] if rescues else None

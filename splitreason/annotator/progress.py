@@ -73,8 +73,13 @@ def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, 
     rate = counts.annotated / counts.elapsed if counts.elapsed else 0.0
     table.add_row("time", f"{counts.elapsed:.1f} s ({rate:.1f} traces/s)", "")
     for name, stats in (batching or {}).items():
-        label = "vLLM batch size (mean / max)" + (f" {name}" if len(batching) > 1 else "")
-        table.add_row(label, f"{stats['mean_batch_size']:g} / {stats['max_batch_size']} "
+        suffix = f" {name}" if len(batching) > 1 else ""
+        if "forward_passes" in stats:  # a model-grounded judge (judges/grounded.py)
+            table.add_row("traces per forward pass (mean / max)" + suffix,
+                          f"{stats['mean_batch_size']:g} / {stats['max_batch_size']} over {stats['forward_passes']:,} "
+                          f"passes, {stats['tokens_per_second']:,.0f} tokens/s", "")
+            continue
+        table.add_row("vLLM batch size (mean / max)" + suffix, f"{stats['mean_batch_size']:g} / {stats['max_batch_size']} "
                       f"over {stats['steps']:,} steps", "")
     console.print(table)
     if counts.reasons:

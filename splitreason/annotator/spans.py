@@ -150,6 +150,9 @@ def _merge_group(group: list[Span], text: str) -> Span:
         if reason and reason not in reasons:
             reasons.append(reason)
     match = min((span.match for span in group), key=MATCH_RANK.__getitem__)  # the worst one
+    signals = [span.signal for span in group]
+    signal = (None if None in signals else
+              round(sum(span.signal * (span.end - span.start) for span in group) / weight, 4))
     return Span(
         start=start,
         end=end,
@@ -157,4 +160,5 @@ def _merge_group(group: list[Span], text: str) -> Span:
         score=min(1.0, max(0.0, score)),
         reason="; ".join(reasons),
         match=match,
+        signal=signal,
     )

@@ -67,6 +67,15 @@ def annotate(
     max_excerpt_chars: Annotated[int, typer.Option(help="Longest excerpt the answer schema allows.", min=16)] = 4000,
     vllm_arg: Annotated[list[str] | None, typer.Option("--vllm-arg", help="Engine argument for vllm:<path> judges, "
                                                       "KEY=VALUE (VALUE parsed as JSON when it can be); repeatable.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Traces per forward pass for the model-grounded judges "
+                                            "(surprisal:, divergence:); at most --concurrency traces are in flight "
+                                            "to share one.", min=1, max=1024)] = 8,
+    divergence: Annotated[str, typer.Option(help="What divergence:SMALL,LARGE measures per token: greedy (the small "
+                                            "model's most likely next token differs from the large one's, weighted by "
+                                            "the large one's confidence) or kl (KL(large||small), nats).")] = "greedy",
+    scoring_engine: Annotated[str, typer.Option(help="How the model-grounded judges read traces: hf (transformers "
+                                                "here) or vllm (in-process engines, prompt logprobs; --vllm-arg are "
+                                                "their engine arguments; no --divergence kl).")] = "hf",
     limit: Annotated[int | None, typer.Option(help="Annotate at most N traces.", min=0)] = None,
     include_incorrect: IncludeIncorrect = False,
     include_unfinished: IncludeUnfinished = False,
@@ -97,6 +106,7 @@ def annotate(
         retry_initial=retry_initial, retry_max=retry_max, temperature=temperature, top_p=top_p,
         max_tokens=max_tokens, seed=seed, response_format=response_format, limit=limit,
         max_spans=max_spans, max_excerpt_chars=max_excerpt_chars, vllm_args=_engine_args(vllm_arg or []),
+        batch_size=batch_size, divergence=divergence, scoring_engine=scoring_engine,
         require_correct=not include_incorrect, require_stop=not include_unfinished,
         require_complete=not include_incomplete, hub_config=hub_config, hub_split=hub_split,
         num_shards=num_shards, shard_index=shard_index, retry_rejected=retry_rejected, progress=progress,

@@ -32,7 +32,9 @@ def judges(judges_file: JudgesFile = None) -> None:
             key += " (set)"
         table.add_row(spec.name, spec.backend, spec.model, endpoint, key, spec.origin)
     console.print(table)
-    console.print("Also: openai:<model> [--base-url URL], anthropic:<model>, vllm:<model path>", highlight=False)
+    console.print("Also: openai:<model> [--base-url URL], anthropic:<model>, vllm:<model path>; model-grounded "
+                  "(no LLM answer, see README 'Model-grounded labels'): surprisal:<small>, divergence:<small>,<large>",
+                  highlight=False)
     from splitreason.judges.kinds import HEURISTIC_NOTE
 
     console.print(f"Note: {HEURISTIC_NOTE}.", highlight=False, soft_wrap=True)

@@ -32,6 +32,9 @@ def report(
     evaluation: Annotated[list[Path] | None, typer.Option(
         "--evaluation", help="An `evaluate offload` output directory to show (several: give it again; default: "
         "those the run directory holds).", file_okay=False)] = None,
+    labels: Annotated[Path | None, typer.Option(help="JSON written by `splitreason evaluate labels --json`: adds how "
+                                                "well each labelling picks out the small model's trouble.",
+                                                exists=True, dir_okay=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Coverage, spans, confidence, review, offload share, curation, judge cost and evaluations of a run, as one HTML file."""
@@ -51,13 +54,33 @@ def report(
     from splitreason.report.collect import collect_report, count_annotations
     from splitreason.report.terminal import print_summary
 
+    labels_report = _read_labels(labels) if labels is not None else None
     counter = TokenCounter(tokenizer) if tokenizer else None  # a wrong path or hub id: ModelError, one line
     with Progress(TextColumn("reading annotations"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
                               on_trace=lambda: bar.advance(task), evaluations=list(evaluation or []) or None)
+    data.labels = labels_report
     with claim_output_file(output, f"report {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
         atomic_write_text(output, render_html(data))
     print_summary(Console(markup=False, emoji=False), data, output)
+
+
+def _read_labels(path: Path):
+    """`evaluate labels --json` output, or one line saying why it cannot be used."""
+    from pydantic import ValidationError
+
+    from splitreason.errors import UsageError
+    from splitreason.schemas.label_eval import LabelsReport
+
+    try:
+        return LabelsReport.model_validate_json(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValidationError) as error:
+        if isinstance(error, ValidationError):
+            first = error.errors()[0]
+            detail = f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}"
+        else:
+            detail = " ".join(str(error).split())[:200]
+        raise UsageError(f"--labels {path} is not the JSON of `splitreason evaluate labels --json` ({detail})") from None

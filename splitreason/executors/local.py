@@ -34,6 +34,7 @@ from splitreason.io.run_dir import RunDir, RunDirError, check_output_path
 from splitreason.io.selection import Selection
 from splitreason.judges.cache import RequestCache
 from splitreason.judges.factory import JudgeSettings, create_judge
+from splitreason.judges.grounded import GroundedSettings
 from splitreason.judges.llm import SamplingParams
 from splitreason.judges.registry import load_aliases, resolve
 from splitreason.judges.transport import RetryPolicy
@@ -72,6 +73,9 @@ class AnnotateRequest:
     max_spans: int = 32
     max_excerpt_chars: int = 4000
     vllm_args: dict | None = None
+    batch_size: int = 8  # model-grounded judges: traces per forward pass
+    divergence: str = "greedy"  # divergence: judges: greedy or kl
+    scoring_engine: str = "hf"  # model-grounded judges: hf or vllm (prompt logprobs)
     limit: int | None = None
     require_correct: bool = True
     require_stop: bool = True
@@ -142,7 +146,11 @@ def prepare_run(request: AnnotateRequest) -> PreparedRun:
         max_spans=request.max_spans,
         max_excerpt_chars=request.max_excerpt_chars,
         vllm_engine_args=request.vllm_args or {},
+        grounded=GroundedSettings(batch_size=request.batch_size, divergence=request.divergence,
+                                  engine=request.scoring_engine, engine_args=request.vllm_args or {}),
     )
+    if request.divergence != "greedy" and not any(spec.backend == "divergence" for spec in specs):
+        raise RunConfigError(f"--divergence {request.divergence} applies to divergence:SMALL,LARGE judges only")
     judges = [create_judge(spec, settings, cache=None) for spec in specs]
     _check_samples(request, judges)
     rescuer = _rescuer(request)

@@ -24,6 +24,9 @@ class Excerpt:
     alternatives: tuple[str, ...] = ()
     # Offsets the judge already knows (the heuristic judge does); the aligner checks them.
     start: int | None = None
+    # How strongly a model-grounded judge's signal marked this passage (e.g. mean excess loss in
+    # nats); None for judges that quote. Kept apart from the alignment score.
+    signal: float | None = None
 
 
 @dataclass

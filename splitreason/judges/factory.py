@@ -9,6 +9,7 @@ from urllib.parse import urlparse
 from splitreason.io.redaction import redact, register_url_credentials
 from splitreason.judges.base import Judge
 from splitreason.judges.cache import RequestCache
+from splitreason.judges.grounded import GroundedSettings
 from splitreason.judges.llm import LLMJudgeConfig, SamplingParams
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS
 from splitreason.judges.registry import JudgeConfigError, JudgeSpec
@@ -27,6 +28,7 @@ class JudgeSettings:
     max_spans: int = MAX_SPANS
     max_excerpt_chars: int = MAX_EXCERPT_CHARS
     vllm_engine_args: dict[str, Any] = field(default_factory=dict)
+    grounded: GroundedSettings = field(default_factory=GroundedSettings)  # surprisal:, divergence:
 
 
 def _is_local(url: str | None) -> bool:
@@ -39,6 +41,15 @@ def create_judge(spec: JudgeSpec, settings: JudgeSettings, cache: RequestCache |
         from splitreason.judges.heuristic import HeuristicJudge
 
         return HeuristicJudge(spec.name)
+    if spec.backend == "surprisal":
+        from splitreason.judges.surprisal import SurprisalJudge
+
+        return SurprisalJudge(spec.name, spec.model, settings.grounded)
+    if spec.backend == "divergence":
+        from splitreason.judges.divergence import DivergenceJudge
+
+        small, _, large = spec.model.partition(",")
+        return DivergenceJudge(spec.name, small.strip(), large.strip(), settings.grounded)
 
     config = LLMJudgeConfig(
         model=spec.model,

@@ -13,11 +13,14 @@ from collections.abc import Iterable
 
 from splitreason.schemas import JudgeInfo
 
-__all__ = ["HEURISTIC", "HEURISTIC_NOTE", "judge_kind"]
+__all__ = ["HEURISTIC", "HEURISTIC_NOTE", "MODEL_GROUNDED", "judge_kind"]
 
 #: The export metadata's `judge_kind` for the heuristic judge.
 HEURISTIC = "offline heuristic"
-_KINDS = {"heuristic": HEURISTIC, "openai": "llm", "anthropic": "llm", "vllm": "llm"}
+#: ... and for the judges that mark where a model itself struggles (surprisal:, divergence:).
+MODEL_GROUNDED = "model-grounded"
+_KINDS = {"heuristic": HEURISTIC, "openai": "llm", "anthropic": "llm", "vllm": "llm",
+          "surprisal": MODEL_GROUNDED, "divergence": MODEL_GROUNDED}
 
 #: One line, wherever the heuristic judge's work is shown.
 HEURISTIC_NOTE = ("heuristic is fixed rules for trying the pipeline offline: on real traces its passages match a "
@@ -26,6 +29,6 @@ HEURISTIC_NOTE = ("heuristic is fixed rules for trying the pipeline offline: on 
 
 
 def judge_kind(judges: Iterable[JudgeInfo]) -> str:
-    """"offline heuristic", "llm", or the backend name; several judges' kinds joined with " + "."""
+    """"offline heuristic", "llm", "model-grounded", or the backend name; several judges' kinds joined with " + "."""
     kinds = sorted({_KINDS.get(info.backend, info.backend) for info in judges})
     return " + ".join(kinds)

@@ -5,6 +5,8 @@
     openai:<model>            any OpenAI-compatible endpoint (--base-url)
     anthropic:<model>         Claude through the Messages API
     vllm:<model path>         in-process vLLM
+    surprisal:<small>         model-grounded: where the small model's own loss is highest
+    divergence:<small>,<large>  model-grounded: where the small model's prediction departs from the large one's
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from splitreason.errors import UsageError
 from splitreason.io.redaction import register_secret
 
-BACKENDS = ("heuristic", "openai", "anthropic", "vllm")
+BACKENDS = ("heuristic", "openai", "anthropic", "vllm", "surprisal", "divergence")
 RESPONSE_FORMATS = ("json_schema", "json_schema_strict", "json_object", "none")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _KEYS = {"backend", "model", "base_url", "base_url_env", "api_key_env", "api_key", "response_format",
@@ -123,11 +125,14 @@ def resolve(name: str, aliases: dict[str, JudgeSpec], *, base_url: str | None = 
             "openai": {"base_url_env": "OPENAI_BASE_URL", "api_key_env": "OPENAI_API_KEY"},
             "anthropic": {"base_url_env": "ANTHROPIC_BASE_URL", "api_key_env": "ANTHROPIC_API_KEY"},
         }.get(backend, {})
+        if backend == "divergence" and (model.count(",") != 1 or not all(part.strip() for part in model.split(","))):
+            raise JudgeConfigError(f"judge {name!r}: divergence needs two models, divergence:<small>,<large>")
         spec = JudgeSpec(name=name, backend=backend, model=model, origin="command line", **defaults)
     else:
         known = ", ".join(["heuristic", *sorted(aliases)])
         raise JudgeConfigError(
-            f"unknown judge {name!r}. Known: {known}; or openai:<model>, anthropic:<model>, vllm:<path>."
+            f"unknown judge {name!r}. Known: {known}; or openai:<model>, anthropic:<model>, vllm:<path>, "
+            "surprisal:<small>, divergence:<small>,<large>."
         )
     if base_url:
         spec = replace(spec, base_url=base_url, base_url_env=None)

@@ -6,6 +6,11 @@ last hidden states are computed once and the output layer is applied to chunks o
 (`logit_chunks`), so a 16k-token trace of a 150k-vocabulary model costs a few hundred MB, not
 tens of GB. Sequences longer than the model's context are scored in overlapping windows
 (`windows`), each position once, with at least `overlap` tokens of context before it.
+
+Given a `reference` model sharing the tokenizer, the same pass also reads the sequences with it
+(the same windows, the same chunks) and keeps, per position, its prediction and the KL divergence
+KL(reference || model) of the two next-token distributions: what the model-grounded judges and
+`evaluate labels` compare a small model with a large one by.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["TokenScores", "logit_chunks", "score_sequences", "windows"]
+__all__ = ["TokenScores", "context_length", "logit_chunks", "score_sequences", "windows"]
 
 DEFAULT_CHUNK = 256
 
@@ -31,11 +36,19 @@ class TokenScores:
     greedy_id: list[int] = field(default_factory=list)
     greedy_logprob: list[float] = field(default_factory=list)
     watched: dict[int, list[float]] = field(default_factory=dict)
+    #: With a reference model: its own scores of the same positions, and KL(reference || model).
+    reference: TokenScores | None = None
+    kl: list[float] = field(default_factory=list)
 
     def extend(self, other: TokenScores) -> None:
         self.target_logprob += other.target_logprob
         self.greedy_id += other.greedy_id
         self.greedy_logprob += other.greedy_logprob
+        self.kl += other.kl
+        if other.reference is not None:
+            if self.reference is None:
+                self.reference = TokenScores()
+            self.reference.extend(other.reference)
         for token, values in other.watched.items():
             self.watched.setdefault(token, []).extend(values)
 
@@ -83,16 +96,25 @@ def logit_chunks(model, input_ids, attention_mask=None, *, chunk: int = DEFAULT_
             yield start, logits
 
 
+def context_length(model) -> int:
+    """The most tokens the model reads at once (its position embeddings; 4096 when it does not say)."""
+    return int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+
+
 def score_sequences(model, sequences: Sequence[Sequence[int]], *, watch: Sequence[int] = (),
                     batch_size: int = 8, max_len: int | None = None, overlap: int = 256,
-                    chunk: int = DEFAULT_CHUNK, pad_id: int = 0) -> list[TokenScores]:
+                    chunk: int = DEFAULT_CHUNK, pad_id: int = 0, reference=None) -> list[TokenScores]:
     """Teacher-force every sequence; long ones in windows of `max_len` (default: the model's
-    context). Returns one `TokenScores` per sequence, of length len(sequence) - 1."""
+    context, the shorter of the two with a `reference`). Returns one `TokenScores` per sequence,
+    of length len(sequence) - 1; with a `reference` (a model with the same vocabulary), each also
+    holds the reference's scores and the per-position KL(reference || model)."""
     import torch
 
     device = next(model.parameters()).device
     if max_len is None:
-        max_len = int(getattr(model.config, "max_position_embeddings", 0) or 4096)
+        max_len = context_length(model)
+        if reference is not None:
+            max_len = min(max_len, context_length(reference))
     pieces: list[tuple[int, int, int, int]] = []  # (sequence, start, end, first_scored)
     for index, ids in enumerate(sequences):
         for start, end, first in windows(len(ids), max_len, overlap):
@@ -109,10 +131,20 @@ def score_sequences(model, sequences: Sequence[Sequence[int]], *, watch: Sequenc
             ids[row, : end - start] = torch.tensor(list(sequences[seq][start:end]), dtype=torch.long)
             mask[row, : end - start] = 1
         ids, mask = ids.to(device), mask.to(device)
-        collected = [TokenScores(watched={token: [] for token in watch}) for _ in batch]
+        collected = [TokenScores(watched={token: [] for token in watch},
+                                 reference=TokenScores() if reference is not None else None) for _ in batch]
+        reference_chunks = (logit_chunks(reference, ids.to(next(reference.parameters()).device), mask.to(
+            next(reference.parameters()).device), chunk=chunk) if reference is not None else None)
         for offset, logits in logit_chunks(model, ids, mask, chunk=chunk):
             logprobs = torch.log_softmax(logits, dim=-1)
             greedy_lp, greedy_id = logprobs.max(dim=-1)
+            if reference_chunks is not None:
+                ref_logprobs = torch.log_softmax(next(reference_chunks)[1].to(logits.device), dim=-1)
+                if ref_logprobs.shape[-1] != logprobs.shape[-1]:  # an output layer padded past the vocabulary
+                    width = min(ref_logprobs.shape[-1], logprobs.shape[-1])
+                    ref_logprobs, logprobs = ref_logprobs[..., :width], logprobs[..., :width]
+                ref_greedy_lp, ref_greedy_id = ref_logprobs.max(dim=-1)
+                kl = (ref_logprobs.exp() * (ref_logprobs - logprobs)).sum(-1).clamp_min(0.0)
             for row, (seq, start, end, first) in enumerate(batch):
                 # position p in the window predicts token p+1; keep predictions of tokens first+1..end-1
                 lo = max(offset, first - start)
@@ -127,6 +159,12 @@ def score_sequences(model, sequences: Sequence[Sequence[int]], *, watch: Sequenc
                 part.greedy_logprob += greedy_lp[row, local].tolist()
                 for token in watch:
                     part.watched[token] += logprobs[row, local, token].tolist()
+                if reference_chunks is not None:
+                    ref = part.reference
+                    ref.target_logprob += ref_logprobs[row, local].gather(-1, targets[:, None]).squeeze(-1).tolist()
+                    ref.greedy_id += ref_greedy_id[row, local].tolist()
+                    ref.greedy_logprob += ref_greedy_lp[row, local].tolist()
+                    part.kl += kl[row, local].tolist()
         for row, (seq, start, _end, _first) in enumerate(batch):
             partial.setdefault(seq, []).append((start, collected[row]))
     for seq, parts in partial.items():

@@ -72,6 +72,7 @@ class ReportData:
     prices_file: Path | None
     costs: list[JudgeCost]
     evaluations: list = field(default_factory=list)  # report/evaluations.Evaluation, one per `evaluate offload` run
+    labels: Any = None  # a schemas.label_eval.LabelsReport given with --labels
 
     @property
     def total_cost(self) -> float:

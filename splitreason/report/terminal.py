@@ -42,4 +42,8 @@ def print_summary(console: Console, data: ReportData, written: Path) -> None:
             f"{mode} {figures['accuracy']:.1%} at {figures['offload_share']:.1%} offloaded" for mode, figures
             in evaluation.modes.items()))
     console.print(table)
+    if data.labels is not None:
+        from splitreason.evaluate.labels import print_labels
+
+        print_labels(data.labels, console)
     console.print(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KiB)", highlight=False)

@@ -37,6 +37,9 @@ class Span(TextSpan):
     score: float = Field(ge=0.0, le=1.0, description="Alignment score: 1.0 for an exact quote.")
     reason: str = Field(default="", description="Why the judge found this span difficult.")
     match: MatchKind = Field(default="exact", description="How the judge's excerpt was aligned to the trace.")
+    signal: float | None = Field(default=None, exclude_if=lambda value: value is None,
+                                 description="Strength of a model-grounded judge's signal in this span (its "
+                                             "reason says what it measures); absent for judges that quote.")
 
 
 class HallucinatedExcerpt(BaseModel):

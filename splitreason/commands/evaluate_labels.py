@@ -1,0 +1,58 @@
+"""`splitreason evaluate labels RUN... --small SMALL [--large LARGE] [--json]`: options ->
+LabelsEvalSettings -> evaluate/labels.py."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from splitreason.commands.options import build_settings
+from splitreason.schemas.label_eval import LabelsEvalSettings as S
+
+console = Console(stderr=True, emoji=False, markup=False)
+
+
+def labels(
+    ctx: typer.Context,
+    runs: Annotated[list[Path] | None, typer.Argument(help=S.help("runs"), show_default=False)] = None,
+    small: Annotated[str | None, typer.Option("--small", help=S.help("small"), show_default=False)] = None,
+    large: Annotated[str | None, typer.Option("--large", help=S.help("large"))] = S.default("large"),
+    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
+                                                "the command line wins).", dir_okay=False)] = None,
+    max_length: Annotated[int | None, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
+    device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
+    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
+    json_output: Annotated[bool, typer.Option("--json", help=S.help("json_output"))] = S.default("json_output"),
+    progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
+) -> None:
+    """How well each run's spans pick out where SMALL struggles (its loss, or its excess loss over LARGE).
+
+    Lift = share of the loss inside the spans / share of the tokens inside (1.0 is chance), over
+    the traces every run annotated, and the character F1 between runs. The lift is not neutral: a
+    surprisal judge maximises it by construction. Save --json to a file for `report --labels`.
+    """
+    from splitreason.evaluate.labels import evaluate_labels, print_labels
+
+    settings = build_settings(ctx, S, required=("runs", "small"))
+    result = evaluate_labels(settings, progress_factory=_progress if settings.progress and not settings.json_output
+                             else None)
+    if settings.json_output:
+        print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
+        return
+    print_labels(result, Console(markup=False, emoji=False))
+
+
+@contextmanager
+def _progress(total: int):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("evaluate labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console) as bar:
+        task = bar.add_task("traces", total=total)
+        yield lambda done: bar.update(task, completed=done)
