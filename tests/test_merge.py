@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import AnnotateRequest, run_annotate
+from splitreason.annotator.pipeline import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.io.readers import iter_rows
 from splitreason.io.selection import Selection, select_traces
 from splitreason.io.shards import write_shards
@@ -32,7 +33,7 @@ SHARDS = 3
 
 
 def annotate(source, out: Path, **options):
-    request = AnnotateRequest(input=str(source), out=out, progress=False, **options)
+    request = AnnotateSettings(input=str(source), out=out, progress=False, **options)
     return asyncio.run(run_annotate(request, Console(file=io.StringIO())))
 
 
@@ -341,7 +342,7 @@ def test_a_part_with_human_reviews_is_refused(runs, tmp_path: Path) -> None:
 def test_judge_caches_are_merged_and_a_resume_asks_nothing(tmp_path: Path, judge_server, write_jsonl) -> None:
     server = judge_server()
     source = write_jsonl("cases.jsonl", case_rows([f"c{i}" for i in range(9)], paragraphs=4))
-    judge = {"judge": "openai:scripted-judge", "base_url": server.base_url}
+    judge = {"judge": ["openai:scripted-judge"], "base_url": server.base_url}
     for i in range(SHARDS):
         annotate(source, tmp_path / f"p{i}", num_shards=SHARDS, shard_index=i, **judge)
     asked = len(server.log)

@@ -50,7 +50,11 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
 from splitreason.judges.base import Excerpt
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.schemas.annotation import MATCH_RANK, MatchKind
+
+#: The least fuzzy alignment score for a quote (declared once, in AnnotateSettings).
+DEFAULT_FUZZY_THRESHOLD: float = AnnotateSettings.default("fuzzy_threshold")
 
 try:  # numpy (a dependency of `datasets`) builds the normalized view ~10x faster
     import numpy as _np
@@ -205,7 +209,7 @@ class Aligner:
         self,
         text: str,
         *,
-        fuzzy_threshold: float = 0.85,
+        fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
         max_fuzzy_window: int = DEFAULT_MAX_FUZZY_WINDOW,
     ):
         if not 0.0 < fuzzy_threshold <= 1.0:

@@ -59,7 +59,10 @@ class progress_bar:
 
 
 def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict,
-                  batching: dict | None = None) -> None:
+                  batching: dict | None = None, *, config=None) -> None:
+    if config is not None:  # a forgotten INPUT reads the bundled sample: say what was read, by whom, into where
+        judges = ", ".join(judge.name for judge in [config.judge, *config.other_judges])
+        console.print(f"input: {config.input}  judge: {judges}  out: {out}", highlight=False, soft_wrap=True)
     table = Table(title=f"splitreason annotate → {out}", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")

@@ -7,7 +7,23 @@ from typing import Annotated
 
 import typer
 
-OutDir = Annotated[Path, typer.Option("--out", "-o", help="Output directory of the annotation run.")]
+from splitreason.errors import UsageError
+
+# Help panels: the same groups in every command's --help.
+INPUT, JUDGE, ROUTING, OUTPUT, PERFORMANCE = "Input", "Judge", "Routing", "Output", "Performance"
+
+#: `--out` was the name of `-o` in annotate, shard, curate, merge and train sft; kept (hidden) so old scripts run.
+LegacyOut = Annotated[Path | None, typer.Option("--out", hidden=True, help="Old name of --output.",
+                                                 show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (progress and notes "
+                                      "stay on stderr).", rich_help_panel=OUTPUT)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors (no progress, no "
+                                     "summary table).", rich_help_panel=OUTPUT)]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also log what happens, step by step, on stderr.",
+                                       rich_help_panel=OUTPUT)]
+
+OutDir = Annotated[Path, typer.Option("--output", "-o", help="Output directory of the annotation run.",
+                                      rich_help_panel=OUTPUT)]
 RunDirArg = Annotated[Path, typer.Argument(help="Output directory of an annotation run.", exists=True, file_okay=False)]
 JudgesFile = Annotated[
     Path | None,
@@ -38,6 +54,27 @@ def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, .
     A `required` parameter left empty here may come from the file; the model says if neither has it."""
     given = {name: value for name, value in ctx.params.items() if name != "config"}
     for name in required:
-        if given.get(name) in (None, []):
+        if given.get(name) is None or given.get(name) in ([], ()):
             given.pop(name, None)
     return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"))
+
+
+def pick_output(output: Path | None, legacy: Path | None, default: Path | None = None) -> Path | None:
+    """--output, or the hidden --out of old scripts; both with different values is a usage error."""
+    if output is not None and legacy is not None and output != legacy:
+        raise UsageError(f"--output {output} and --out {legacy} disagree; give one (--out is the old name of --output)")
+    chosen = output if output is not None else legacy
+    return default if chosen is None else chosen
+
+
+def set_verbosity(console, *, quiet: bool = False, verbose: bool = False) -> None:
+    """--quiet silences the command's stderr console (errors still print); --verbose turns on INFO logs."""
+    if quiet and verbose:
+        raise UsageError("--quiet and --verbose contradict each other; give one")
+    if quiet and console is not None:
+        console.quiet = True
+    if verbose:
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+        logging.getLogger("splitreason").setLevel(logging.INFO)

@@ -196,7 +196,7 @@ def _sample(items: Iterator[Item], sampler, ledger: Ledger, work: Path) -> tuple
 
 def _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
              work: Path) -> dict:
-    from splitreason.annotator.run_config import environment_versions
+    from splitreason.schemas.run_manifest import environment_versions
 
     stats = selector.stats
     select = ledger.step("select")
