@@ -132,10 +132,14 @@ def load_config_file(path: Path, model: type[CommandSettings]) -> dict[str, Any]
 
 def _one_line(error: ValidationError, command: str) -> str:
     problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem["loc"]) or "settings"
+    where = ".".join(str(part) for part in problem["loc"])
     prefix = f"{command}: " if command else ""
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{prefix}{where.replace('_', '-')}: {problem['msg']}{more}"
+    # A model validator's message names its options itself ("--min-chars 5 is above --max-chars 3").
+    message = problem["msg"].removeprefix("Value error, ")
+    if message.startswith("--"):
+        where = ""
+    return f"{prefix}{where.replace('_', '-') + ': ' if where else ''}{message}{more}"
 
 
 def _first_line(error: BaseException) -> str:
