@@ -42,19 +42,17 @@ def _main(
 def _register() -> None:
     from splitreason.commands import (annotate, calibrate, curate, evaluate, export, judges, merge, report, review,
                                       shard, stats, train)
+    from splitreason.commands.options import with_verbosity
 
-    app.command("annotate")(annotate.annotate)
-    app.command("export")(export.export)
-    app.command("stats")(stats.stats)
-    app.command("report")(report.report)
-    app.command("shard")(shard.shard)
-    app.command("merge")(merge.merge)
-    app.command("curate")(curate.curate)
-    app.command("judges")(judges.judges)
-    app.command("calibrate")(calibrate.calibrate)
-    app.add_typer(review.register(), name="review")
-    app.add_typer(train.register(), name="train")
-    app.add_typer(evaluate.register(), name="evaluate")
+    for name, function in (("annotate", annotate.annotate), ("export", export.export), ("stats", stats.stats),
+                           ("report", report.report), ("shard", shard.shard), ("merge", merge.merge),
+                           ("curate", curate.curate), ("judges", judges.judges), ("calibrate", calibrate.calibrate)):
+        app.command(name)(with_verbosity(function))
+    for name, group in (("review", review.register()), ("train", train.register()),
+                        ("evaluate", evaluate.register())):
+        for info in group.registered_commands:  # every command has --quiet and --verbose
+            info.callback = with_verbosity(info.callback)
+        app.add_typer(group, name=name)
 
 
 def _escape_help(command) -> None:  # type: ignore[no-untyped-def]

@@ -18,11 +18,8 @@ from splitreason.commands.options import (
     ROUTING,
     AsJson,
     LegacyOut,
-    Quiet,
-    Verbose,
     build_settings,
     pick_output,
-    set_verbosity,
 )
 from splitreason.schemas.annotate import AnnotateSettings as S
 from splitreason.schemas.annotate import Engine, ResponseFormat
@@ -76,8 +73,6 @@ def annotate(
     semantic_threshold: Annotated[float | None, _opt("semantic_threshold", panel=ROUTING, min=0.0, max=1.0)] = S.default("semantic_threshold"),
     retry_rejected: Annotated[bool, _opt("retry_rejected", panel=OUTPUT)] = S.default("retry_rejected"),
     as_json: AsJson = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
     concurrency: Annotated[int, _opt("concurrency", panel=PERFORMANCE, min=1, max=4096)] = S.default("concurrency"),
     rpm: Annotated[float | None, _opt("rpm", "--rpm", panel=PERFORMANCE, min=0.1)] = S.default("rpm"),
     timeout: Annotated[float, _opt("timeout", panel=PERFORMANCE, min=0.1)] = S.default("timeout"),
@@ -93,13 +88,8 @@ def annotate(
 
     The summary (on stderr; with --json on stdout) names the input, the judge and OUT.
     """
-    set_verbosity(console, quiet=quiet, verbose=verbose)
     ctx.params["out"] = pick_output(out, legacy_out)
-    for name in ("legacy_out", "as_json", "quiet", "verbose"):
-        ctx.params.pop(name, None)
     settings = build_settings(ctx, S, required=("out", "judge", "vllm_args", "response_format"))
-    if quiet:
-        settings = settings.model_copy(update={"progress": False})
     try:
         if settings.engine is Engine.ray:
             from splitreason.annotator.ray_engine import default_address, run_on_ray

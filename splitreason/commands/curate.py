@@ -17,11 +17,8 @@ from splitreason.commands.options import (
     PERFORMANCE,
     AsJson,
     LegacyOut,
-    Quiet,
-    Verbose,
     build_settings,
     pick_output,
-    set_verbosity,
 )
 from splitreason.schemas.curate import CurateSettings as S
 from splitreason.schemas.curate import DecontaminationRule
@@ -54,8 +51,6 @@ def curate(
     shards: Annotated[int, _opt("shards", "--shards", "-n", panel=OUTPUT, min=1, max=100000)] = S.default("shards"),
     overwrite: Annotated[bool, _opt("overwrite", "--overwrite", panel=OUTPUT)] = S.default("overwrite"),
     as_json: AsJson = False,
-    quiet: Quiet = False,
-    verbose: Verbose = False,
     min_chars: Annotated[int | None, _opt("min_chars", panel=FILTERS, min=0)] = S.default("min_chars"),
     max_chars: Annotated[int | None, _opt("max_chars", panel=FILTERS, min=0)] = S.default("max_chars"),
     tokenizer: Annotated[str | None, _opt("tokenizer", panel=FILTERS)] = S.default("tokenizer"),
@@ -103,14 +98,11 @@ def curate(
     """
     from splitreason.curate.pipeline import run_curate
 
-    set_verbosity(console, quiet=quiet, verbose=verbose)
     ctx.params["out"] = pick_output(out, legacy_out)
-    for name in ("legacy_out", "as_json", "quiet", "verbose"):
-        ctx.params.pop(name, None)
     settings = build_settings(ctx, S, required=("out", "sources", "exclude_sources", "problem_types",
                                                 "exclude_problem_types", "finish_reasons", "languages", "eval_sets",
                                                 "stratify"))
-    if settings.progress and not quiet:
+    if settings.progress:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         with Progress(SpinnerColumn(), TextColumn("curating: {task.completed:,} traces read"),

@@ -39,6 +39,10 @@ HubConfig = Annotated[str | None, typer.Option(help="Config name for a hub datas
 HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]
 
 
+#: Parameters every command may have that are not settings: how it prints, not what it does.
+CONVENTION_PARAMS = frozenset({"config", "quiet", "verbose", "legacy_out", "as_json"})
+
+
 def typed_on_command_line(ctx: typer.Context) -> set[str]:
     """Names of the parameters the user gave (not defaults): they win over a --config file.
 
@@ -52,7 +56,7 @@ def typed_on_command_line(ctx: typer.Context) -> set[str]:
 def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, ...] = ()):
     """The command's settings from its parameters (all but --config) over its --config file.
     A `required` parameter left empty here may come from the file; the model says if neither has it."""
-    given = {name: value for name, value in ctx.params.items() if name != "config"}
+    given = {name: value for name, value in ctx.params.items() if name not in CONVENTION_PARAMS}
     for name in required:
         if given.get(name) is None or given.get(name) in ([], ()):
             given.pop(name, None)
@@ -67,14 +71,51 @@ def pick_output(output: Path | None, legacy: Path | None, default: Path | None =
     return default if chosen is None else chosen
 
 
-def set_verbosity(console, *, quiet: bool = False, verbose: bool = False) -> None:
-    """--quiet silences the command's stderr console (errors still print); --verbose turns on INFO logs."""
-    if quiet and verbose:
-        raise UsageError("--quiet and --verbose contradict each other; give one")
-    if quiet and console is not None:
-        console.quiet = True
-    if verbose:
-        import logging
+def with_verbosity(command):  # type: ignore[no-untyped-def]
+    """The command with --quiet/-q and --verbose/-v (every command has them; cli.py applies this).
 
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-        logging.getLogger("splitreason").setLevel(logging.INFO)
+    --quiet: nothing on stderr but the error that ends a command (progress, notes, summaries on
+    stderr are dropped; results on stdout stay). --verbose: INFO logs of splitreason on stderr."""
+    import contextlib
+    import functools
+    import inspect
+    import os
+    import sys
+
+    import typing
+
+    signature = inspect.signature(command)
+    if "quiet" in signature.parameters:
+        return command
+    # Annotations resolved here, in the command's module: typer reads the wrapper's, as objects.
+    hints = typing.get_type_hints(command, include_extras=True)
+    signature = signature.replace(parameters=[parameter.replace(annotation=hints.get(name, parameter.annotation))
+                                              for name, parameter in signature.parameters.items()])
+
+    @functools.wraps(command)
+    def wrapper(*args, quiet: bool = False, verbose: bool = False, **kwargs):  # type: ignore[no-untyped-def]
+        if quiet and verbose:
+            raise UsageError("--quiet and --verbose contradict each other; give one")
+        if verbose:
+            import logging
+
+            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+            logging.getLogger("splitreason").setLevel(logging.INFO)
+        if not quiet:
+            return command(*args, **kwargs)
+        saved = sys.stderr
+        with open(os.devnull, "w", encoding="utf-8") as null, contextlib.ExitStack():
+            sys.stderr = null
+            try:
+                return command(*args, **kwargs)
+            finally:
+                sys.stderr = saved  # before cli.py prints the error, if there is one
+
+    extra = [inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Quiet),
+             inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Verbose)]
+    parameters = [*signature.parameters.values()]
+    keyword = [p for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    positional = [p for p in parameters if p.kind is not inspect.Parameter.KEYWORD_ONLY]
+    wrapper.__signature__ = signature.replace(parameters=[*positional, *keyword, *extra])  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**hints, "quiet": Quiet, "verbose": Verbose}
+    return wrapper
