@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import typed_on_command_line
+from splitreason.commands.options import result_console, typed_on_command_line
 from splitreason.schemas.evaluate_grade import EvaluateGradeSettings as Settings
 
 console = Console(stderr=True, markup=False, emoji=False, highlight=False)
@@ -106,4 +106,4 @@ def _print_table(report: dict) -> None:
         low, high = report["majority_ci95"]
         table.add_row("majority vote", f"{report['majority_accuracy']:.1%}  (95 % CI {low:.1%} – {high:.1%})")
         table.add_row("coverage (any sample correct)", f"{report['coverage']:.1%}")
-    Console(markup=False, emoji=False, highlight=False).print(table)
+    result_console().print(table)

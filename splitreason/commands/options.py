@@ -119,3 +119,33 @@ def with_verbosity(command):  # type: ignore[no-untyped-def]
     wrapper.__signature__ = signature.replace(parameters=[*positional, *keyword, *extra])  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**hints, "quiet": Quiet, "verbose": Verbose}
     return wrapper
+
+
+def result_console():  # type: ignore[no-untyped-def]
+    """The console for results on stdout. A terminal gets tables that fit its width; a pipe or a file
+    gets plain columns (no box lines), as wide as their content: nothing is cut to "thres…"."""
+    import sys
+
+    from rich.console import Console
+
+    if sys.stdout.isatty():
+        return Console(markup=False, emoji=False, highlight=False)
+    return _plain_console_class()(markup=False, emoji=False, highlight=False, width=100_000, soft_wrap=True)
+
+
+def _plain_console_class():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+    from rich.table import Table
+
+    class PlainConsole(Console):
+        def print(self, *objects, **kwargs):  # type: ignore[no-untyped-def, override]
+            for item in objects:
+                if isinstance(item, Table):
+                    item.box, item.show_edge, item.pad_edge = None, False, False
+                    item.padding = (0, 2, 0, 0)
+                    for column in item.columns:  # nothing folded or cut in a pipe
+                        column.overflow, column.no_wrap = "ignore", True
+            super().print(*objects, **kwargs)
+
+    return PlainConsole
+

@@ -9,7 +9,7 @@ The API key comes only from ARGILLA_API_KEY; the server from --api-url or ARGILL
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -43,7 +43,7 @@ def push(
     run: RunDirArg,
     dataset: DatasetName,
     workspace: Workspace = None,
-    status: Annotated[str, typer.Option("--status", help="review: only traces routed to review; "
+    status: Annotated[Literal["review", "all"], typer.Option("--status", help="review: only traces routed to review; "
                                         "all: every annotated trace.")] = "review",
     api_url: ApiUrl = None,
     reviewers_per_trace: Annotated[int, typer.Option(help="Answers Argilla collects per trace before it counts "
@@ -56,8 +56,6 @@ def push(
     from splitreason.io.run_dir import RunDir
     from splitreason.review.argilla_sync import prepare_push, push_records
 
-    if status not in ("review", "all"):
-        raise typer.BadParameter("--status must be review or all", param_hint="--status")
     name = _check_dataset_name(dataset)
     run_dir = RunDir(run)
 
