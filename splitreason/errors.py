@@ -19,7 +19,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-__all__ = ["RunFailed", "ServiceUnavailable", "SplitReasonError", "UsageError", "exit_code_of"]
+__all__ = ["RunFailed", "ServiceUnavailable", "SplitReasonError", "UsageError", "exit_code_of", "one_line"]
+
+#: The longest detail kept in a one-line message (a reject's detail, a wrapped library error).
+DETAIL_MAX = 300
 
 
 class SplitReasonError(Exception):
@@ -52,3 +55,12 @@ class RunFailed(SplitReasonError):
 def exit_code_of(error: BaseException) -> int:
     """The exit code a command ends with when `error` stops it (3 for anything unexpected)."""
     return error.exit_code if isinstance(error, SplitReasonError) else 3
+
+
+def one_line(text: str, max_len: int = DETAIL_MAX) -> str:
+    """Collapse whitespace to single spaces and cut to `max_len` characters: how a detail from
+    elsewhere (a library's error, a bad value) goes into one of our one-line messages."""
+    text = " ".join(str(text).split())
+    if len(text) > max_len:
+        text = text[: max_len - 1] + "…"
+    return text

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from splitreason.annotator.agreement import char_f1, majority, mean_pairwise_f1, overlap, vote_regions
+from splitreason.agreement import char_f1, majority, mean_pairwise_f1, overlap, vote_regions
 from splitreason.annotator.consensus import consensus_spans
 from splitreason.schemas import Span
 

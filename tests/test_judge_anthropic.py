@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import run_annotate
+from splitreason.executors.local import run_annotate
 from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.registry import JudgeConfigError

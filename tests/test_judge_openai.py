@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 from splitreason import prompts
-from splitreason.annotator.pipeline import run_annotate
+from splitreason.executors.local import run_annotate
 from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.schemas.run_manifest import RunConfigError
 from splitreason.judges.base import JudgeUnavailable

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import run_annotate
+from splitreason.executors.local import run_annotate
 from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.io.readers import iter_rows
 from splitreason.io.selection import Selection, select_traces

@@ -262,7 +262,7 @@ import json, sys
 import ray
 from pathlib import Path
 from splitreason.schemas.annotate import AnnotateSettings
-from splitreason.annotator.ray_parts import annotate_part, write_check_file
+from splitreason.executors.ray_parts import annotate_part, write_check_file
 
 address, cases = sys.argv[1], json.loads(sys.argv[2])
 ray.init(address=address, log_to_driver=False)

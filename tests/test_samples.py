@@ -15,8 +15,8 @@ import sys
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.agreement import char_f1, vote_regions
-from splitreason.annotator.pipeline import run_annotate
+from splitreason.agreement import char_f1, vote_regions
+from splitreason.executors.local import run_annotate
 from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.schemas.run_manifest import RunConfigError
 from tests.judge_server import by_case, case_rows, read_annotations, sentences

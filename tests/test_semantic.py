@@ -14,9 +14,8 @@ import pytest
 
 from splitreason import THINK_CLOSE, THINK_OPEN
 from splitreason.annotator.align import Aligner
-from splitreason.annotator.semantic import (DEFAULT_THRESHOLD, Rescue, SemanticRescuer, SemanticSettingsError,
-                                            SemanticUnavailable,
-                                            segment_trace)
+from splitreason.annotator.semantic import DEFAULT_THRESHOLD, Rescue, SemanticRescuer, SemanticSettingsError, segment_trace
+from splitreason.models.embedding import EmbeddingModelError, EmbeddingUnavailable
 from splitreason.judges.base import Excerpt
 
 pytest.importorskip("sentence_transformers", reason="needs the [embed] extra")
@@ -167,7 +166,7 @@ def test_bad_model_path_is_one_clear_line(tmp_path, monkeypatch, make_path):
     path = make_path(tmp_path)
     rescuer = SemanticRescuer(path)
     assert rescuer.info["model"] == path
-    with pytest.raises(SemanticSettingsError) as caught:  # the user's path: a usage error (exit 2)
+    with pytest.raises(EmbeddingModelError) as caught:  # the user's path: a usage error (exit 2)
         rescuer.rescue(TRACES["935f5ad6"], ["Anything that needs the model to be loaded."])
     message = str(caught.value)
     assert "\n" not in message and INSTALL_HINT in message and path in message
@@ -175,7 +174,7 @@ def test_bad_model_path_is_one_clear_line(tmp_path, monkeypatch, make_path):
 
 def test_missing_extra_is_one_clear_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # what an install without [embed] sees
-    with pytest.raises(SemanticUnavailable) as caught:  # a missing extra: exit 1, like a missing service
+    with pytest.raises(EmbeddingUnavailable) as caught:  # a missing extra: exit 1, like a missing service
         SemanticRescuer().load()
     assert "\n" not in str(caught.value) and INSTALL_HINT in str(caught.value)
 

@@ -15,7 +15,7 @@ from importlib import resources
 import pytest
 from rich.console import Console
 
-from splitreason.annotator.pipeline import run_annotate
+from splitreason.executors.local import run_annotate
 from splitreason.schemas.annotate import AnnotateSettings
 from tests.judge_server import read_annotations
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from splitreason.annotator.agreement import mean_pairwise_f1
+from splitreason.agreement import mean_pairwise_f1
 from splitreason.annotator.align import DEFAULT_FUZZY_THRESHOLD, Aligner
 from splitreason.annotator.consensus import consensus_spans
 from splitreason.annotator.routing import RoutingPolicy, confidence, route

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from splitreason.annotator.agreement import majority
+from splitreason.agreement import majority
 from splitreason.schemas.annotation import MATCH_RANK, Span
 
 _MAX_REASONS = 3

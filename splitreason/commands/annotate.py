@@ -92,19 +92,19 @@ def annotate(
     settings = build_settings(ctx, S, required=("out", "judge", "vllm_args", "response_format"))
     try:
         if settings.engine is Engine.ray:
-            from splitreason.annotator.ray_engine import default_address, run_on_ray
+            from splitreason.executors.ray_engine import default_address, run_on_ray
 
             run_on_ray(settings, console, address=settings.ray_address or default_address(),
                        num_cpus=settings.ray_num_cpus)
             summary = None
         else:
-            from splitreason.annotator.pipeline import run_annotate
+            from splitreason.executors.local import run_annotate
 
             summary = asyncio.run(run_annotate(settings, console))
     except KeyboardInterrupt:  # typer would turn it into a silent exit 130; say how to go on
         console.print("interrupted: outputs so far are saved; run the same command again to resume")
         raise typer.Exit(130) from None
     if as_json:
-        from splitreason.annotator.pipeline import run_summary
+        from splitreason.executors.local import run_summary
 
         print(json.dumps(run_summary(settings.out, summary), indent=2, ensure_ascii=False))

@@ -14,6 +14,7 @@ from splitreason.commands.options import build_settings, result_console
 from splitreason.schemas.tag_eval import TagsEvalSettings as S
 
 console = Console(stderr=True, emoji=False)
+Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
 
 
 def tags(
@@ -27,7 +28,7 @@ def tags(
     skip_bad_rows: Annotated[bool, typer.Option(help=S.help("skip_bad_rows"))] = S.default("skip_bad_rows"),
     max_length: Annotated[int | None, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
     device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
-    dtype: Annotated[S.model_fields["dtype"].annotation, typer.Option(help=S.help("dtype"))] = S.default("dtype"),  # type: ignore[name-defined]
+    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
     batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
     json_output: Annotated[bool, typer.Option("--json", help=S.help("json_output"))] = S.default("json_output"),
     progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),

@@ -56,7 +56,8 @@ def export(
 
     Reviewed spans (OUT/review.sqlite) take the place of the judge's; traces rejected in review are left out.
     """
-    from splitreason.exports.sft import TokenCounter, default_instruction, write_export
+    from splitreason.exports.sft import default_instruction, write_export
+    from splitreason.models.tokens import TokenCounter
     from splitreason.io.environment import environment_errors
     from splitreason.io.lock import claim_output_file
     from splitreason.io.run_dir import RunDir
@@ -79,11 +80,7 @@ def export(
 
         raise RunDirError(f"{run} holds no annotations (no {run_dir.annotations_dir.name}/shard-*.jsonl); "
                           "run `splitreason annotate -o` into it first")
-    try:
-        counter = TokenCounter(tokenizer) if tokenizer else None
-    except Exception as error:  # a wrong path or hub id is a user error, not an internal one
-        detail = " ".join(str(error).split())[:300]
-        raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
+    counter = TokenCounter(tokenizer) if tokenizer else None  # a wrong path or hub id: ModelError, one line
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
     reviews = {}
     if ReviewStore.exists_for(run):

@@ -45,19 +45,15 @@ def report(
         raise ReportUnavailable("the report needs matplotlib: pip install 'splitreason[report]'") from error
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from splitreason.exports.sft import TokenCounter
     from splitreason.io.environment import environment_errors
+    from splitreason.models.tokens import TokenCounter
     from splitreason.io.jsonl import atomic_write_text
     from splitreason.io.lock import claim_output_file
     from splitreason.io.run_dir import RunDir
     from splitreason.report.collect import collect_report, count_annotations
     from splitreason.report.terminal import print_summary
 
-    try:
-        counter = TokenCounter(tokenizer) if tokenizer else None
-    except Exception as error:  # a wrong path or hub id is a user error, not an internal one
-        detail = " ".join(str(error).split())[:300]
-        raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
+    counter = TokenCounter(tokenizer) if tokenizer else None  # a wrong path or hub id: ModelError, one line
     with Progress(TextColumn("reading annotations"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))

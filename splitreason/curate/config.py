@@ -13,7 +13,6 @@ from splitreason.curate.dedup import EmbeddingDedup, ExactDedup, MinHashDedup
 from splitreason.curate.index import DedupIndex
 from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Language, TokenLength, TraceFilter
 from splitreason.curate.sampling import StratifiedSampler
-from splitreason.io.readers import InputError
 from splitreason.io.selection import Selection
 from splitreason.errors import UsageError
 from splitreason.schemas.curate import CurateSettings
@@ -138,9 +137,6 @@ def _filters(options: CurateSettings) -> list[TraceFilter]:
 
 
 def _tokenizer(path: str):
-    from splitreason.exports.sft import TokenCounter
+    from splitreason.models.tokenizer import load_tokenizer
 
-    try:
-        return TokenCounter(path).tokenizer
-    except (OSError, ValueError, RuntimeError) as error:
-        raise InputError(f"cannot load tokenizer {path}: {' '.join(str(error).split())[:200]}") from None
+    return load_tokenizer(path, need_offsets=True)  # a wrong path or hub id: ModelError, one line

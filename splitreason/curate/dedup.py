@@ -158,11 +158,11 @@ class EmbeddingDedup:
 
     def __init__(self, model: str | None = None, threshold: float = DEFAULT_EMBEDDING_THRESHOLD, batch_size: int = 256,
                  same_numbers: bool = True):
-        from splitreason.annotator.semantic import DEFAULT_MODEL, load_sentence_model
+        from splitreason.models.embedding import DEFAULT_EMBEDDING_MODEL, load_embedding_model
 
-        self.model_name, self.threshold, self.batch_size = model or DEFAULT_MODEL, threshold, batch_size
+        self.model_name, self.threshold, self.batch_size = model or DEFAULT_EMBEDDING_MODEL, threshold, batch_size
         self.same_numbers = same_numbers
-        self.model = load_sentence_model(model)
+        self.model = load_embedding_model(model)
         # Kept problems' unit vectors and numbers keys, one array per batch (appending copies nothing).
         self._kept_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._kept_ids: list[str] = []

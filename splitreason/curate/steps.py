@@ -17,8 +17,8 @@ from typing import IO
 from splitreason.curate.decontaminate import MAX_NGRAMS_SHOWN, Judgement
 from splitreason.curate.dedup import ClusterBook, Duplicate, EmbeddingDedup
 from splitreason.curate.filters import TraceFilter
+from splitreason.errors import one_line
 from splitreason.io.jsonl import record_to_line
-from splitreason.io.readers import one_line
 from splitreason.schemas import Exclusion, Reject, Trace
 from splitreason.schemas.contamination import ContaminationPair
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from splitreason.errors import UsageError
+from splitreason.errors import UsageError, one_line
 from splitreason.evaluate.accuracy import AccuracySummary, summarize
 from splitreason.evaluate.grading import Grader, Verdict
 from splitreason.io.eval_sets import EvalProblem, EvalSet
-from splitreason.io.readers import InputError, RawRow, iter_rows, one_line
+from splitreason.io.readers import InputError, RawRow, iter_rows
 
 __all__ = ["GRADING_KEY", "GradedPredictions", "PredictionRow", "PredictionsError", "grade_predictions",
            "read_predictions"]

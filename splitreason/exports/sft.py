@@ -26,6 +26,7 @@ import json
 from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.judges.kinds import HEURISTIC, judge_kind
+from splitreason.models.tokens import TokenCounter
 from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
@@ -89,37 +90,6 @@ class ExportSummary:
         if self.total_tokens is None or not self.total_tokens:
             return None
         return (self.offload_tokens or 0) / self.total_tokens
-
-
-class TokenCounter:
-    """Counts a trace's tokens and how many of them fall inside spans, for the model to be trained."""
-
-    def __init__(self, tokenizer_path: str):
-        try:
-            from transformers import AutoTokenizer, PreTrainedTokenizerFast
-        except ImportError as error:
-            raise RuntimeError("--tokenizer needs transformers: pip install 'splitreason[tokenize]'") from error
-        path = Path(tokenizer_path)
-        if path.is_dir() and (path / "tokenizer.json").is_file():
-            self.tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path))
-        else:
-            self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
-        if not getattr(self.tokenizer, "is_fast", False):
-            raise RuntimeError(f"tokenizer {tokenizer_path} has no fast version; offsets are needed")
-
-    def count(self, annotation: Annotation, spans=None) -> tuple[int, int]:
-        encoding = self.tokenizer(annotation.trace, add_special_tokens=False, return_offsets_mapping=True)
-        offsets = encoding["offset_mapping"]
-        inside = 0
-        spans = annotation.spans if spans is None else spans
-        index = 0
-        for start, end in offsets:
-            middle = (start + end) / 2
-            while index < len(spans) and spans[index].end <= start:
-                index += 1
-            if index < len(spans) and spans[index].start <= middle < spans[index].end:
-                inside += 1
-        return inside, len(offsets)
 
 
 def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,

@@ -38,7 +38,7 @@ from typing import Any
 
 from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
 from splitreason.schemas.reject import Reject
-from splitreason.errors import UsageError
+from splitreason.errors import UsageError, one_line
 
 __all__ = [
     "InputError",
@@ -56,7 +56,6 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (".jsonl", ".jsonl.gz", ".parquet")
 PARQUET_BATCH_ROWS = 64
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_DETAIL_MAX = 300
 #: The longest input line read (an OpenR1 row is at most a few MB); a longer one is a reject, read
 #: past without being held in memory.
 MAX_ROW_BYTES = 256 * 1024 * 1024
@@ -74,14 +73,6 @@ class RawRow:
     origin: str  # file path or hub id
     row: int  # 1-based line (jsonl / jsonl.gz), 0-based row (parquet / hub)
     data: dict[str, Any]
-
-
-def one_line(text: str, max_len: int = _DETAIL_MAX) -> str:
-    """Collapse whitespace to single spaces and cut to `max_len` characters."""
-    text = " ".join(str(text).split())
-    if len(text) > max_len:
-        text = text[: max_len - 1] + "…"
-    return text
 
 
 def _suffix_kind(path: Path) -> str | None:

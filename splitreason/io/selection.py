@@ -54,7 +54,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason import CLOSE_TAG, OPEN_TAG
-from splitreason.io.readers import RawRow, one_line
+from splitreason.errors import one_line
+from splitreason.io.readers import RawRow
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace, trace_id_issue
 

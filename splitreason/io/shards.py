@@ -33,9 +33,10 @@ from typing import IO, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import splitreason
+from splitreason.errors import one_line
 from splitreason.io.jsonl import atomic_write_bytes, file_sha256, fsync_dir, record_to_line
 from splitreason.io.lock import is_lock_file
-from splitreason.io.readers import InputError, one_line
+from splitreason.io.readers import InputError
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.trace import Trace
 

@@ -18,7 +18,7 @@ from splitreason.schemas.annotate import AnnotateSettings as _S
 
 @dataclass
 class JudgeSettings:
-    """What a judge takes from a command's settings (annotate: `annotator.pipeline.judge_settings`)."""
+    """What a judge takes from a command's settings (annotate: `executors.local.judge_settings`)."""
 
     sampling: SamplingParams = field(default_factory=SamplingParams)
     retry: RetryPolicy = field(default_factory=RetryPolicy)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from splitreason import prompts
-from splitreason.io.readers import one_line
+from splitreason.errors import one_line
 from splitreason.io.redaction import redact
 from splitreason.judges.base import Judge, JudgeFailed, Verdict
 from splitreason.judges.cache import CachedFailure, Completion, RequestCache, cache_key

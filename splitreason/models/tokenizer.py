@@ -32,7 +32,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, need_offsets: bool = Fals
     name = str(name_or_path)
     path = Path(name).expanduser()
     if looks_local(name) and not path.exists():
-        raise ModelError(f"{what} {name} does not exist")
+        raise ModelError(f"cannot load {what} {name}: it does not exist")
     try:
         if path.is_dir() and (path / "tokenizer.json").is_file() and not _names_class(path):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path))

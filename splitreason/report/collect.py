@@ -102,7 +102,7 @@ def count_annotations(run_dir: RunDir) -> int:
 
 def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, curation: Path | None = None,
                    prices_file: Path | None = None, on_trace: Callable[[], None] | None = None) -> ReportData:
-    """Read OUT once. `tokens` is an exports.sft.TokenCounter (offload share and span lengths in
+    """Read OUT once. `tokens` is a models.tokens.TokenCounter (offload share and span lengths in
     its tokens) or None (characters); `on_trace` is called after each annotation (progress)."""
     from splitreason.review.store import ReviewStore
 

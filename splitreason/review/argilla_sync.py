@@ -33,7 +33,7 @@ from splitreason.review.offsets import Utf16Index
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from splitreason.schemas.review import ReviewOutcome
-from splitreason.errors import ServiceUnavailable, UsageError
+from splitreason.errors import ServiceUnavailable, UsageError, one_line
 
 if TYPE_CHECKING:
     import argilla as rg
@@ -51,9 +51,8 @@ class ArgillaUnavailable(ServiceUnavailable):
     """No Argilla to talk to: the server cannot be reached, or the argilla extra is missing."""
 
 
-def _one_line(error: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _one_line(error: BaseException) -> str:
+    return one_line(str(error)) or type(error).__name__
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from splitreason.annotator.agreement import char_f1, mean_pairwise_f1, vote_regions
+from splitreason.agreement import char_f1, mean_pairwise_f1, vote_regions
 from splitreason.schemas.review import Review, ReviewedSpan, ReviewOutcome
 
 

@@ -1,7 +1,7 @@
 """`annotate --engine ray`: every unfinished shard as a task on an existing Ray cluster.
 
     driver: check settings against OUT -> connect -> one task per unfinished shard -> merge
-    task:   run_annotate(--shard-index I) into OUT/parts/shard-0000I/   (annotator/ray_parts.py)
+    task:   run_annotate(--shard-index I) into OUT/parts/shard-0000I/   (executors/ray_parts.py)
 
 The outputs, manifest and resume are a local run's: a shard finished in OUT is skipped, a part
 left by a stopped run resumes (answers from its cache), changed settings are refused before any
@@ -21,8 +21,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from splitreason.annotator.pipeline import prepare_run, settled_manifest, stored_settings
-from splitreason.annotator.ray_parts import (
+from splitreason.executors.local import prepare_run, settled_manifest, stored_settings
+from splitreason.executors.ray_parts import (
     PARTS_DIR,
     RayEngineError,
     RayShardsFailed,

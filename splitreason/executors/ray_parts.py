@@ -121,7 +121,7 @@ def annotate_part(request, shard: int, check_file: str, token: str, input_path: 
     Errors come back as data (shard, host, one line), so the driver can report them per shard and
     still merge the others; nothing is raised through Ray but an interrupt.
     """
-    from splitreason.annotator.pipeline import run_annotate
+    from splitreason.executors.local import run_annotate
 
     host = socket.gethostname()
     try:
