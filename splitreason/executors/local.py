@@ -199,7 +199,10 @@ async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir
     atomic_write_json(run_dir.manifest_path, manifest.to_json())
 
     try:
-        with progress_bar(console, settings.progress, plan.expected) as tracker:
+        with progress_bar(console, settings.progress, plan.expected, rows=plan.expected_rows,
+                          rows_estimated=plan.rows_estimated,
+                          rows_read=lambda: plan.selection_stats.rows_read,
+                          tokens=any(spec.backend != "heuristic" for spec in specs)) as tracker:
             run.on_progress = tracker.update
             counts = await run.run(prepared.items)
     except BaseException as error:
