@@ -49,7 +49,7 @@ def load_reviewed_run(out: Path) -> ReviewedRun:
     """Annotations of OUT and whether the merged reviews changed each reviewed trace."""
     from splitreason.io.run_dir import RunDir
     from splitreason.review.calibrate import CalibrateError
-    from splitreason.review.merge import merge_reviews
+    from splitreason.review.reconcile import merge_reviews
     from splitreason.review.store import ReviewStore
 
     annotations = list(RunDir(out).iter_annotations())

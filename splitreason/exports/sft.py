@@ -27,7 +27,7 @@ from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.judges.kinds import HEURISTIC, judge_kind
 from splitreason.models.tokens import TokenCounter
-from splitreason.review.merge import merge_reviews
+from splitreason.review.reconcile import merge_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
 from splitreason.schemas.review import Review, ReviewOutcome

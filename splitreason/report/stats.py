@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from statistics import mean, quantiles
 from typing import Any
 
-from splitreason.review.merge import merge_reviews
+from splitreason.review.reconcile import merge_reviews
 from splitreason.schemas import Annotation, Reject
 from splitreason.schemas.review import Review, ReviewOutcome
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from splitreason.review.argilla import (FIELD_TRACE, QUESTION_SPANS, ResponseError, build_record, build_settings,
                                         missing_layout, review_from_response, spans_from_answer)
-from splitreason.review.merge import merge_reviews
+from splitreason.review.reconcile import merge_reviews
 from splitreason.review.offsets import Utf16Index
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
