@@ -454,7 +454,7 @@ def test_the_shipped_table_covers_every_built_in_alias() -> None:
 
 
 def test_tokens_of_several_judges_are_priced_only_when_their_prices_agree(tmp_path: Path) -> None:
-    from splitreason.exports.stats import JudgeUsage
+    from splitreason.report.stats import JudgeUsage
     from splitreason.report.prices import PriceTable
 
     prices = tmp_path / "prices.toml"

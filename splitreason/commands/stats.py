@@ -18,7 +18,7 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
     """Counts by status and reason, coverage, spans, hallucination rate, tokens, agreement, review progress."""
-    from splitreason.exports.stats import collect_stats
+    from splitreason.report.stats import collect_stats
     from splitreason.io.run_dir import RunDir
     from splitreason.review.store import ReviewStore
 

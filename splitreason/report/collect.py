@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from splitreason.exports.sft import exported_spans
-from splitreason.exports.stats import RunStats
+from splitreason.report.stats import RunStats
 from splitreason.io.run_dir import RunDir, RunDirError
 from splitreason.report.curation import CurationSummary, find_curation
 from splitreason.report.prices import JudgeCost, PriceTable

@@ -10,7 +10,7 @@ from importlib import resources
 from jinja2 import Environment, StrictUndefined
 
 from splitreason.curate.decontaminate import RULE_MEANINGS
-from splitreason.exports.stats import distribution
+from splitreason.report.stats import distribution
 from splitreason.report import plots
 from splitreason.report.collect import NEAR_TARGET, ReportData
 from splitreason.report.prices import PER_TOKENS

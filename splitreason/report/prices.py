@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from splitreason.exports.stats import JudgeUsage
+from splitreason.report.stats import JudgeUsage
 from splitreason.errors import UsageError
 
 PER_TOKENS = 1_000_000
