@@ -67,3 +67,28 @@ def test_limit_is_the_total(tmp_path: Path, limit: str) -> None:
     result = ok(run_cli("annotate", "--limit", limit, "-o", tmp_path / "out"))
     bar = [line for line in result.stderr.splitlines() if line.startswith("annotating")]
     assert bar and f"{limit}/{limit}" in bar[-1] and "traces/s" in bar[-1], result.stderr
+
+
+def test_paid_judges_show_tokens_and_dollars_so_far() -> None:
+    import io
+
+    from rich.console import Console
+
+    from splitreason.annotator.progress import progress_bar
+    from splitreason.annotator.runner import RunCounts
+    from splitreason.commands.annotate import _cost_so_far
+    from splitreason.schemas import Usage
+    from splitreason.schemas.annotate import AnnotateSettings
+
+    assert _cost_so_far(AnnotateSettings()) is None  # the offline heuristic judge costs nothing
+    cost = _cost_so_far(AnnotateSettings(judge=["gpt-4o"]))  # list price: $2.50 / $10.00 per million
+    assert cost(1_000_000, 100_000) == pytest.approx(3.5)
+    assert _cost_so_far(AnnotateSettings(judge=["openai:some-model"]))(10, 10) is None  # no price: never guessed
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=200, force_terminal=False)
+    with progress_bar(console, True, 4, tokens=True, cost=cost) as tracker:
+        counts = RunCounts(usage=Usage(prompt_tokens=1_000_000, completion_tokens=100_000))
+        counts.status["accepted"] += 2
+        tracker.update(counts, None)
+    assert "tokens 1,100,000 ($3.50)" in stream.getvalue()

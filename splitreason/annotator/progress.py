@@ -28,8 +28,8 @@ class _Tracker:
     """Counts traces when their number is known up front (shard manifest, --limit); otherwise input
     rows read against the input's row count (parquet metadata, counted or estimated jsonl lines)."""
 
-    def __init__(self, progress: Progress | None, expected: int | None, rows: int | None, rows_read):
-        self.progress = progress
+    def __init__(self, progress: Progress | None, expected: int | None, rows: int | None, rows_read, cost=None):
+        self.progress, self.cost = progress, cost
         self.by_rows = expected is None and rows is not None and rows_read is not None
         self.rows_read = rows_read
         total = rows if self.by_rows else expected
@@ -39,11 +39,15 @@ class _Tracker:
     def update(self, counts: RunCounts, annotation: Annotation | None) -> None:
         if self.progress is None:
             return
-        tokens = counts.usage.prompt_tokens + counts.usage.completion_tokens
+        usage = counts.usage
+        tokens = f"{usage.prompt_tokens + usage.completion_tokens:,}"
+        if self.cost is not None:  # this invocation's tokens at the judge's list price
+            dollars = self.cost(usage.prompt_tokens, usage.completion_tokens)
+            tokens += " (no price)" if dollars is None else f" (${dollars:,.2f})"
         done = counts.annotated + counts.already_done
         completed = self.rows_read() if self.by_rows else done
         traces = f"{done:,} traces " if self.by_rows else ""
-        self.progress.update(self.task, completed=completed, tokens=f"{tokens:,}",
+        self.progress.update(self.task, completed=completed, tokens=tokens,
                              status=f"{traces}✓{counts.status['accepted']} ?{counts.status['review']} "
                              f"✗{counts.status['rejected']}")
 
@@ -52,7 +56,8 @@ class progress_bar:
     """On stderr: done/total, rate, elapsed and the remaining time (ETA) once a total is known."""
 
     def __init__(self, console: Console, enabled: bool, expected: int | None, *, rows: int | None = None,
-                 rows_estimated: bool = False, rows_read=None, tokens: bool = True):
+                 rows_estimated: bool = False, rows_read=None, tokens: bool = True, cost=None):
+        self.cost = cost
         self.console, self.enabled, self.expected, self.tokens = console, enabled, expected, tokens
         self.rows, self.rows_estimated, self.rows_read = rows, rows_estimated, rows_read
         self._progress: Progress | None = None
@@ -69,7 +74,7 @@ class progress_bar:
             columns.append(TextColumn("{task.fields[status]}"))
             self._progress = Progress(*columns, console=self.console, transient=False)
             self._progress.start()
-        tracker = _Tracker(self._progress, self.expected, self.rows, self.rows_read)
+        tracker = _Tracker(self._progress, self.expected, self.rows, self.rows_read, self.cost)
         if self._progress:
             self._progress.update(tracker.task, status="")
         return tracker

@@ -100,7 +100,7 @@ def annotate(
         else:
             from splitreason.executors.local import run_annotate
 
-            summary = asyncio.run(run_annotate(settings, console))
+            summary = asyncio.run(run_annotate(settings, console, cost=_cost_so_far(settings)))
     except KeyboardInterrupt:  # typer would turn it into a silent exit 130; say how to go on
         console.print("interrupted: outputs so far are saved; run the same command again to resume")
         raise typer.Exit(130) from None
@@ -108,3 +108,20 @@ def annotate(
         from splitreason.executors.local import run_summary
 
         print(json.dumps(run_summary(settings.out, summary), indent=2, ensure_ascii=False))
+
+
+def _cost_so_far(settings: S):  # type: ignore[no-untyped-def]
+    """Dollars for tokens at the shipped list prices (report/prices.toml), for the progress bar of
+    judges paid by the token; None for the offline heuristic judge."""
+    if all(name == "heuristic" for name in settings.judge):
+        return None
+    from splitreason.report.prices import PriceTable
+    from splitreason.report.stats import JudgeUsage
+
+    table, judges = PriceTable.load(), tuple(name for name in settings.judge if name != "heuristic")
+
+    def cost(prompt_tokens: int, completion_tokens: int) -> float | None:
+        usage = JudgeUsage(judges=judges, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+        return table.cost(", ".join(judges), usage).dollars
+
+    return cost

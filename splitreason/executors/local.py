@@ -137,9 +137,10 @@ def settled_manifest(run_dir: RunDir, config: RunConfig, *, also: tuple[str, ...
     return previous
 
 
-async def run_annotate(settings: AnnotateSettings, console: Console) -> RunCounts:
+async def run_annotate(settings: AnnotateSettings, console: Console, *, cost=None) -> RunCounts:
     """Validate everything, start the judges, then create and lock OUT, check it again under the
-    lock, and run. A run that cannot start leaves OUT as it was (and no OUT where there was none)."""
+    lock, and run. A run that cannot start leaves OUT as it was (and no OUT where there was none).
+    `cost(prompt_tokens, completion_tokens)` gives dollars so far (None: no price) for the progress bar."""
     prepared = prepare_run(settings)
     run_dir = RunDir(settings.out)
     settled_manifest(run_dir, prepared.config)  # a conflict stops here, before any judge starts
@@ -158,7 +159,7 @@ async def run_annotate(settings: AnnotateSettings, console: Console) -> RunCount
             run_dir.clear_unannotated()
         run = AnnotationRun(run_dir, prepared.judges, _options(settings, prepared))
         with environment_errors(lambda: _saved(run, settings.out), path=settings.out):
-            return await _run_locked(settings, prepared, run_dir, run, previous, console)
+            return await _run_locked(settings, prepared, run_dir, run, previous, console, cost)
     except BaseException:
         lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
         raise
@@ -186,7 +187,7 @@ def _saved(run: AnnotationRun | None, out: Path) -> str:
 
 
 async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir: RunDir, run: AnnotationRun,
-                      previous: RunManifest | None, console: Console) -> RunCounts:
+                      previous: RunManifest | None, console: Console, cost=None) -> RunCounts:
     """The run itself, OUT locked and checked."""
     specs, judges, plan, config = prepared.specs, prepared.judges, prepared.plan, prepared.config
     run.started = True
@@ -202,7 +203,7 @@ async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir
         with progress_bar(console, settings.progress, plan.expected, rows=plan.expected_rows,
                           rows_estimated=plan.rows_estimated,
                           rows_read=lambda: plan.selection_stats.rows_read,
-                          tokens=any(spec.backend != "heuristic" for spec in specs)) as tracker:
+                          tokens=any(spec.backend != "heuristic" for spec in specs), cost=cost) as tracker:
             run.on_progress = tracker.update
             counts = await run.run(prepared.items)
     except BaseException as error:
