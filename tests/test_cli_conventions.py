@@ -14,7 +14,7 @@ from tests.helpers import assert_one_clean_error, ok, run_cli
 
 #: Commands that print a result (a summary, a table, figures): each has --json.
 PRINTS_A_RESULT = {"annotate", "curate", "export", "shard", "merge", "stats", "report", "calibrate", "judges",
-                   "train sft", "evaluate tags", "evaluate grade", "evaluate simulate"}
+                   "train sft", "evaluate tags", "evaluate grade", "evaluate simulate", "review push", "review pull"}
 
 
 def _commands():
