@@ -15,6 +15,8 @@ INPUT, JUDGE, ROUTING, OUTPUT, PERFORMANCE = "Input", "Judge", "Routing", "Outpu
 #: `--out` was the name of `-o` in annotate, shard, curate, merge and train sft; kept (hidden) so old scripts run.
 LegacyOut = Annotated[Path | None, typer.Option("--out", hidden=True, help="Old name of --output.",
                                                  show_default=False)]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
+                                                 "the command line wins).", dir_okay=False, rich_help_panel=INPUT)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout (progress and notes "
                                       "stay on stderr).", rich_help_panel=OUTPUT)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on stderr but errors (no progress, no "
@@ -31,12 +33,18 @@ JudgesFile = Annotated[
                  "or ~/.config/splitreason/judges.toml).", dir_okay=False),
 ]
 
-# How traces are selected from OpenR1 rows (annotate, shard, curate).
-IncludeIncorrect = Annotated[bool, typer.Option(help="Also select generations math-verify marked wrong.")]
-IncludeUnfinished = Annotated[bool, typer.Option(help="Also select generations whose finish reason is not stop.")]
-IncludeIncomplete = Annotated[bool, typer.Option(help="Also select generations with incomplete reasoning.")]
-HubConfig = Annotated[str | None, typer.Option(help="Config name for a hub dataset (e.g. default, extended).")]
-HubSplit = Annotated[str, typer.Option(help="Split of a hub dataset.")]
+# How traces are selected from OpenR1 rows (annotate, shard, curate): help from TraceSelectionSettings.
+def _selection(name: str, **kwargs):  # type: ignore[no-untyped-def]
+    from splitreason.schemas.settings import TraceSelectionSettings
+
+    return typer.Option(help=TraceSelectionSettings.model_fields[name].description, rich_help_panel=INPUT, **kwargs)
+
+
+IncludeIncorrect = Annotated[bool, _selection("include_incorrect")]
+IncludeUnfinished = Annotated[bool, _selection("include_unfinished")]
+IncludeIncomplete = Annotated[bool, _selection("include_incomplete")]
+HubConfig = Annotated[str | None, _selection("hub_config")]
+HubSplit = Annotated[str, _selection("hub_split")]
 
 
 #: Parameters every command may have that are not settings: how it prints, not what it does.

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from splitreason.schemas.settings import CommandSettings, operational
+from splitreason.schemas.settings import CommandSettings, TraceSelectionSettings, operational
 
 __all__ = ["AnnotateSettings", "Engine", "ResponseFormat", "parse_engine_args"]
 
@@ -54,7 +54,7 @@ def parse_engine_args(pairs: list[str] | dict[str, Any] | None) -> dict[str, Any
     return args
 
 
-class AnnotateSettings(CommandSettings):
+class AnnotateSettings(TraceSelectionSettings, CommandSettings):
     """Settings of `splitreason annotate` (one field per option)."""
 
     command: ClassVar[str] = "annotate"
@@ -64,11 +64,6 @@ class AnnotateSettings(CommandSettings):
                               "a shard directory, or a hub id (e.g. open-r1/OpenR1-Math-220k). Default: the bundled "
                               "sample.")
     limit: int | None = Field(None, ge=0, description="Annotate at most N traces.")
-    include_incorrect: bool = Field(False, description="Also select generations math-verify marked wrong.")
-    include_unfinished: bool = Field(False, description="Also select generations whose finish reason is not stop.")
-    include_incomplete: bool = Field(False, description="Also select generations with incomplete reasoning.")
-    hub_config: str | None = Field(None, description="Config name for a hub dataset (e.g. default, extended).")
-    hub_split: str = Field("train", description="Split of a hub dataset.")
     num_shards: int | None = Field(None, ge=1, description="Split the input into N shards (by trace id hash).")
     shard_index: int | None = Field(None, ge=0, description="Only annotate this shard (0-based).")
     # judge

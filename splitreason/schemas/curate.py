@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from splitreason.schemas.settings import CommandSettings, operational
+from splitreason.schemas.settings import CommandSettings, TraceSelectionSettings, operational
 
 __all__ = ["CurateSettings", "DecontaminationRule", "StrataKey", "split_list"]
 
@@ -43,7 +43,7 @@ def split_list(value: Any) -> Any:
     return value
 
 
-class CurateSettings(CommandSettings):
+class CurateSettings(TraceSelectionSettings, CommandSettings):
     """Settings of `splitreason curate`."""
 
     command: ClassVar[str] = "curate"
@@ -52,11 +52,6 @@ class CurateSettings(CommandSettings):
     input: str | None = Field(None, description="OpenR1-schema file, directory or hub id (default: the bundled "
                               "sample).")
     limit: int | None = Field(None, ge=0, description="Read at most N selected traces.")
-    include_incorrect: bool = Field(False, description="Also select generations math-verify marked wrong.")
-    include_unfinished: bool = Field(False, description="Also select generations whose finish reason is not stop.")
-    include_incomplete: bool = Field(False, description="Also select generations with incomplete reasoning.")
-    hub_config: str | None = Field(None, description="Config name for a hub dataset (e.g. default, extended).")
-    hub_split: str = Field("train", description="Split of a hub dataset.")
     # output
     out: Path = Field(Path("curated"), description="Directory for the curated shards and reports.")
     shards: int = Field(1, ge=1, le=100_000, description="Number of shards to write.")

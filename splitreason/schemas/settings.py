@@ -25,7 +25,7 @@ from pydantic_core import PydanticUndefined
 
 from splitreason.errors import UsageError
 
-__all__ = ["CommandSettings", "SettingsError", "load_config_file", "operational"]
+__all__ = ["CommandSettings", "SettingsError", "TraceSelectionSettings", "load_config_file", "operational"]
 
 _OPERATIONAL = "operational"
 
@@ -94,6 +94,16 @@ class CommandSettings(BaseModel):
         current = self.fingerprint()
         return [f"{name}: {previous.get(name)!r} -> {value!r}" for name, value in current.items()
                 if previous.get(name) != value]
+
+
+class TraceSelectionSettings(BaseModel):
+    """Which generations of OpenR1 rows a command reads (annotate, curate, shard): declared once here."""
+
+    include_incorrect: bool = Field(False, description="Also select generations math-verify marked wrong.")
+    include_unfinished: bool = Field(False, description="Also select generations whose finish reason is not stop.")
+    include_incomplete: bool = Field(False, description="Also select generations with incomplete reasoning.")
+    hub_config: str | None = Field(None, description="Config name for a hub dataset (e.g. default, extended).")
+    hub_split: str = Field("train", description="Split of a hub dataset.")
 
 
 def load_config_file(path: Path, model: type[CommandSettings]) -> dict[str, Any]:
