@@ -10,11 +10,14 @@ Also a script that makes the README's screenshots from the bundled sample:
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import subprocess
 import sys
 import tempfile
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from urllib.parse import quote
 
@@ -83,6 +86,26 @@ class ReviewServerThread:
     def __exit__(self, *exc: object) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(30)
+
+
+def call(server: ReviewServerThread, method: str, path: str, body: object = None, *,
+         session: str | None = "valid", raw: bytes | None = None, content_type: str = "application/json",
+         headers: dict[str, str] | None = None):
+    """One real HTTP request with the session cookie a browser holds ("valid"), another, or none;
+    (status, parsed JSON body)."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(server.base_url + path, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", content_type)
+    if session is not None:
+        request.add_header("Cookie", f"{SESSION_COOKIE}={server.session if session == 'valid' else session}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        text = error.read().decode()
+        assert "Traceback" not in text
+        return error.code, json.loads(text)
 
 
 def sign_in(base_url: str, token: str) -> str:
@@ -184,7 +207,7 @@ def make_report_screenshot(target: Path, *, full_page: bool = False) -> None:
     partly reviewed) and save a screenshot of the page in headless Chromium."""
     from playwright.sync_api import sync_playwright
 
-    from tests.test_report import build_curated_run, save_reviews
+    from tests.builders import build_curated_run, save_reviews
 
     with tempfile.TemporaryDirectory() as tmp:
         _, out = build_curated_run(Path(tmp))

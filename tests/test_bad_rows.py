@@ -115,8 +115,7 @@ def test_shard_and_curate_reject_the_same_rows(tmp_path: Path, hostile) -> None:
 
 def test_the_longest_accepted_trace_id_can_be_opened_and_decided_in_review(tmp_path: Path, write_jsonl) -> None:
     """One limit shared by input and review UI: every annotated trace can be reviewed."""
-    from tests.browser import ReviewServerThread
-    from tests.test_review_ui import call
+    from tests.browser import ReviewServerThread, call
 
     uuid = "w" * (MAX_TRACE_ID_CHARS - 2)
     source = write_jsonl("in.jsonl", [openr1_record(uuid, [reasoning_trace(3, 4)])])

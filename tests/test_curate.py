@@ -11,7 +11,7 @@ import pytest
 
 from tests.helpers import openr1_record, reasoning_trace
 from tests.helpers import assert_one_clean_error, ok, read_jsonl, run_cli
-from tests.test_decontaminate import CORPUS, DICE, EVAL, LEAKS, MN, URN
+from tests.builders import CORPUS, DICE, EVAL, LEAKS, MN, URN
 
 CHINESE = ("<think>\n" + "我们需要仔细地计算这个问题。首先，我们考虑所有可能的情况，然后逐一验证每一种情况是否满足题目的条件。"
            "接下来我们把结果加起来，并且检查有没有遗漏的情况，最后得到答案。\n" * 3 + "</think>\n答案是 \\(\\boxed{7}\\)。")

@@ -142,10 +142,9 @@ def test_embedding_dedup_finds_paraphrases_with_the_same_numbers():
 def test_embedding_dedup_stage_keeps_a_problems_generations_in_one_batch(tmp_path):
     """Two generations per problem and batches of two problems: a duplicate's cluster lists it
     once, and each of its generations is excluded once."""
-    import io
-
     from splitreason.curate.dedup import ClusterBook, EmbeddingDedup
     from splitreason.curate.steps import EmbeddingDedupStage, Ledger
+    from splitreason.io.jsonl import JsonlAppender
 
     problems = {"a": "Find the area of a triangle with sides 13, 14 and 15.",
                 "b": "A bag has 5 red and 7 green marbles; two are drawn. Find the chance they match in colour.",
@@ -153,7 +152,7 @@ def test_embedding_dedup_stage_keeps_a_problems_generations_in_one_batch(tmp_pat
     traces = [Trace(trace_id=f"{uuid}:{g}", uuid=uuid, generation_index=g, problem=problem,
                     text=f"<think>{uuid} {g}</think>", origin="mem", origin_row=i)
               for i, (uuid, problem) in enumerate(problems.items()) for g in range(2)]
-    ledger, book = Ledger(io.BytesIO()), ClusterBook()
+    ledger, book = Ledger(JsonlAppender(tmp_path / "exclusions.jsonl")), ClusterBook()
     stage = EmbeddingDedupStage(EmbeddingDedup(threshold=0.85, batch_size=2), book, ledger)
 
     kept = [trace.trace_id for trace in stage(iter(traces))]

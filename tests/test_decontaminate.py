@@ -11,28 +11,7 @@ from splitreason.curate.decontaminate import NgramRule
 from splitreason.curate.specific import SpecificRule
 from splitreason.curate.text import math_words, strip_instructions
 from splitreason.io.eval_sets import EvalProblem, EvalSet
-
-MN = "where $m$ and $n$ are relatively prime positive integers. Find $m+n$."
-DICE = "Two fair six-sided dice, one red and one blue, are rolled."
-EVAL = [
-    EvalProblem("dice", f"{DICE} The probability that the product of the two numbers is a multiple of $4$ can be "
-                        f"written as $\\frac{{m}}{{n}}$, {MN} Express your answer as an integer."),
-    EvalProblem("urn", "An urn contains $4$ green balls and $6$ blue balls. A second urn contains $16$ green balls and "
-                       "$N$ blue balls. A single ball is drawn at random from each urn. The probability that both "
-                       f"balls are of the same color is $\\frac{{m}}{{n}}$, {MN}"),
-    EvalProblem("frog", "A frog begins at $0$ on the number line and jumps $1$ or $3$ units to the right, each with "
-                        "equal probability. The probability that it lands on $11$ is $\\frac{m}{n}$, " + MN),
-    EvalProblem("cube", "A bug walks on the edges of a cube, choosing each of the three edges at a vertex with equal "
-                        "probability. The probability that it is back at its start after $7$ moves is "
-                        f"$\\frac{{m}}{{n}}$, {MN}"),
-    EvalProblem("binom", "Compute $\\dbinom{31}{28}$."),
-    EvalProblem("sqrt", "Simplify $\\sqrt{242}$."),
-    EvalProblem("tiny", "Find $x$."),
-]
-URN = EVAL[1].problem
-CORPUS = [f"{DICE} What is the probability that the sum of the numbers is {k}? Express it as a common fraction."
-          for k in range(2, 14)] + \
-         [f"{DICE} Let $p$ be the probability that the red die shows more than {k}." for k in range(1, 6)]
+from tests.builders import CORPUS, DICE, EVAL, LEAKS, MN, URN
 
 
 @pytest.fixture(scope="module")
@@ -47,20 +26,6 @@ def test_instructions_and_labels_are_read_away():
                               "\\boxed{}.").strip() == "find  x ."
     assert math_words("Express $\\sin 3x$ in terms of $\\sin x$.") == ["express", "sin", "3", "x", "in", "terms",
                                                                        "of", "sin", "x"]  # a question stays
-
-
-LEAKS = {
-    "verbatim": (URN, "exact"),
-    "respaced": (URN.replace("$\\frac{m}{n}$", "\\( \\dfrac{m}{n} \\)").replace(". ", ".\n\n").upper(), "exact"),
-    "prefix": ("Question 12: " + URN, "exact"),
-    "instructions_added": ("Solve the following problem. " + URN + " Return your final response within \\boxed{}.",
-                           "exact"),
-    "instructions_removed": (EVAL[0].problem.replace(" Express your answer as an integer.", ""), "exact"),
-    "reordered": ("A single ball is drawn at random from each urn. An urn contains $4$ green balls and $6$ blue balls. "
-                  "A second urn contains $16$ green balls and $N$ blue balls. The probability that both balls are of "
-                  f"the same color is $\\frac{{m}}{{n}}$, {MN}", "overlap"),
-    "inside a longer problem": ("Warm-up: compute $2+2$. Main problem: " + URN, "contains"),
-}
 
 
 @pytest.mark.parametrize("kind", LEAKS)

@@ -11,27 +11,12 @@ from pathlib import Path
 import pytest
 
 from splitreason import CLOSE_TAG, OPEN_TAG
-from tests.helpers import openr1_record, reasoning_trace
+from tests.builders import SCRIPTED_CASES, write_scripted_input
 from tests.judge_server import ScriptedJudgeServer
 from tests.helpers import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
 
 DEFAULT_INSTRUCTION = (Path(__file__).resolve().parents[1] / "splitreason/prompts/offload_instruction.txt") \
     .read_text(encoding="utf-8").strip()
-
-# case -> scripted action; the trailing digit only makes several traces share an action.
-SCRIPTED_CASES = {
-    "ok0": "ok", "ok1": "ok", "ok2": "ok", "ok3": "ok", "fenced0": "ok_fenced", "latex0": "latex",
-    "overlap0": "overlap", "para0": "paraphrase", "para1": "paraphrase",
-    "nospans0": "empty_spans", "nospans1": "empty_spans",
-    "halluc0": "hallucinate", "halluc1": "hallucinate", "nonjson0": "nonjson",
-}
-
-
-def write_scripted_input(path: Path) -> Path:
-    rows = [openr1_record(f"s-{case}", [reasoning_trace(i, 5)], problem=f"Problem {i}: find x. [case:{case}]")
-            for i, case in enumerate(SCRIPTED_CASES)]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 def annotate_scripted(tmp: Path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from splitreason.evaluate.accuracy import majority_vote, summarize, wilson_interval
 from splitreason.evaluate.answers import extract_answer
-from splitreason.evaluate.grading import Grader, Verdict, check_answer
+from splitreason.evaluate.grading import Grader, Grade, check_answer
 
 # (model text, gold, correct?) in the shapes AIME and MATH-500 answers take
 REAL_LOOKING = [
@@ -54,7 +54,7 @@ def test_answers_are_found_where_a_model_states_them() -> None:
 
 def test_check_answer_in_process_gold_first() -> None:
     verdict = check_answer("\\boxed{25}", "025")
-    assert verdict == Verdict("correct", "25", "025", "25")
+    assert verdict == Grade("correct", "25", "025", "25")
     assert check_answer("no answer anywhere in this long\ntext", "5").status == "no_answer"
     assert check_answer("\\boxed{\\text{Evelyn}}", "\\text{Evelyn}").correct
 
@@ -66,7 +66,7 @@ def grader():
 
 
 def test_real_looking_answers_graded_from_worker_threads(grader: Grader) -> None:
-    results: dict[int, Verdict] = {}
+    results: dict[int, Grade] = {}
 
     def grade(index: int) -> None:
         text, gold, _ = REAL_LOOKING[index]
@@ -130,8 +130,8 @@ def test_wilson_interval() -> None:
         wilson_interval(5, 3)
 
 
-def _v(status: str, answer: str | None, canonical: str | None = None) -> Verdict:
-    return Verdict(status, answer, "g", canonical if canonical is not None else answer)  # type: ignore[arg-type]
+def _v(status: str, answer: str | None, canonical: str | None = None) -> Grade:
+    return Grade(status, answer, "g", canonical if canonical is not None else answer)  # type: ignore[arg-type]
 
 
 def test_majority_vote() -> None:

@@ -7,9 +7,7 @@ checked is what a user sees: exit code, one error line, the files in OUT.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import io
 import json
 import shutil
 import sqlite3
@@ -17,48 +15,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from rich.console import Console
 
-from splitreason.executors.local import run_annotate
-from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.io.readers import iter_rows
 from splitreason.io.selection import Selection, select_traces
 from splitreason.io.shards import write_shards
 from splitreason.merge import MergeError, merge_runs
-from tests.helpers import openr1_record, reasoning_trace
+from tests.builders import SHARDS, annotate, files, input_rows, shard_file, write_rows
 from tests.judge_server import case_rows
 from tests.helpers import assert_one_clean_error, ok, run_cli
-
-SHARDS = 3
-
-
-def annotate(source, out: Path, **options):
-    request = AnnotateSettings(input=str(source), out=out, progress=False, **options)
-    return asyncio.run(run_annotate(request, Console(file=io.StringIO())))
-
-
-def input_rows() -> list:
-    """Good traces (some problems with two generations, some not selected) and bad rows of every
-    kind, including one row with two bad generations (two rejects from one row)."""
-    rows: list = []
-    for i in range(20):
-        generations = [reasoning_trace(i * 3 + g, 4) for g in range(1 + (i % 4 == 0))]
-        row = openr1_record(f"m{i:03d}", generations)
-        if i % 5 == 3:
-            row["correctness_math_verify"][-1] = False  # not selected by default
-        rows.append(row)
-    rows.insert(4, "{not json at all")
-    rows.insert(8, openr1_record("tagged", ["has a <bigmodel> tag already"]))
-    # Its generations fall in shards 2 and 0: the merge must still write them in input order.
-    rows.insert(11, openr1_record("twobad1", ["", "also </bigmodel> tagged"]))
-    rows.insert(15, openr1_record("m002", [reasoning_trace(99, 3)]))  # a duplicate uuid
-    return rows
-
-
-def write_rows(path: Path, rows: list) -> Path:
-    path.write_text("".join((row if isinstance(row, str) else json.dumps(row)) + "\n" for row in rows),
-                    encoding="utf-8")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +54,6 @@ def copy_part(runs, name: str, tmp_path: Path) -> Path:
     return target
 
 
-def files(out: Path) -> dict[str, bytes]:
-    """Every file of OUT but run.json (timestamps, invocations) and the cache (SQLite pages)."""
-    return {str(path.relative_to(out)): path.read_bytes() for path in sorted(out.rglob("*"))
-            if path.is_file() and path.name not in ("run.json", "cache.sqlite", "cache.sqlite-wal", "cache.sqlite-shm")}
-
-
 def reseal(run: Path, shard: int) -> None:
     """Rewrite a shard's done.json to match its (edited) file, as if annotate had written it so."""
     path = run / "annotations" / f"shard-{shard:05d}-of-{SHARDS:05d}.jsonl"
@@ -104,10 +62,6 @@ def reseal(run: Path, shard: int) -> None:
     done = {"file": path.name, "count": len(lines), "status": dict(status),
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     path.with_name(path.name.replace(".jsonl", ".done.json")).write_text(json.dumps(done, indent=2) + "\n")
-
-
-def shard_file(run: Path, shard: int) -> Path:
-    return run / "annotations" / f"shard-{shard:05d}-of-{SHARDS:05d}.jsonl"
 
 
 def refused(*paths: Path, out: Path, **options) -> str:

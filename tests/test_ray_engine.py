@@ -23,7 +23,7 @@ import pytest
 
 from tests.judge_server import case_rows
 from tests.helpers import free_port, assert_one_clean_error, cli_command, cli_env, ok, run_cli
-from tests.test_merge import SHARDS, annotate, files, input_rows, shard_file, write_rows
+from tests.builders import SHARDS, annotate, files, input_rows, shard_file, write_rows
 
 pytestmark = pytest.mark.ray
 

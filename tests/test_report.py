@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tracemalloc
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -26,75 +25,16 @@ import pytest
 
 from splitreason.curate.decontaminate import RULE_MEANINGS
 from splitreason.exports.tags import strip_tags
-from splitreason.io.run_dir import RunDir
-from splitreason.review.store import ReviewStore
-from splitreason.schemas.review import Review, ReviewedSpan
+from tests.builders import SCRIPT_PROBLEM, build_curated_run, save_reviews
 from tests.browser import launch_chromium
 from tests.helpers import openr1_record, reasoning_trace
 from tests.judge_server import ScriptedJudgeServer
-from tests.helpers import REPO, annotations, assert_one_clean_error, cli_env, ok, read_jsonl, run_cli
+from tests.helpers import annotations, assert_one_clean_error, cli_env, ok, read_jsonl, run_cli
 
-SCRIPT_PROBLEM = 'Find x if <script>alert("pwned")</script> & x > 2.'
 SCRIPT_SOURCE = "<script>alert('source')</script>"
 
 
 # -- the data ----------------------------------------------------------------------------------
-
-EVAL_PROBLEM = "Find the least prime p greater than 2 such that p squared plus 2 is also a prime number."
-
-
-def curate_input(directory: Path) -> tuple[Path, Path]:
-    """The bundled sample plus rows that give every curate step work: an exact duplicate and a
-    problem leaking an evaluation problem, both with markup that must come out escaped, and an
-    evaluation set. Returns (input file, evaluation file)."""
-    rows = [json.loads(line) for line in (REPO / "splitreason/data/openr1_sample.jsonl").read_text().splitlines()]
-    rows += [
-        openr1_record("script-original", [reasoning_trace(900)], problem=SCRIPT_PROBLEM + " Take x prime."),
-        openr1_record("script-copy", [reasoning_trace(901)], problem="Problem 4. " + SCRIPT_PROBLEM + " Take x prime"),
-        openr1_record("leak", [reasoning_trace(902)], problem=SCRIPT_PROBLEM + " Then " + EVAL_PROBLEM.lower()),
-    ]
-    source, evals = directory / "raw.jsonl", directory / "aime24.jsonl"
-    source.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
-    evals.write_text(json.dumps({"id": "aime24-11", "problem": EVAL_PROBLEM}) + "\n", encoding="utf-8")
-    return source, evals
-
-
-def review_of(annotation, reviewer: str, decision: str, keep: slice = slice(None), minutes: int = 0) -> Review:
-    judge = [ReviewedSpan(start=s.start, end=s.end, text=s.text) for s in annotation.spans]
-    return Review(trace_id=annotation.trace_id, reviewer=reviewer, origin="ui", decision=decision,
-                  spans=judge[keep] if decision == "accepted" else [], judge_spans=judge,
-                  judge_confidence=annotation.confidence,
-                  reviewed_at=datetime(2026, 1, 5, tzinfo=UTC) + timedelta(minutes=minutes))
-
-
-def save_reviews(out: Path) -> dict:
-    """Four reviewed traces: one accepted as it was, one accepted by two reviewers with fewer
-    spans, one rejected, and one the router had accepted that a reviewer rejected."""
-    by_status = defaultdict(list)
-    for annotation in RunDir(out).iter_annotations():
-        by_status[annotation.status].append(annotation)
-    first, second, third = sorted(by_status["review"], key=lambda a: a.trace_id)[:3]
-    accepted = sorted(by_status["accepted"], key=lambda a: a.trace_id)[0]
-    with ReviewStore.for_run(out) as store:
-        store.save(review_of(first, "alice", "accepted"))
-        store.save(review_of(second, "alice", "accepted", slice(0, 1), minutes=1))
-        store.save(review_of(second, "bob", "accepted", slice(0, 1), minutes=2))
-        store.save(review_of(third, "carol", "rejected", minutes=3))
-        store.save(review_of(accepted, "bob", "rejected", minutes=4))
-    return {"reviewed": 4, "decisions": {"accepted": 2, "rejected": 2}, "changed": 3,
-            "reviewers": {"alice": 2, "bob": 2, "carol": 1}, "waiting": len(by_status["review"]) - 3}
-
-
-def build_curated_run(tmp: Path) -> tuple[Path, Path]:
-    """CURATED (a real `splitreason curate` of the sample and some rows of our own), and OUT annotated from it."""
-    curated, out = tmp / "curated", tmp / "out"
-    source, evals = curate_input(tmp)
-    ok(run_cli("curate", source, "-o", curated, "--eval-set", evals, "--language", "en", "--no-progress"))
-    # Confidences of the heuristic judge on the sample lie in 0.996-1.0: these thresholds put
-    # traces in all three statuses.
-    ok(run_cli("annotate", curated, "-o", out, "--no-progress", "--accept-threshold", "0.9997",
-               "--reject-threshold", "0.999"))
-    return curated, out
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
 from splitreason.review_ui.server import SESSION_COOKIE
-from tests.browser import ReviewServerThread, drag_select, launch_chromium, sign_in
+from tests.browser import ReviewServerThread, call, drag_select, launch_chromium, sign_in
 from tests.helpers import assert_one_clean_error, cli_command, cli_env, ok, openr1_record, reasoning_trace, run_cli
 
 
@@ -40,26 +40,6 @@ def astral_trace(out: Path) -> Annotation:
     found = [a for a in in_review(out) if any(ord(c) > 0xFFFF for c in a.trace)]
     assert found, "the bundled sample should put a trace with astral characters in review"
     return found[0]
-
-
-def call(server: ReviewServerThread, method: str, path: str, body: object = None, *,
-         session: str | None = "valid", raw: bytes | None = None, content_type: str = "application/json",
-         headers: dict[str, str] | None = None):
-    """One real HTTP request with the session cookie a browser holds ("valid"), another, or none;
-    (status, parsed JSON body)."""
-    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(server.base_url + path, data=data, method=method, headers=headers or {})
-    if data is not None:
-        request.add_header("Content-Type", content_type)
-    if session is not None:
-        request.add_header("Cookie", f"{SESSION_COOKIE}={server.session if session == 'valid' else session}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        text = error.read().decode()
-        assert "Traceback" not in text
-        return error.code, json.loads(text)
 
 
 def stored(out: Path, reviewer: str = "tester") -> tuple[list, list[str]]:

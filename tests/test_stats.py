@@ -11,7 +11,7 @@ import pytest
 
 from tests.judge_server import ScriptedJudgeServer
 from tests.helpers import annotations, assert_one_clean_error, ok, read_jsonl, run_cli
-from tests.test_export import SCRIPTED_CASES, write_scripted_input
+from tests.builders import SCRIPTED_CASES, write_scripted_input
 
 
 @pytest.fixture(scope="module")

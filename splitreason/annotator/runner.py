@@ -8,8 +8,6 @@ feeds a bounded queue, so memory stays flat whatever the input size.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import threading
 import time
 from collections import Counter, deque
@@ -25,7 +23,7 @@ from splitreason.annotator.annotate import (
 )
 from splitreason.annotator.align import DEFAULT_FUZZY_THRESHOLD
 from splitreason.annotator.routing import RoutingPolicy
-from splitreason.io.jsonl import NEW_FILE_MODE, record_to_line
+from splitreason.io.jsonl import JsonlAppender
 from splitreason.io.run_dir import RunDir
 from splitreason.judges.base import Judge, JudgeFailed
 from splitreason.schemas import Annotation, Reject, Trace, Usage
@@ -92,57 +90,37 @@ _END = object()
 
 
 class _Writers:
-    """Append-only writers for the shard files and rejects.jsonl: each record is one write() of a
-    whole line (it survives SIGKILL at once), fsynced at most every `_FSYNC_SECONDS`. A write that
-    fails (a full disk) is cut back off the file, so the file never ends in half a line."""
+    """The run's append writers, one per shard file and one for rejects.jsonl (io.jsonl's
+    JsonlAppender: whole lines, a failed write cut back), fsynced every `_FSYNC_SECONDS`."""
 
     def __init__(self, run_dir: RunDir, num_shards: int):
         self.run_dir = run_dir
         self.num_shards = num_shards
-        self._files: dict[object, int] = {}  # key -> file descriptor
-        self._sizes: dict[object, int] = {}
-        self._last_sync = time.monotonic()
+        self._files: dict[object, JsonlAppender] = {}
 
-    def _open(self, key: object, path) -> int:
-        fd = self._files.get(key)
-        if fd is None:
-            fd = self._files[key] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
-            self._sizes[key] = os.fstat(fd).st_size
-        return fd
-
-    def _write(self, key: object, path, line: bytes) -> None:
-        fd = self._open(key, path)
-        size = self._sizes[key]
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(fd, view):]
-        except OSError as error:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, size)  # no half line left behind (what a full disk would leave)
-            raise OSError(error.errno, error.strerror, str(path)) from error  # os.write names no file
-        self._sizes[key] = size + len(line)
-        now = time.monotonic()
-        if now - self._last_sync > _FSYNC_SECONDS:
-            self.sync()
-            self._last_sync = now
+    def _write(self, key: object, path, record) -> None:
+        appender = self._files.get(key)
+        if appender is None:
+            # Resume repairs torn tails before a run starts (RunDir); here files are only appended to.
+            appender = self._files[key] = JsonlAppender(path, repair=False, sync_interval=_FSYNC_SECONDS)
+        appender.write(record)
 
     def annotation(self, shard: int, annotation: Annotation) -> None:
-        self._write(shard, self.run_dir.shard_path(shard, self.num_shards), record_to_line(annotation))
+        self._write(shard, self.run_dir.shard_path(shard, self.num_shards), annotation)
 
     def reject(self, reject: Reject) -> None:
-        self._write("rejects", self.run_dir.rejects_path, record_to_line(reject))
+        self._write("rejects", self.run_dir.rejects_path, reject)
 
     def sync(self) -> None:
-        for fd in self._files.values():
-            os.fsync(fd)
+        for appender in self._files.values():
+            appender.sync()
 
     def close(self) -> None:
         try:
             self.sync()
         finally:
-            for fd in self._files.values():
-                os.close(fd)
+            for appender in self._files.values():
+                appender.suspend()  # synced above; a failed fsync must not keep descriptors open
             self._files.clear()
 
 

@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from splitreason.commands.options import RunDirArg, result_console
+from splitreason.commands.options import RunDirArg
 
 if TYPE_CHECKING:
     from splitreason.schemas import Annotation
 
-console = result_console()  # tables that fit the terminal, plain columns in a pipe; "a[b]" prints as is
+console = Console(markup=False, emoji=False, highlight=False)  # paths like "a[b]" print as they are
 err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 _SKIP_REASONS = {
@@ -49,7 +49,7 @@ def load_reviewed_run(out: Path) -> ReviewedRun:
     """Annotations of OUT and whether the merged reviews changed each reviewed trace."""
     from splitreason.io.run_dir import RunDir
     from splitreason.review.calibrate import CalibrateError
-    from splitreason.review.reconcile import merge_reviews
+    from splitreason.review.reconcile import reconcile_reviews
     from splitreason.review.store import ReviewStore
 
     annotations = list(RunDir(out).iter_annotations())
@@ -71,7 +71,7 @@ def load_reviewed_run(out: Path) -> ReviewedRun:
             skipped["not_in_run"] += 1
             continue
         try:
-            changed[trace_id] = merge_reviews(annotation.trace, reviews).changed
+            changed[trace_id] = reconcile_reviews(annotation.trace, reviews).changed
         except ValueError:  # spans that do not fit this trace: reviewed against another version of it
             skipped["unmergeable"] += 1
     if not changed:

@@ -40,7 +40,7 @@ RULE_MEANINGS = {
     "ngram": "shares at least --min-overlap word n-grams (stock phrasing included)",
 }
 
-Verdict = Literal["contaminated", "near_match", "clean"]
+Contamination = Literal["contaminated", "near_match", "clean"]
 _STRENGTH = {"contaminated": 0, "near_match": 1, "clean": 2}
 
 __all__ = ["DEFAULT_NGRAM", "MAX_NGRAMS_SHOWN", "RULE_MEANINGS", "RULES", "Judgement", "NgramRule", "Pair"]
@@ -53,7 +53,7 @@ class Pair:
     eval_set: str
     eval_id: str
     eval_problem: str
-    verdict: Verdict
+    verdict: Contamination
     rule: str  # exact, contains, overlap, near_match, below_threshold, boilerplate_only; ngram
     score: float  # specific rule: share of the evaluation problem's specific words; ngram rule: shared n-grams
     ngrams: list[str] = field(default_factory=list)  # the n-grams that counted
@@ -70,7 +70,7 @@ class Pair:
 class Judgement:
     """What a rule decided about one training problem."""
 
-    verdict: Verdict | None  # None: no n-gram in common with any evaluation problem
+    verdict: Contamination | None  # None: no n-gram in common with any evaluation problem
     pairs: list[Pair]  # to write: every contaminated / near-match pair (at most MAX_PAIRS_PER_PROBLEM), else the best
     candidates: int  # evaluation problems scored (sharing a specific n-gram)
     remove: bool  # contaminated, or a near match under --strict

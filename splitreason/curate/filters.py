@@ -14,12 +14,12 @@ from collections.abc import Collection
 
 from splitreason.schemas import Trace
 
-Verdict = tuple[str, str] | None  # (reason code, one-line detail) or None to keep
+WhyNot = tuple[str, str] | None  # (reason code, one-line detail) or None to keep
 
 
 class TraceFilter(ABC):
     @abstractmethod
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         """None to keep the trace; else a reason code and a one-line detail."""
 
 
@@ -35,7 +35,7 @@ class CharLength(TraceFilter):
     def __init__(self, low: int | None, high: int | None):
         self.low, self.high = low, high
 
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         detail = _bounds(len(trace.text), self.low, self.high, "characters", "chars")
         return ("length_chars", detail) if detail else None
 
@@ -46,7 +46,7 @@ class TokenLength(TraceFilter):
     def __init__(self, tokenizer, low: int | None, high: int | None):
         self.tokenizer, self.low, self.high = tokenizer, low, high
 
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         count = len(self.tokenizer(trace.text, add_special_tokens=False)["input_ids"])
         detail = _bounds(count, self.low, self.high, "tokens", "tokens")
         return ("length_tokens", detail) if detail else None
@@ -58,7 +58,7 @@ class CorrectCount(TraceFilter):
     def __init__(self, low: int | None, high: int | None):
         self.low, self.high = low, high
 
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         if trace.correctness_count is None:
             return ("unknown_correctness_count", "the record has no correctness_count")
         if self.low is not None and trace.correctness_count < self.low:
@@ -74,7 +74,7 @@ class FieldIn(TraceFilter):
     def __init__(self, field: str, allowed: Collection[str] = (), excluded: Collection[str] = ()):
         self.field, self.allowed, self.excluded = field, frozenset(allowed), frozenset(excluded)
 
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         value = getattr(trace, self.field)
         option = self.field.replace("_", "-")
         if self.allowed and value not in self.allowed:
@@ -117,7 +117,7 @@ class Language(TraceFilter):
         code, probability = self._identifier.classify(sample)
         return code, float(probability)
 
-    def why_not(self, trace: Trace) -> Verdict:
+    def why_not(self, trace: Trace) -> WhyNot:
         code, probability = self.detect(trace.text)
         if code is None or code in self.allowed:
             return None

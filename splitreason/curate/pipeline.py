@@ -35,7 +35,7 @@ from splitreason.curate.boilerplate import corpus_sample
 from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
 from splitreason.io.environment import environment_errors
 from splitreason.io.inputs import bundled_sample
-from splitreason.io.jsonl import atomic_write_json, iter_jsonl, record_to_line
+from splitreason.io.jsonl import JsonlAppender, atomic_write_json, iter_jsonl
 from splitreason.io.lock import claim_output_dir, is_lock_file, replace_locked_dir
 from splitreason.io.readers import InputError, RawRow, iter_rows
 from splitreason.io.run_dir import check_output_path
@@ -108,7 +108,9 @@ def input_problems(source: str, settings: CurateSettings) -> Iterator[str]:
 
 def _curate(settings: CurateSettings, plan, source: str, rows, work: Path, started: float, on_trace) -> dict:
     """Every step, written into `work`/curated; the summary."""
-    with open(work / "exclusions.jsonl", "wb") as excluded, open(work / "contamination.jsonl", "wb") as pairs:
+    # `work` is this run's fresh directory: the files start empty, appended to a whole line at a time.
+    with JsonlAppender(work / "exclusions.jsonl", repair=False) as excluded, \
+            JsonlAppender(work / "contamination.jsonl", repair=False) as pairs:
         ledger = Ledger(excluded)
         book = ClusterBook()
         selector = TraceSelector(selection(settings), on_not_selected=_select_exclusion(ledger))
@@ -130,9 +132,8 @@ def _curate(settings: CurateSettings, plan, source: str, rows, work: Path, start
                                 f"splitreason curate of {source} (see curate.json)")
     summary = _summary(settings, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
                        work)
-    with open(work / "clusters.jsonl", "wb") as handle:
-        for record in book.records():
-            handle.write(record_to_line(record))
+    with JsonlAppender(work / "clusters.jsonl", repair=False) as clusters:
+        clusters.write_many(book.records())
     atomic_write_json(work / CURATE_FILE, summary)
     for name in EXTRA_FILES:
         (work / name).replace(work / "curated" / name)
@@ -149,9 +150,9 @@ def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
 def _select_exclusion(ledger: Ledger):
     def record(row, trace_id: str, reason: str) -> None:
         ledger.step("select").excluded[reason] += 1
-        ledger.handle.write(record_to_line(Exclusion(
+        ledger.exclusions.write(Exclusion(
             trace_id=trace_id, uuid=str(row.data.get("uuid")), origin=row.origin, row=row.row, step="select",
-            reason=reason, detail=f"not selected: {reason.replace('_', ' ')} (see --include-* options)")))
+            reason=reason, detail=f"not selected: {reason.replace('_', ' ')} (see --include-* options)"))
     return record
 
 
@@ -166,13 +167,13 @@ def _dedup(items, plan, book: ClusterBook, ledger: Ledger):
 def _sample(items: Iterator[Item], sampler, ledger: Ledger, work: Path) -> tuple[Iterator[Item], dict]:
     """Spill the survivors to work files (so memory holds only ranks), then choose and replay them."""
     traces_file, rejects_file = work / "candidates.jsonl", work / "rejects.pending.jsonl"
-    with open(traces_file, "wb") as traces, open(rejects_file, "wb") as rejects:
+    with JsonlAppender(traces_file, repair=False) as traces, JsonlAppender(rejects_file, repair=False) as rejects:
         for item in items:
             if isinstance(item, Trace):
                 sampler.add(item)
-                traces.write(record_to_line(item))
+                traces.write(item)
             else:
-                rejects.write(record_to_line(item))
+                rejects.write(item)
     chosen, strata = sampler.chosen()
     count = ledger.step("sample")
     count.seen = sampler.available

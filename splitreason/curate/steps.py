@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
 
 from splitreason.curate.decontaminate import MAX_NGRAMS_SHOWN, Judgement
 from splitreason.curate.dedup import ClusterBook, Duplicate, EmbeddingDedup
 from splitreason.curate.filters import TraceFilter
 from splitreason.errors import one_line
-from splitreason.io.jsonl import record_to_line
+from splitreason.io.jsonl import JsonlAppender
 from splitreason.schemas import Exclusion, Reject, Trace
 from splitreason.schemas.contamination import ContaminationPair
 
@@ -38,10 +37,10 @@ class StepCount:
 
 
 class Ledger:
-    """Where removed traces go: exclusions.jsonl, counted per step and reason."""
+    """Where removed traces go: exclusions.jsonl (an io.jsonl.JsonlAppender), counted per step and reason."""
 
-    def __init__(self, handle: IO[bytes]):
-        self.handle = handle
+    def __init__(self, exclusions: JsonlAppender):
+        self.exclusions = exclusions
         self.steps: dict[str, StepCount] = {}
 
     def step(self, name: str) -> StepCount:
@@ -49,9 +48,9 @@ class Ledger:
 
     def exclude(self, trace: Trace, step: str, reason: str, detail: str, **extra) -> None:
         self.step(step).excluded[reason] += 1
-        self.handle.write(record_to_line(Exclusion(
+        self.exclusions.write(Exclusion(
             trace_id=trace.trace_id, uuid=trace.uuid, origin=trace.origin, row=trace.origin_row, step=step,
-            reason=reason, detail=one_line(detail), **extra)))
+            reason=reason, detail=one_line(detail), **extra))
 
     def counted(self, step: str, items: Iterable[Item], stages: Callable[[Iterable[Item]], Iterable[Item]]) -> Iterator[Item]:
         """Run `stages` over `items`, counting the traces that enter and leave as step `step`."""
@@ -109,7 +108,7 @@ class DecontaminateStage:
     --strict) lose their traces, unless `drop` is off (then they are only reported). Counts go per
     rule and per evaluation set, for curate.json and the report."""
 
-    def __init__(self, rule, ledger: Ledger, pairs: IO[bytes], *, drop: bool):
+    def __init__(self, rule, ledger: Ledger, pairs: JsonlAppender, *, drop: bool):
         self.rule, self.ledger, self.pairs, self.drop = rule, ledger, pairs, drop
         self.problems: Counter = Counter()  # (verdict, rule) of each problem's strongest pair
         self.removed_traces: Counter = Counter()  # per rule
@@ -122,13 +121,13 @@ class DecontaminateStage:
             return judgement
         dropped = self.drop and judgement.remove
         for pair in judgement.pairs:
-            self.pairs.write(record_to_line(ContaminationPair(
+            self.pairs.write(ContaminationPair(
                 uuid=trace.uuid, problem=trace.problem[:1000], eval_set=pair.eval_set, eval_id=pair.eval_id,
                 eval_problem=pair.eval_problem[:1000], verdict=pair.verdict, rule=pair.rule, dropped=dropped,
                 score=pair.score, threshold=self.rule.threshold, ngrams=pair.ngrams[:MAX_NGRAMS_SHOWN],
                 ngrams_shared=len(pair.ngrams), boilerplate=pair.boilerplate[:MAX_NGRAMS_SHOWN],
                 boilerplate_shared=len(pair.boilerplate), eval_numbers=pair.eval_numbers,
-                missing_numbers=pair.missing_numbers, candidates=judgement.candidates)))
+                missing_numbers=pair.missing_numbers, candidates=judgement.candidates))
         self.problems[(judgement.verdict, judgement.best.rule)] += 1
         counted = "matched_problems" if judgement.verdict == "contaminated" else "near_matches"
         if judgement.verdict != "clean":

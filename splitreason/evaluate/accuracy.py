@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from splitreason.evaluate.grading import Verdict
+from splitreason.evaluate.grading import Grade
 
 __all__ = ["AccuracySummary", "majority_vote", "summarize", "wilson_interval"]
 
@@ -43,10 +43,10 @@ def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def majority_vote(verdicts: Sequence[Verdict]) -> Verdict | None:
+def majority_vote(verdicts: Sequence[Grade]) -> Grade | None:
     """The verdict of the answer most samples gave (a representative of its group), or None when
     no sample gave a gradable answer."""
-    groups: dict[str, list[Verdict]] = {}
+    groups: dict[str, list[Grade]] = {}
     for verdict in verdicts:
         if verdict.status == "correct":
             key = "\0gold"
@@ -84,7 +84,7 @@ class AccuracySummary:
         return data
 
 
-def summarize(by_problem: Mapping[str, Sequence[Verdict]]) -> AccuracySummary:
+def summarize(by_problem: Mapping[str, Sequence[Grade]]) -> AccuracySummary:
     """Accuracy, its interval, majority vote and coverage over problems' verdicts."""
     groups = [list(verdicts) for verdicts in by_problem.values() if verdicts]
     every = [verdict for verdicts in groups for verdict in verdicts]

@@ -1,7 +1,7 @@
 """Grade a model's answer against the gold with math-verify, safely from any thread.
 
     from splitreason.evaluate.grading import grade_answer
-    verdict = grade_answer(model_text, gold)      # Verdict(status="correct", answer="\\frac{14}{3}", ...)
+    verdict = grade_answer(model_text, gold)      # Grade(status="correct", answer="\\frac{14}{3}", ...)
     verdict.correct                                # True
 
 The answer is found by `answers.extract_answer` (the last `\\boxed{}`, else "the answer is X",
@@ -41,7 +41,7 @@ from splitreason.errors import ServiceUnavailable
 from splitreason.evaluate.answers import extract_answer
 from splitreason.evaluate.worker_pool import CallFailed, CallTimedOut, WorkerCrashed, WorkerPool, WorkerStartFailed
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Grader", "GradingUnavailable", "Status", "Verdict", "check_answer",
+__all__ = ["DEFAULT_TIMEOUT_S", "Grader", "GradingUnavailable", "Status", "Grade", "check_answer",
            "grade_answer", "shared_grader"]
 
 DEFAULT_TIMEOUT_S = 10.0
@@ -54,7 +54,7 @@ class GradingUnavailable(ServiceUnavailable):
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Grade:
     """How one answer was graded."""
 
     status: Status
@@ -71,12 +71,12 @@ class Verdict:
         return {**asdict(self), "correct": self.correct}
 
 
-def check_answer(text: str, gold: str) -> Verdict:
+def check_answer(text: str, gold: str) -> Grade:
     """Grade in this process, with no time limit. Called in the grader's workers; elsewhere use
     `Grader.grade` or `grade_answer`, which bound the time."""
     answer = extract_answer(text)
     if answer is None:
-        return Verdict("no_answer", None, gold)
+        return Grade("no_answer", None, gold)
     from math_verify import verify
 
     gold_parsed, predicted = _parse(gold), _parse(answer)
@@ -85,7 +85,7 @@ def check_answer(text: str, gold: str) -> Verdict:
     else:
         correct = bool(_plain(gold)) and _plain(gold) == _plain(answer)
     canonical = str(predicted[0]) if predicted else _plain(answer)
-    return Verdict("correct" if correct else "wrong", answer, gold, canonical[:_CANONICAL_CHARS])
+    return Grade("correct" if correct else "wrong", answer, gold, canonical[:_CANONICAL_CHARS])
 
 
 def _parse(expression: str) -> list[Any]:
@@ -135,7 +135,7 @@ class Grader:
         self.workers = workers or default_workers()
         self._pool = WorkerPool(check_answer, size=self.workers, warm_up=_warm_up)
 
-    def grade(self, text: str, gold: str) -> Verdict:
+    def grade(self, text: str, gold: str) -> Grade:
         """The verdict on `text` (a model's whole answer) against `gold`."""
         if not isinstance(gold, str) or not gold.strip():
             raise ValueError("a gold answer must be a non-empty string")
@@ -144,21 +144,21 @@ class Grader:
         try:
             return self._pool.call((text, gold), hard_limit_s=self.timeout_s, soft_limit_s=self.soft_timeout_s)
         except CallTimedOut:
-            return Verdict("timeout", extract_answer(text), gold, detail=f"not graded within {self.timeout_s:g} s")
+            return Grade("timeout", extract_answer(text), gold, detail=f"not graded within {self.timeout_s:g} s")
         except WorkerStartFailed as error:
             hint = (" (pip install 'antlr4-python3-runtime==4.13.2', one that latex2sympy2_extended supports)"
                     if "ANTLR" in str(error) else "")
             raise GradingUnavailable(f"grading cannot start: {error}{hint}") from None
         except (WorkerCrashed, CallFailed) as error:
-            return Verdict("error", extract_answer(text), gold, detail=str(error)[:300])
+            return Grade("error", extract_answer(text), gold, detail=str(error)[:300])
 
     def grade_many(self, pairs: Iterable[tuple[str, str]], *,
-                   on_done: Callable[[int, Verdict], None] | None = None) -> list[Verdict]:
+                   on_done: Callable[[int, Grade], None] | None = None) -> list[Grade]:
         """Verdicts for (text, gold) pairs, in order, graded `workers` at a time. `on_done(i, v)`
         is called (from worker threads) as each finishes, for progress."""
         items = list(pairs)
 
-        def one(index: int) -> Verdict:
+        def one(index: int) -> Grade:
             verdict = self.grade(*items[index])
             if on_done is not None:
                 on_done(index, verdict)
@@ -195,6 +195,6 @@ def shared_grader() -> Grader:
         return _shared
 
 
-def grade_answer(text: str, gold: str) -> Verdict:
+def grade_answer(text: str, gold: str) -> Grade:
     """Grade `text` against `gold` with the shared grader: safe from any thread, time-bounded."""
     return shared_grader().grade(text, gold)

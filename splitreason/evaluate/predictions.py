@@ -20,7 +20,7 @@ from typing import Any
 
 from splitreason.errors import UsageError, one_line
 from splitreason.evaluate.accuracy import AccuracySummary, summarize
-from splitreason.evaluate.grading import Grader, Verdict
+from splitreason.evaluate.grading import Grader, Grade
 from splitreason.io.eval_sets import EvalProblem, EvalSet
 from splitreason.io.readers import InputError, RawRow, iter_rows
 
@@ -41,7 +41,7 @@ class PredictionRow:
     data: dict[str, Any]
     problem: EvalProblem | None = None
     reject: str | None = None  # why the row cannot be graded
-    verdict: Verdict | None = None
+    verdict: Grade | None = None
 
     def output(self) -> dict[str, Any]:
         """The row as read, plus its grading under GRADING_KEY."""
@@ -58,7 +58,7 @@ class GradedPredictions:
     rows: list[PredictionRow]
     summary: AccuracySummary
     problems_in_set: int
-    by_problem: dict[str, list[Verdict]] = field(default_factory=dict)
+    by_problem: dict[str, list[Grade]] = field(default_factory=dict)
 
     @property
     def rejected(self) -> list[PredictionRow]:
@@ -122,7 +122,7 @@ def grade_predictions(rows: list[PredictionRow], eval_set: EvalSet, grader: Grad
     gradable = [row for row in rows if row.reject is None and row.problem is not None]
     pairs = [(row.data["text"], row.problem.answer or "") for row in gradable if row.problem is not None]
     verdicts = grader.grade_many(pairs, on_done=(lambda index, verdict: on_done()) if on_done else None)
-    by_problem: dict[str, list[Verdict]] = {}
+    by_problem: dict[str, list[Grade]] = {}
     for row, verdict in zip(gradable, verdicts):
         row.verdict = verdict
         if row.problem is not None:

@@ -1,1 +1,1 @@
-"""Exports of annotated runs: SFT-ready JSONL (and Hugging Face datasets), stats."""
+"""Exports of annotated runs: SFT-ready JSONL (and Hugging Face datasets)."""

@@ -9,7 +9,7 @@
 
 Human review wins over the judge: a trace people reviewed is exported with the merged reviewed
 spans whatever the judge's status was, a trace they rejected is left out, and every row's
-metadata says whether it was reviewed (see review/merge.py for how several reviewers merge).
+metadata says whether it was reviewed (see review/reconcile.py for how several reviewers merge).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.judges.kinds import HEURISTIC, judge_kind
 from splitreason.models.tokens import TokenCounter
-from splitreason.review.reconcile import merge_reviews
+from splitreason.review.reconcile import reconcile_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
 from splitreason.schemas.review import Review, ReviewOutcome
@@ -126,7 +126,7 @@ def write_export(
         for annotation in annotations:
             outcome = None
             if annotation.trace_id in reviews:
-                outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
+                outcome = reconcile_reviews(annotation.trace, reviews[annotation.trace_id])
             spans = exported_spans(annotation, outcome, statuses)
             if spans is None:
                 summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1

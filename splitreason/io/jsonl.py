@@ -3,7 +3,8 @@
 * Records are written one per line (``\\n``-terminated, UTF-8); a pydantic model is
   serialized with ``model_dump_json()``, a dict with ``json.dumps(ensure_ascii=False)``.
   Strings that cannot be encoded as UTF-8 (lone surrogates) fall back to ASCII escapes.
-* `append_records` and `JsonlAppender` only ever append; ``flush()`` also ``os.fsync``\\ s.
+* `append_records` and `JsonlAppender` only ever append, a whole line per write; ``sync()`` and
+  ``close()`` ``os.fsync`` (the one place the fsync policy is decided).
   Before appending to an existing file they call `repair_tail`, so a line torn by a
   crash (SIGKILL, power loss) is removed instead of being glued to the next record.
 * `iter_jsonl` reads our own files back: a corrupt line in the middle raises
@@ -15,10 +16,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,22 +130,63 @@ def repair_tail(path: str | os.PathLike[str]) -> int:
 
 
 class JsonlAppender:
-    """Append records to a JSONL file; use as a context manager.
+    """Append records to a JSONL file, durably: the one append writer of every stage (the
+    annotator's shard files and rejects, `shard`'s files, curate's ledgers). Use as a context
+    manager.
 
-    ``repair=True`` (default) first removes a torn last line left by a crash; the number
-    of bytes removed is in ``repaired_bytes``. ``flush()`` writes and fsyncs.
+    Each record is one ``write()`` of its whole line on an ``O_APPEND`` descriptor, so a process
+    killed at any moment leaves whole lines; a write that fails (a full disk) is cut back off the
+    file, so it never ends in half a line, and the error names the file. The fsync policy lives
+    here and nowhere else: ``sync()`` (also ``flush()``) and ``close()`` fsync; with
+    ``sync_interval`` a write also fsyncs when that many seconds passed since the last fsync.
+    ``suspend()`` gives the descriptor back without closing the appender (for callers that keep
+    many files and a cap on open ones); the next write opens it again.
+
+    ``repair=True`` (default) first removes a torn last line left by a crash; the number of
+    bytes removed is in ``repaired_bytes``.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, repair: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, repair: bool = True,
+                 sync_interval: float | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired_bytes = repair_tail(self.path) if repair else 0
-        self._handle = open(self.path, "ab")  # noqa: SIM115
+        self.sync_interval = sync_interval
         self.count = 0
+        self._closed = False
+        self._fd: int | None = None
+        self._size = 0
+        self._unsynced = False
+        self._last_sync = time.monotonic()
+        self._open()
+
+    def _open(self) -> int:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, NEW_FILE_MODE)
+            self._size = os.fstat(self._fd).st_size
+        return self._fd
 
     def write(self, record: BaseModel | dict[str, Any]) -> None:
-        self._handle.write(record_to_line(record))
+        self.write_line(record_to_line(record))
+
+    def write_line(self, line: bytes) -> None:
+        """Append one already serialized, ``\\n``-terminated line."""
+        if self._closed:
+            raise ValueError(f"{self.path} is closed")
+        fd = self._open()
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # no half line left behind (what a full disk would leave)
+            raise OSError(error.errno, error.strerror, str(self.path)) from error  # os.write names no file
+        self._size += len(line)
         self.count += 1
+        self._unsynced = True
+        if self.sync_interval is not None and time.monotonic() - self._last_sync > self.sync_interval:
+            self.sync()
 
     def write_many(self, records: Iterable[BaseModel | dict[str, Any]]) -> int:
         n = 0
@@ -151,20 +195,33 @@ class JsonlAppender:
             n += 1
         return n
 
-    def flush(self) -> None:
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+    def sync(self) -> None:
+        """fsync what was written (a suspended file is opened again for it)."""
+        if self._unsynced and not self._closed:
+            os.fsync(self._open())
+            self._unsynced = False
+        self._last_sync = time.monotonic()
+
+    flush = sync
+
+    def suspend(self) -> None:
+        """Close the descriptor without fsync; the next write or sync opens the file again."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     @property
     def closed(self) -> bool:
-        return self._handle.closed
+        return self._closed
 
     def close(self) -> None:
-        if not self._handle.closed:
-            try:
-                self.flush()
-            finally:
-                self._handle.close()
+        if self._closed:
+            return
+        try:
+            self.sync()
+        finally:
+            self._closed = True
+            self.suspend()
 
     def __enter__(self) -> JsonlAppender:
         return self

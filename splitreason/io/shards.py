@@ -28,13 +28,13 @@ import tempfile
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 import splitreason
 from splitreason.errors import one_line
-from splitreason.io.jsonl import atomic_write_bytes, file_sha256, fsync_dir, record_to_line
+from splitreason.io.jsonl import JsonlAppender, atomic_write_bytes, file_sha256, fsync_dir, record_to_line
 from splitreason.io.lock import is_lock_file
 from splitreason.io.readers import InputError
 from splitreason.schemas.reject import Reject
@@ -126,46 +126,39 @@ class ShardManifest(BaseModel):
 
 
 class _ShardFiles:
-    """Append to many files with at most `_MAX_OPEN_FILES` open at once, hashing as we go."""
+    """Append to many files (io.jsonl's JsonlAppender each) with at most `_MAX_OPEN_FILES`
+    descriptors open at once, hashing as we go; fsynced once, at the end."""
 
     def __init__(self, directory: Path, names: Sequence[str]) -> None:
         self.paths = [directory / name for name in names]
         self.hashers = [hashlib.sha256() for _ in names]
         self.counts = [0] * len(names)
-        self._open: OrderedDict[int, IO[bytes]] = OrderedDict()
-        for path in self.paths:
-            path.touch()
-
-    def _handle(self, index: int) -> IO[bytes]:
-        handle = self._open.get(index)
-        if handle is not None:
-            self._open.move_to_end(index)
-            return handle
-        if len(self._open) >= _MAX_OPEN_FILES:
-            _, oldest = self._open.popitem(last=False)
-            oldest.close()
-        handle = open(self.paths[index], "ab")  # noqa: SIM115
-        self._open[index] = handle
-        return handle
+        self._appenders = [JsonlAppender(path, repair=False) for path in self.paths]
+        self._open: OrderedDict[int, None] = OrderedDict()
+        for appender in self._appenders:
+            appender.suspend()  # opened again, a few at a time, when written
 
     def write(self, index: int, line: bytes) -> None:
-        self._handle(index).write(line)
+        if index in self._open:
+            self._open.move_to_end(index)
+        else:
+            if len(self._open) >= _MAX_OPEN_FILES:
+                oldest, _ = self._open.popitem(last=False)
+                self._appenders[oldest].suspend()
+            self._open[index] = None
+        self._appenders[index].write_line(line)
         self.hashers[index].update(line)
         self.counts[index] += 1
 
     def close(self) -> None:
         while self._open:
-            _, handle = self._open.popitem(last=False)
-            handle.close()
+            index, _ = self._open.popitem(last=False)
+            self._appenders[index].suspend()
 
     def sync(self) -> None:
-        self.close()
-        for path in self.paths:
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        self._open.clear()
+        for appender in self._appenders:
+            appender.close()  # fsyncs what was written to it, then closes
 
 
 def _write_into(

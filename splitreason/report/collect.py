@@ -1,6 +1,6 @@
 """The numbers behind `splitreason report`, from one streaming pass over the annotations.
 
-Only per-trace numbers are kept (exports/stats.py `RunStats`, plus the offload sums below), never
+Only per-trace numbers are kept (report/stats.py `RunStats`, plus the offload sums below), never
 the traces: a run of 100k traces of 12k characters is read one annotation at a time.
 """
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from statistics import mean, quantiles
 from typing import Any
 
-from splitreason.review.reconcile import merge_reviews
+from splitreason.review.reconcile import reconcile_reviews
 from splitreason.schemas import Annotation, Reject
 from splitreason.schemas.review import Review, ReviewOutcome
 
@@ -38,7 +38,7 @@ class ReviewStats:
         if not reviews:
             self.waiting += annotation.status == "review"
             return None
-        outcome = merge_reviews(annotation.trace, reviews)
+        outcome = reconcile_reviews(annotation.trace, reviews)
         self.reviewed += 1
         self.decisions[outcome.decision] += 1
         self.changed += outcome.changed

@@ -1,1 +1,1 @@
-"""Human review: the review store, the merge policy, and the Argilla round trip."""
+"""Human review: the review store, reconciling several reviews of a trace (reconcile.py), and the Argilla round trip."""

@@ -6,7 +6,7 @@
                           one record per trace (id = trace_id: pushing again updates, never
                           duplicates) and leaves every record someone already answered untouched
     pull(...)             turns each submitted or discarded answer into a Review in
-                          OUT/review.sqlite and reports reviewers' agreement (review/merge.py)
+                          OUT/review.sqlite and reports reviewers' agreement (review/reconcile.py)
 
 Records are sent and listed through the SDK's API layer (`client.api.records`): it is what
 `Dataset.records` uses underneath, and unlike the high-level Record it keeps a discarded answer
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from splitreason.review.argilla import (FIELD_TRACE, QUESTION_SPANS, ResponseError, build_record, build_settings,
                                         missing_layout, review_from_response, spans_from_answer)
-from splitreason.review.reconcile import merge_reviews
+from splitreason.review.reconcile import reconcile_reviews
 from splitreason.review.offsets import Utf16Index
 from splitreason.review.store import ReviewStore
 from splitreason.schemas.annotation import Annotation
@@ -313,4 +313,4 @@ def _pull_record(record: Any, annotation: Annotation, spans_question: Any, revie
         summary.decisions[review.decision] += 1
     reviews = store.reviews(trace_id)  # every path's reviews: the outcome export will use
     if len({review.reviewer for review in reviews}) >= 2:
-        summary.several.append(merge_reviews(annotation.trace, reviews))
+        summary.several.append(reconcile_reviews(annotation.trace, reviews))

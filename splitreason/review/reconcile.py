@@ -1,4 +1,6 @@
-"""How several reviews of one trace become one outcome (the documented merge policy).
+"""How several reviews of one trace are reconciled into one outcome (the documented policy; not
+to be confused with `splitreason merge`, which combines shard runs, or the annotator's span
+consensus over judge samples).
 
 - Each reviewer counts once: their latest review (by `reviewed_at`) wins, whichever path
   (UI or Argilla) it came through.
@@ -8,7 +10,7 @@
   spans; two: the union, so a span either of them found difficult is offloaded; three: two
   votes).
 - Agreement: the share of reviewers who made the merged decision, and the mean pairwise
-  character F1 of the accepting reviewers' spans (see annotator/agreement.py).
+  character F1 of the accepting reviewers' spans (see splitreason/agreement.py).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ def latest_per_reviewer(reviews: Sequence[Review]) -> list[Review]:
     return [latest[name] for name in sorted(latest)]
 
 
-def merge_reviews(trace: str, reviews: Sequence[Review]) -> ReviewOutcome:
+def reconcile_reviews(trace: str, reviews: Sequence[Review]) -> ReviewOutcome:
     if not reviews:
-        raise ValueError("merge_reviews needs at least one review")
+        raise ValueError("reconcile_reviews needs at least one review")
     counted = latest_per_reviewer(reviews)
     accepting = [review for review in counted if review.decision == "accepted"]
     decision = "accepted" if 2 * len(accepting) > len(counted) else "rejected"

@@ -2,7 +2,7 @@
 
 Traces with status "review" (or every annotation with `status="all"`), lowest confidence
 first (ties by trace id, so the order is stable). A trace counts as done when this reviewer
-has a decision on it in OUT/review.sqlite, through either review path (the merge policy
+has a decision on it in OUT/review.sqlite, through either review path (review/reconcile.py
 counts a reviewer's latest review whichever path it came through). Skipped traces stay in
 the queue.
 """

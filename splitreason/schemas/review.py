@@ -69,7 +69,7 @@ class Review(BaseModel):
 
 
 class ReviewOutcome(BaseModel):
-    """What the reviews of one trace decide, merged by the policy in review/merge.py."""
+    """What the reviews of one trace decide, merged by the policy in review/reconcile.py."""
 
     model_config = ConfigDict(extra="forbid")
 
