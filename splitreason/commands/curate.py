@@ -107,17 +107,39 @@ def curate(
                                                 "exclude_problem_types", "finish_reasons", "languages", "eval_sets",
                                                 "stratify"))
     if settings.progress:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("curating: {task.completed:,} traces read"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("curate", total=None)
-            summary = run_curate(settings, on_trace=lambda: bar.advance(task))
+        summary = _with_progress(settings)
     else:
         summary = run_curate(settings)
     _print_summary(summary, settings.out)
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+
+
+def _with_progress(settings: S) -> dict:
+    """curate with a bar on stderr: input rows read against the input's row count (parquet footers,
+    counted or estimated jsonl lines), or selected traces against --limit; elapsed and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from splitreason.curate.pipeline import run_curate
+    from splitreason.io.inputs import plan_input
+
+    plan = plan_input(settings.input, num_shards=None, limit=settings.limit)
+    by_rows = plan.expected is None and plan.manifest is None
+    total = plan.expected_rows if by_rows else plan.expected
+    columns = [TextColumn("curating (input rows)" if by_rows else "curating"), BarColumn(), MofNCompleteColumn()]
+    if by_rows and plan.rows_estimated:
+        columns.append(TextColumn("(estimated)"))
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[traces]}")]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("curate", total=total, traces="0 traces")
+        traces = 0
+
+        def tick(rows_read: int) -> None:
+            nonlocal traces
+            traces += 1
+            bar.update(task, completed=rows_read if by_rows else traces, traces=f"{traces:,} traces")
+
+        return run_curate(settings, on_trace=tick)
 
 
 def _print_summary(summary: dict, out: Path) -> None:

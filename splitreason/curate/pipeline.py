@@ -116,7 +116,7 @@ def _curate(settings: CurateSettings, plan, source: str, rows, work: Path, start
         selector = TraceSelector(selection(settings), on_not_selected=_select_exclusion(ledger))
         items: Iterator[Item] = selector(rows)
         if on_trace is not None:
-            items = _observed(items, on_trace)
+            items = _observed(items, on_trace, selector)
         decontaminate = None
         if plan.filters:
             items = ledger.counted("filter", items, FilterStage(plan.filters, ledger))
@@ -140,10 +140,11 @@ def _curate(settings: CurateSettings, plan, source: str, rows, work: Path, start
     return summary
 
 
-def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
+def _observed(items: Iterator[Item], on_trace, selector: TraceSelector) -> Iterator[Item]:
+    """`on_trace(rows_read)` after each trace selected: progress against the input's row count."""
     for item in items:
         if isinstance(item, Trace):
-            on_trace()
+            on_trace(selector.stats.rows_read)
         yield item
 
 
