@@ -25,6 +25,7 @@ from splitreason.commands.options import (
     LegacyOut,
     build_settings,
     pick_output,
+    settings_options,
 )
 from splitreason.schemas.curate import CurateSettings as S
 from splitreason.schemas.curate import DecontaminationRule
@@ -34,9 +35,7 @@ FILTERS, DECONTAMINATION, DEDUP, SAMPLING = "Filters", "Decontamination", "Dedup
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
-def _opt(name: str, *flags: str, panel: str, **kwargs):  # type: ignore[no-untyped-def]
-    """An option whose help is the settings field's description."""
-    return typer.Option(*flags, help=S.help(name), rich_help_panel=panel, **kwargs)
+_opt = settings_options(S)  # options whose help is the settings field's description
 
 
 def curate(

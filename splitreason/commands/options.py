@@ -71,6 +71,15 @@ def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, .
     return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"))
 
 
+def settings_options(settings_class):  # type: ignore[no-untyped-def]
+    """`opt(name, *flags, panel=..., **click_kwargs)`: a typer option whose help is the settings
+    field's description (so it is written once, in the model)."""
+    def opt(name: str, *flags: str, panel: str, **kwargs):  # type: ignore[no-untyped-def]
+        return typer.Option(*flags, help=settings_class.help(name), rich_help_panel=panel, **kwargs)
+
+    return opt
+
+
 def pick_output(output: Path | None, legacy: Path | None, default: Path | None = None) -> Path | None:
     """--output, or the hidden --out of old scripts; both with different values is a usage error."""
     if output is not None and legacy is not None and output != legacy:
