@@ -42,25 +42,73 @@ def _main(
 def _register() -> None:
     from splitreason.commands import (annotate, calibrate, curate, evaluate, export, judges, merge, report, review,
                                       shard, stats, train)
+    from splitreason.commands.options import with_verbosity
 
-    app.command("annotate")(annotate.annotate)
-    app.command("export")(export.export)
-    app.command("stats")(stats.stats)
-    app.command("report")(report.report)
-    app.command("shard")(shard.shard)
-    app.command("merge")(merge.merge)
-    app.command("curate")(curate.curate)
-    app.command("judges")(judges.judges)
-    app.command("calibrate")(calibrate.calibrate)
-    app.add_typer(review.register(), name="review")
-    app.add_typer(train.register(), name="train")
-    app.add_typer(evaluate.register(), name="evaluate")
+    for name, function in (("annotate", annotate.annotate), ("export", export.export), ("stats", stats.stats),
+                           ("report", report.report), ("shard", shard.shard), ("merge", merge.merge),
+                           ("curate", curate.curate), ("judges", judges.judges), ("calibrate", calibrate.calibrate)):
+        app.command(name)(with_verbosity(function))
+    for name, group in (("review", review.register()), ("train", train.register()),
+                        ("evaluate", evaluate.register())):
+        for info in group.registered_commands:  # every command has --quiet and --verbose
+            info.callback = with_verbosity(info.callback)
+        app.add_typer(group, name=name)
+
+
+def _escape_help(command) -> None:  # type: ignore[no-untyped-def]
+    """Help is text, not rich markup: "(extra [embed])" must show its brackets. Escaped once, here,
+    for every command, option and argument, so no help string has to remember it."""
+    from rich.markup import escape
+
+    for name in ("help", "short_help", "epilog"):
+        if isinstance(getattr(command, name, None), str):
+            setattr(command, name, escape(getattr(command, name)))
+    for param in getattr(command, "params", []):
+        if isinstance(getattr(param, "help", None), str):
+            param.help = escape(param.help)
+    for sub in getattr(command, "commands", {}).values():
+        _escape_help(sub)
+
+
+def command():  # type: ignore[no-untyped-def]
+    """The click command tree, help escaped (tests walk it to check every option's help)."""
+    _register()
+    cli = typer.main.get_command(app)
+    _escape_help(cli)
+    return cli
+
+
+def _run() -> None:
+    """The command line without click's standalone handling: a usage error is one line, like ours."""
+    from typer._click import exceptions as click_errors
+    from typer.exceptions import Abort
+
+    try:
+        code = command().main(prog_name="splitreason", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as error:  # help was printed
+        sys.exit(error.exit_code)
+    except click_errors.UsageError as error:
+        from rich.markup import escape
+
+        where = f" (see `{error.ctx.command_path} --help`)" if error.ctx is not None else ""
+        message = " ".join(error.format_message().replace("Value error, ", "").split())
+        err.print(f"[red]error:[/] {escape(message)}{escape(where)}", highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except click_errors.ClickException as error:
+        from rich.markup import escape
+
+        err.print(f"[red]error:[/] {escape(' '.join(error.format_message().split()))}", highlight=False,
+                  soft_wrap=True)
+        sys.exit(error.exit_code)
+    except Abort:
+        err.print("aborted", highlight=False)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def main() -> None:
-    _register()
     try:
-        app()
+        _run()
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/]: outputs so far are saved; run the same command again to resume")
         sys.exit(130)

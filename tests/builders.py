@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from splitreason.executors.local import AnnotateRequest, run_annotate
+from splitreason.executors.local import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.io.eval_sets import EvalProblem
 from splitreason.io.run_dir import RunDir
 from splitreason.review.store import ReviewStore
@@ -28,7 +29,7 @@ SHARDS = 3
 
 
 def annotate(source, out: Path, **options):
-    request = AnnotateRequest(input=str(source), out=out, progress=False, **options)
+    request = AnnotateSettings(input=str(source), out=out, progress=False, **options)
     return asyncio.run(run_annotate(request, Console(file=io.StringIO())))
 
 

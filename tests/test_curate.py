@@ -186,7 +186,7 @@ def test_decontamination_explains_every_decision(tmp_path, decontamination_input
     (["--min-overlap", "2"], ["--min-overlap counts shared n-grams of --rule ngram", "--min-overlap-ratio"]),
     (["--rule", "ngram", "--strict"], ["--strict belongs to --rule specific"]),
     (["--rule", "ngram", "--min-overlap-ratio", "0.4"], ["--min-overlap-ratio belongs to --rule specific"]),
-    (["--rule", "words"], ["--rule must be one of specific, ngram"]),
+    (['--rule', 'words'], ["'--rule'", "'words' is not one of 'specific', 'ngram'"]),  # an Enum: click names the choices
     (["--ngram", "1"], ["--ngram must be at least 2"]),
 ])
 def test_decontamination_options_of_the_other_rule_are_refused(tmp_path, source, eval_file, args, needles):
@@ -219,7 +219,7 @@ def test_sampling_is_stratified_seeded_and_independent_of_input_order(tmp_path):
     (["--min-chars", "9", "--max-chars", "3"], ["--min-chars 9 is above --max-chars 3"]),
     (["--eval-set", "missing-eval.jsonl"], ["input not found", "missing-eval.jsonl"]),
     (["--eval-set", "aime24"], ["hub dataset HuggingFaceH4/aime_2024 cannot be read", "offline"]),  # the real hub path
-    (["--stratify", "colour", "--sample", "3"], ["stratify by source, problem_type, length"]),
+    (["--stratify", "colour", "--sample", "3"], ["stratify", "'source', 'problem_type' or 'length'"]),  # StrataKey: the choices
     (["--length-buckets", "4k,8k"], ["--length-buckets expects comma-separated character counts"]),
 ])
 def test_bad_options_are_one_clear_error(tmp_path, source, args, needles):

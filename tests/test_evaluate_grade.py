@@ -92,6 +92,10 @@ def test_table_and_gzipped_predictions(eval_file: Path, tmp_path: Path) -> None:
     result = ok(run_cli("evaluate", "grade", predictions, "--eval-set", eval_file, timeout=300))
     assert "62.5%" in result.stdout and "majority vote" in result.stdout
     assert "rejected" not in result.stderr
+    # -o - streams the graded rows to stdout; the figures move to stderr.
+    streamed = ok(run_cli("evaluate", "grade", predictions, "--eval-set", eval_file, "-o", "-", timeout=300))
+    rows = [json.loads(line) for line in streamed.stdout.splitlines()]
+    assert len(rows) == len(GOOD_ROWS) and "62.5%" in streamed.stderr and "wrote 8 graded rows to stdout" in streamed.stderr
 
 
 def test_set_without_ids_matches_rows_by_position(write_jsonl) -> None:

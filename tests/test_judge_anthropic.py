@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from splitreason.executors.local import AnnotateRequest, run_annotate
+from splitreason.executors.local import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.registry import JudgeConfigError
 from tests.helpers import free_port
@@ -32,10 +33,15 @@ def _hermetic_env(hermetic_judge_env, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "dummy-test-key")
 
 
+def _judges(judge) -> list[str]:
+    """--judge as the settings hold it: a list, the first judge first."""
+    return [judge] if isinstance(judge, str) else list(judge)
+
+
 def annotate(base_url: str, source: Path, out: Path, **options):
     options.setdefault("retry_initial", 0.01)
     options.setdefault("retry_max", 0.05)
-    request = AnnotateRequest(input=str(source), out=out, judge=options.pop("judge", JUDGE), base_url=base_url,
+    request = AnnotateSettings(input=str(source), out=out, judge=_judges(options.pop("judge", JUDGE)), base_url=base_url,
                               progress=False, **options)
     started = time.monotonic()
     counts = asyncio.run(run_annotate(request, Console(stderr=True, quiet=True)))

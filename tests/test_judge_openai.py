@@ -20,8 +20,9 @@ import pytest
 from rich.console import Console
 
 from splitreason import prompts
-from splitreason.executors.local import AnnotateRequest, run_annotate
-from splitreason.annotator.run_config import RunConfigError
+from splitreason.executors.local import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
+from splitreason.schemas.run_manifest import RunConfigError
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import cache_key
 from splitreason.judges.factory import JudgeSettings, create_judge
@@ -40,11 +41,16 @@ def _hermetic_env(hermetic_judge_env, monkeypatch):
     """Every test here runs with the shared hermetic judge environment (conftest)."""
 
 
+def _judges(judge) -> list[str]:
+    """--judge as the settings hold it: a list, the first judge first."""
+    return [judge] if isinstance(judge, str) else list(judge)
+
+
 def annotate(server, source: Path, out: Path, **options):
     """run_annotate against the server with fast retries; returns (counts, seconds)."""
     options.setdefault("retry_initial", 0.01)
     options.setdefault("retry_max", 0.05)
-    request = AnnotateRequest(input=str(source), out=out, judge=options.pop("judge", JUDGE),
+    request = AnnotateSettings(input=str(source), out=out, judge=_judges(options.pop("judge", JUDGE)),
                               base_url=options.pop("base_url", server.base_url if server else None),
                               progress=False, **options)
     started = time.monotonic()

@@ -296,7 +296,7 @@ def test_a_part_with_human_reviews_is_refused(runs, tmp_path: Path) -> None:
 def test_judge_caches_are_merged_and_a_resume_asks_nothing(tmp_path: Path, judge_server, write_jsonl) -> None:
     server = judge_server()
     source = write_jsonl("cases.jsonl", case_rows([f"c{i}" for i in range(9)], paragraphs=4))
-    judge = {"judge": "openai:scripted-judge", "base_url": server.base_url}
+    judge = {"judge": ["openai:scripted-judge"], "base_url": server.base_url}
     for i in range(SHARDS):
         annotate(source, tmp_path / f"p{i}", num_shards=SHARDS, shard_index=i, **judge)
     asked = len(server.log)

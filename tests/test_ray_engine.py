@@ -214,7 +214,7 @@ def test_a_killed_ray_run_resumes_from_its_parts_and_cache(ray_address, tmp_path
     reference = tmp_path / "reference"
     # One request at a time, as the Ray run: records are written as answers come, so with several
     # in flight the file order would depend on which answer the server sends first.
-    annotate(source, reference, num_shards=SHARDS, judge="openai:scripted-judge", base_url=server.base_url,
+    annotate(source, reference, num_shards=SHARDS, judge=["openai:scripted-judge"], base_url=server.base_url,
              concurrency=1)
     assert files(out) == files(reference)
 
@@ -261,7 +261,7 @@ _TASK_SCRIPT = """
 import json, sys
 import ray
 from pathlib import Path
-from splitreason.executors.local import AnnotateRequest
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.executors.ray_parts import annotate_part, write_check_file
 
 address, cases = sys.argv[1], json.loads(sys.argv[2])
@@ -271,7 +271,7 @@ for out, check, input_path in cases:
     if check == "driver":
         check = str(write_check_file(Path(out))[0])
     token = json.loads(Path(check).read_text())["token"] if Path(check).exists() else "not-the-driver's"
-    request = AnnotateRequest(input=input_path, out=Path(out) / "parts" / "shard-00000", num_shards=1,
+    request = AnnotateSettings(input=input_path, out=Path(out) / "parts" / "shard-00000", num_shards=1,
                               shard_index=0, progress=False)
     print(json.dumps(ray.get(task.remote(request, 0, check, token, input_path))))
 """

@@ -156,7 +156,7 @@ def run_judges(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPr
 
 
 def row(output: str, name: str) -> str:
-    [line] = [line for line in output.splitlines() if line.startswith(f"│ {name} ")]
+    [line] = [line for line in output.splitlines() if line.startswith(f"{name} ")]  # piped: plain columns
     return line
 
 

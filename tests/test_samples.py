@@ -16,8 +16,9 @@ import pytest
 from rich.console import Console
 
 from splitreason.agreement import char_f1, vote_regions
-from splitreason.executors.local import AnnotateRequest, run_annotate
-from splitreason.annotator.run_config import RunConfigError
+from splitreason.executors.local import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
+from splitreason.schemas.run_manifest import RunConfigError
 from tests.judge_server import by_case, case_rows, read_annotations, sentences
 
 JUDGE = "openai:scripted-judge"
@@ -28,10 +29,15 @@ def _hermetic_env(hermetic_judge_env):
     """The shared hermetic judge environment (conftest)."""
 
 
+def _judges(judge) -> list[str]:
+    """--judge as the settings hold it: a list, the first judge first."""
+    return [judge] if isinstance(judge, str) else list(judge)
+
+
 def annotate(server, source, out, **options):
     options.setdefault("retry_initial", 0.01)
     options.setdefault("retry_max", 0.05)
-    request = AnnotateRequest(input=str(source), out=out, judge=options.pop("judge", JUDGE),
+    request = AnnotateSettings(input=str(source), out=out, judge=_judges(options.pop("judge", JUDGE)),
                               base_url=server.base_url, progress=False, **options)
     return asyncio.run(run_annotate(request, Console(stderr=True, quiet=True)))
 
@@ -97,7 +103,7 @@ def test_a_failed_sample_agrees_with_nothing(judge_server, write_jsonl, tmp_path
 def test_two_judges_are_compared_like_samples(judge_server, write_jsonl, tmp_path):
     server = judge_server(script={"pair": ["pick:1,2"]})
     source = write_jsonl("in.jsonl", case_rows(["pair"]))
-    annotate(server, source, tmp_path / "out", judge="heuristic", more_judges=(JUDGE,))
+    annotate(server, source, tmp_path / "out", judge=["heuristic", JUDGE])
 
     record = by_case(read_annotations(tmp_path / "out"))["pair"]
     assert record["judge"]["name"] == "heuristic"

@@ -15,7 +15,8 @@ from importlib import resources
 import pytest
 from rich.console import Console
 
-from splitreason.executors.local import AnnotateRequest, run_annotate
+from splitreason.executors.local import run_annotate
+from splitreason.schemas.annotate import AnnotateSettings
 from tests.judge_server import read_annotations
 
 pytest.importorskip("sentence_transformers", reason="needs the [embed] extra")
@@ -38,7 +39,7 @@ def _sample_input(tmp_path):
 
 
 def _annotate(server, source, out, **options):
-    request = AnnotateRequest(input=str(source), out=out, judge="openai:scripted-judge", base_url=server.base_url,
+    request = AnnotateSettings(input=str(source), out=out, judge=["openai:scripted-judge"], base_url=server.base_url,
                               progress=False, limit=1, **options)
     asyncio.run(run_annotate(request, Console(stderr=True, quiet=True)))
     (record,) = read_annotations(out)

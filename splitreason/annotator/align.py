@@ -45,13 +45,16 @@ from functools import cached_property
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np  # builds the normalized view ~10x faster than a Python loop
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel
 
 from splitreason.judges.base import Excerpt
+from splitreason.schemas.annotate import AnnotateSettings
 from splitreason.schemas.annotation import MATCH_RANK, MatchKind
 
-import numpy as np  # builds the normalized view ~10x faster than a Python loop
+#: The least fuzzy alignment score for a quote (declared once, in AnnotateSettings).
+DEFAULT_FUZZY_THRESHOLD: float = AnnotateSettings.default("fuzzy_threshold")
 
 __all__ = ["Alignment", "Aligner", "MIN_FUZZY_CHARS", "NORMALIZED_SCORE", "normalize"]
 
@@ -176,7 +179,7 @@ class Aligner:
         self,
         text: str,
         *,
-        fuzzy_threshold: float = 0.85,
+        fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
         max_fuzzy_window: int = DEFAULT_MAX_FUZZY_WINDOW,
     ):
         if not 0.0 < fuzzy_threshold <= 1.0:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from splitreason.agreement import mean_pairwise_f1
-from splitreason.annotator.align import Aligner
+from splitreason.annotator.align import DEFAULT_FUZZY_THRESHOLD, Aligner
 from splitreason.annotator.consensus import consensus_spans
 from splitreason.annotator.routing import RoutingPolicy, confidence, route
 from splitreason.annotator.spans import merge_spans, snap_to_boundaries
@@ -78,7 +78,7 @@ def build_annotation(
     judge: JudgeInfo | None,
     policy: RoutingPolicy,
     *,
-    fuzzy_threshold: float = 0.85,
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD,
     rescuer=None,
 ) -> Annotation:
     """`samples`: one verdict (then `judge` names its judge) or every sample's outcome, at least one usable.

@@ -15,40 +15,66 @@ from splitreason.schemas import Annotation
 
 
 class _RateColumn(ProgressColumn):
+    def __init__(self, unit: str = "traces"):
+        super().__init__()
+        self.unit = unit
+
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:.1f} traces/s" if speed else "- traces/s")
+        return Text(f"{speed:.1f} {self.unit}/s" if speed else f"- {self.unit}/s")
 
 
 class _Tracker:
-    def __init__(self, progress: Progress | None, expected: int | None):
-        self.progress = progress
-        self.task = progress.add_task("annotating", total=expected, tokens="0", status="") if progress else None
+    """Counts traces when their number is known up front (shard manifest, --limit); otherwise input
+    rows read against the input's row count (parquet metadata, counted or estimated jsonl lines)."""
+
+    def __init__(self, progress: Progress | None, expected: int | None, rows: int | None, rows_read, cost=None):
+        self.progress, self.cost = progress, cost
+        self.by_rows = expected is None and rows is not None and rows_read is not None
+        self.rows_read = rows_read
+        total = rows if self.by_rows else expected
+        label = "annotating (input rows)" if self.by_rows else "annotating"
+        self.task = progress.add_task(label, total=total, tokens="0", status="") if progress else None
 
     def update(self, counts: RunCounts, annotation: Annotation | None) -> None:
         if self.progress is None:
             return
-        tokens = counts.usage.prompt_tokens + counts.usage.completion_tokens
-        self.progress.update(self.task, completed=counts.annotated + counts.already_done,
-                             tokens=f"{tokens:,}", status=f"✓{counts.status['accepted']} "
-                             f"?{counts.status['review']} ✗{counts.status['rejected']}")
+        usage = counts.usage
+        tokens = f"{usage.prompt_tokens + usage.completion_tokens:,}"
+        if self.cost is not None:  # this invocation's tokens at the judge's list price
+            dollars = self.cost(usage.prompt_tokens, usage.completion_tokens)
+            tokens += " (no price)" if dollars is None else f" (${dollars:,.2f})"
+        done = counts.annotated + counts.already_done
+        completed = self.rows_read() if self.by_rows else done
+        traces = f"{done:,} traces " if self.by_rows else ""
+        self.progress.update(self.task, completed=completed, tokens=tokens,
+                             status=f"{traces}✓{counts.status['accepted']} ?{counts.status['review']} "
+                             f"✗{counts.status['rejected']}")
 
 
 class progress_bar:
-    def __init__(self, console: Console, enabled: bool, expected: int | None):
-        self.console, self.enabled, self.expected = console, enabled, expected
+    """On stderr: done/total, rate, elapsed and the remaining time (ETA) once a total is known."""
+
+    def __init__(self, console: Console, enabled: bool, expected: int | None, *, rows: int | None = None,
+                 rows_estimated: bool = False, rows_read=None, tokens: bool = True, cost=None):
+        self.cost = cost
+        self.console, self.enabled, self.expected, self.tokens = console, enabled, expected, tokens
+        self.rows, self.rows_estimated, self.rows_read = rows, rows_estimated, rows_read
         self._progress: Progress | None = None
 
     def __enter__(self) -> _Tracker:
         if self.enabled:
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                _RateColumn(), TimeElapsedColumn(), TextColumn("eta"),
-                TimeRemainingColumn(), TextColumn("tokens {task.fields[tokens]}"),
-                TextColumn("{task.fields[status]}"), console=self.console, transient=False,
-            )
+            columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn()]
+            if self.expected is None and self.rows is not None and self.rows_estimated:
+                columns.append(TextColumn("(estimated)"))
+            by_rows = self.expected is None and self.rows is not None and self.rows_read is not None
+            columns += [_RateColumn("rows" if by_rows else "traces"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+            if self.tokens:  # judges that are paid by the token; the offline heuristic uses none
+                columns.append(TextColumn("tokens {task.fields[tokens]}"))
+            columns.append(TextColumn("{task.fields[status]}"))
+            self._progress = Progress(*columns, console=self.console, transient=False)
             self._progress.start()
-        tracker = _Tracker(self._progress, self.expected)
+        tracker = _Tracker(self._progress, self.expected, self.rows, self.rows_read, self.cost)
         if self._progress:
             self._progress.update(tracker.task, status="")
         return tracker
@@ -59,7 +85,10 @@ class progress_bar:
 
 
 def print_summary(console: Console, out: Path, counts: RunCounts, totals: dict, selection: dict,
-                  batching: dict | None = None) -> None:
+                  batching: dict | None = None, *, config=None) -> None:
+    if config is not None:  # a forgotten INPUT reads the bundled sample: say what was read, by whom, into where
+        judges = ", ".join(judge.name for judge in [config.judge, *config.other_judges])
+        console.print(f"input: {config.input}  judge: {judges}  out: {out}", highlight=False, soft_wrap=True)
     table = Table(title=f"splitreason annotate → {out}", show_header=True)
     table.add_column("")
     table.add_column("this run", justify="right")

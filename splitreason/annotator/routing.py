@@ -33,6 +33,7 @@ import math
 from dataclasses import dataclass
 
 from splitreason.schemas import Span, Status
+from splitreason.schemas.annotate import AnnotateSettings as _S
 
 #: Coverage this many times the target, or 1/this of it, gives fit 0.5 (and never less).
 FIT_HALF_AT = 3.0
@@ -40,12 +41,14 @@ FIT_HALF_AT = 3.0
 
 @dataclass(frozen=True)
 class RoutingPolicy:
-    target_coverage: float = 0.15
-    min_coverage: float = 0.02
-    max_coverage: float = 0.5
-    accept_threshold: float = 0.75
-    reject_threshold: float = 0.35
-    min_agreement: float = 0.5
+    """The routing settings of `AnnotateSettings` (defaults there), checked against each other."""
+
+    target_coverage: float = _S.default("target_coverage")
+    min_coverage: float = _S.default("min_coverage")
+    max_coverage: float = _S.default("max_coverage")
+    accept_threshold: float = _S.default("accept_threshold")
+    reject_threshold: float = _S.default("reject_threshold")
+    min_agreement: float = _S.default("min_agreement")
 
     def __post_init__(self) -> None:
         if not 0 < self.target_coverage < 1:

@@ -21,11 +21,13 @@ from splitreason.annotator.annotate import (
     is_judge_failure,
     total_usage,
 )
+from splitreason.annotator.align import DEFAULT_FUZZY_THRESHOLD
 from splitreason.annotator.routing import RoutingPolicy
 from splitreason.io.jsonl import JsonlAppender
 from splitreason.io.run_dir import RunDir
 from splitreason.judges.base import Judge, JudgeFailed
 from splitreason.schemas import Annotation, Reject, Trace, Usage
+from splitreason.schemas.annotate import AnnotateSettings
 
 # Flush Python's buffer after every record (survives SIGKILL); fsync at most this often
 # (survives power loss without paying a disk sync per record).
@@ -40,11 +42,11 @@ _MIN_READ_AHEAD = 64
 @dataclass
 class AnnotateOptions:
     policy: RoutingPolicy = field(default_factory=RoutingPolicy)
-    concurrency: int = 16
+    concurrency: int = AnnotateSettings.default("concurrency")
     num_shards: int = 1
     shard_index: int | None = None
     retry_rejected: bool = False
-    fuzzy_threshold: float = 0.85
+    fuzzy_threshold: float = DEFAULT_FUZZY_THRESHOLD
     samples: int = 1  # requests per judge and trace (--samples)
     rescuer: object | None = None  # a SemanticRescuer (--semantic-rescue), or None
 

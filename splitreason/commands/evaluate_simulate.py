@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from splitreason.commands.options import typed_on_command_line
+from splitreason.commands.options import result_console, typed_on_command_line
 from splitreason.schemas.evaluate_simulate import EvaluateSimulateSettings as Settings
 
 
@@ -66,7 +65,7 @@ def simulate(
 def _print(report: dict) -> None:
     from rich.table import Table
 
-    console = Console(markup=False, emoji=False, highlight=False)
+    console = result_console()
     if report["input"] == "synthetic":
         what = (f"synthetic answer: {report['decode_tokens']:,} tokens after a {report['prompt_tokens']:,}-token prompt"
                 + (", paper's rounding" if report["paper_rounding"] else ""))

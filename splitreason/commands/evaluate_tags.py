@@ -10,10 +10,11 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings
+from splitreason.commands.options import build_settings, result_console
 from splitreason.schemas.tag_eval import TagsEvalSettings as S
 
 console = Console(stderr=True, emoji=False)
+Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
 
 
 def tags(
@@ -27,7 +28,7 @@ def tags(
     skip_bad_rows: Annotated[bool, typer.Option(help=S.help("skip_bad_rows"))] = S.default("skip_bad_rows"),
     max_length: Annotated[int | None, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
     device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
-    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
     batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
     json_output: Annotated[bool, typer.Option("--json", help=S.help("json_output"))] = S.default("json_output"),
     progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
@@ -75,7 +76,7 @@ def _table(model: str, metrics) -> None:
                   num(metrics.close_f1), str(metrics.close_gold), str(metrics.close_predicted))
     table.add_row(f"span (open within ±{metrics.span_window})", num(metrics.span_precision), num(metrics.span_recall),
                   num(metrics.span_f1), str(metrics.open_gold), str(metrics.open_predicted))
-    Console().print(table)
+    result_console().print(table)
     print(f"offload share: predicted {num(metrics.offload_share_predicted)} (teacher-forced estimate), "
           f"data {num(metrics.offload_share_data)}")
     print(f"mean tag probability at the data's positions: open {num(metrics.open_prob_mean)}, "

@@ -2,45 +2,72 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import RunDirArg
+from splitreason.commands.options import INPUT, OUTPUT, AsJson, RunDirArg
+from splitreason.errors import UsageError
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
 
+class ExportFormat(StrEnum):
+    messages = "messages"
+    prompt_completion = "prompt-completion"
+
+
 def export(
     run: RunDirArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write.", dir_okay=False)],
-    format: Annotated[str, typer.Option("--format", help="messages or prompt-completion.")] = "messages",
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write; - writes the rows to stdout "
+                                         "(the summary stays on stderr).", dir_okay=False, allow_dash=True,
+                                         rich_help_panel=OUTPUT)],
+    format: Annotated[ExportFormat, typer.Option("--format", help="Row layout: chat messages, or a prompt and its "
+                                                 "completion.", rich_help_panel=OUTPUT)] = ExportFormat.messages,
     instruction: Annotated[str | None, typer.Option(help="Offload instruction appended to the problem "
-                                                    "(default: the bundled one).")] = None,
+                                                    "(default: the bundled one).", rich_help_panel=OUTPUT)] = None,
     instruction_file: Annotated[Path | None, typer.Option(help="Read the offload instruction from a file.",
-                                                          exists=True, dir_okay=False)] = None,
-    no_instruction: Annotated[bool, typer.Option(help="Give the problem alone as the user message.")] = False,
-    include_review: Annotated[bool, typer.Option(help="Also export traces still waiting for review.")] = False,
+                                                          exists=True, dir_okay=False, rich_help_panel=OUTPUT)] = None,
+    no_instruction: Annotated[bool, typer.Option("--no-instruction", help="Give the problem alone as the user "
+                                                 "message.", rich_help_panel=OUTPUT)] = False,
+    include_review: Annotated[bool, typer.Option(help="Also export traces still waiting for review.",
+                                                 rich_help_panel=INPUT)] = False,
     hf_dataset: Annotated[Path | None, typer.Option(help="Also save as a Hugging Face dataset in this directory.",
-                                                    file_okay=False)] = None,
+                                                    file_okay=False, rich_help_panel=OUTPUT)] = None,
+    push_to_hub: Annotated[str | None, typer.Option(help="Also push the rows to this Hugging Face Hub dataset "
+                                                    "repo (datasets' push_to_hub; needs the hub and a token).",
+                                                    metavar="REPO", rich_help_panel=OUTPUT)] = None,
+    private: Annotated[bool, typer.Option("--private", help="--push-to-hub: create the repo private.",
+                                          rich_help_panel=OUTPUT)] = False,
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) of the model to be trained, "
-                                                  "to report the offload share in its tokens.")] = None,
+                                                  "to report the offload share in its tokens.",
+                                                  rich_help_panel=INPUT)] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Write one SFT example per accepted or reviewed trace, difficult spans wrapped in <bigmodel> tags.
 
     Reviewed spans (OUT/review.sqlite) take the place of the judge's; traces rejected in review are left out.
     """
-    from splitreason.exports.sft import default_instruction, save_hf_dataset, write_export
+    from splitreason.exports.sft import default_instruction, write_export
     from splitreason.models.tokens import TokenCounter
     from splitreason.io.environment import environment_errors
     from splitreason.io.lock import claim_output_file
     from splitreason.io.run_dir import RunDir
     from splitreason.review.store import ReviewStore
 
-    if format not in ("messages", "prompt-completion"):
-        raise typer.BadParameter("--format must be messages or prompt-completion")
+    to_stdout = str(output) == "-"
+    if to_stdout and as_json:
+        raise UsageError("-o - writes the rows to stdout; --json would mix the summary into them: give one")
+    if push_to_hub is not None:
+        _check_hub(push_to_hub)  # offline: one line now, before anything is written
     if no_instruction:
         text = ""
     elif instruction_file is not None:
@@ -61,12 +88,42 @@ def export(
             reviews = store.reviews_by_trace()
     # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
     # written is locked, and replaced in one step when complete.
-    with claim_output_file(output, f"export target {output}"), \
-            environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
-        summary = write_export(run_dir.iter_annotations(), output, instruction=text,
-                               fmt=format, statuses=statuses, tokens=counter, reviews=reviews)  # type: ignore[arg-type]
+    with ExitStack() as stack:
+        if to_stdout:  # written whole into a scratch file first: stdout gets only complete rows
+            output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="splitreason-export-"))) / "rows.jsonl"
+        with claim_output_file(output, f"export target {output}"), \
+                environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
+            summary = write_export(run_dir.iter_annotations(), output, instruction=text, fmt=format.value,
+                                   statuses=statuses, tokens=counter, reviews=reviews)  # type: ignore[arg-type]
+        _finish(summary, output, to_stdout=to_stdout, as_json=as_json, tokenizer=tokenizer, hf_dataset=hf_dataset,
+                push_to_hub=push_to_hub, private=private)
+
+
+def _check_hub(repo: str) -> None:
+    from splitreason.io.hub import HubUnavailable, why_hub_unusable
+
+    why = why_hub_unusable()
+    if why is not None:
+        raise HubUnavailable(f"cannot push to the hub dataset {repo}: {why}; the export itself needs no hub "
+                             "(leave --push-to-hub out, or push later with `hf upload`)")
+
+
+def _finish(summary, output: Path, *, to_stdout: bool, as_json: bool, tokenizer: str | None,  # type: ignore[no-untyped-def]
+            hf_dataset: Path | None, push_to_hub: str | None, private: bool) -> None:
+    """The rows to stdout (-o -), then what was written: on stderr, or as JSON on stdout."""
+    from splitreason.exports.sft import save_hf_dataset
+    from splitreason.io.environment import environment_errors
+    from splitreason.io.lock import claim_output_file
+
+    if to_stdout:
+        with open(output, "rb") as rows:
+            shutil.copyfileobj(rows, sys.stdout.buffer)
+        sys.stdout.flush()
+        where = "stdout"
+    else:
+        where = str(output)
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
-    console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
+    console.print(f"wrote {summary.rows} examples to {where}, {summary.reviewed} of them reviewed "
                   f"(skipped: {skipped})", highlight=False)
     console.print(f"offload share: {summary.offload_char_share:.1%} of characters", highlight=False)
     if summary.heuristic:
@@ -90,3 +147,14 @@ def export(
                 environment_errors(f"{output} is written; {hf_dataset} may be incomplete", path=hf_dataset):
             rows = save_hf_dataset(output, hf_dataset)
         console.print(f"saved {rows} rows as a Hugging Face dataset in {hf_dataset}", highlight=False)
+    if push_to_hub is not None:
+        from datasets import Dataset
+
+        Dataset.from_json(str(output)).push_to_hub(push_to_hub, private=private)
+        console.print(f"pushed {summary.rows} rows to the hub dataset {push_to_hub}", highlight=False)
+    if as_json:
+        print(json.dumps({"output": where, "rows": summary.rows, "reviewed": summary.reviewed,
+                          "skipped": dict(summary.skipped), "offload_char_share": round(summary.offload_char_share, 6),
+                          "offload_token_share": summary.offload_token_share, "heuristic_rows": summary.heuristic,
+                          "hf_dataset": str(hf_dataset) if hf_dataset else None, "pushed_to": push_to_hub},
+                         indent=2, ensure_ascii=False))

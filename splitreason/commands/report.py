@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import RunDirArg
+from splitreason.commands.options import OUTPUT, AsJson, RunDirArg, result_console
 from splitreason.errors import ServiceUnavailable
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
@@ -20,7 +22,9 @@ class ReportUnavailable(ServiceUnavailable, RuntimeError):
 
 def report(
     run: RunDirArg,
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.", dir_okay=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write; - writes the page to stdout "
+                                         "(the summary goes to stderr).", dir_okay=False, allow_dash=True,
+                                         rich_help_panel=OUTPUT)],
     tokenizer: Annotated[str | None, typer.Option(help="Tokenizer (path or hub id) of the model to be trained: "
                                                   "offload share and span lengths in its tokens.")] = None,
     curation: Annotated[Path | None, typer.Option(
@@ -35,7 +39,8 @@ def report(
     labels: Annotated[Path | None, typer.Option(help="JSON written by `splitreason evaluate labels --json`: adds how "
                                                 "well each labelling picks out the small model's trouble.",
                                                 exists=True, dir_okay=False)] = None,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar (on stderr).")] = True,
+    as_json: AsJson = False,
 ) -> None:
     """Coverage, spans, confidence, review, offload share, curation, judge cost and evaluations of a run, as one HTML file."""
     try:
@@ -62,10 +67,24 @@ def report(
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
                               on_trace=lambda: bar.advance(task), evaluations=list(evaluation or []) or None)
     data.labels = labels_report
+    if str(output) == "-":
+        if as_json:
+            from splitreason.errors import UsageError
+
+            raise UsageError("-o - writes the page to stdout; --json would mix the summary into it: give one")
+        sys.stdout.write(render_html(data))
+        sys.stdout.flush()
+        print_summary(console, data, "stdout")
+        return
     with claim_output_file(output, f"report {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
         atomic_write_text(output, render_html(data))
-    print_summary(Console(markup=False, emoji=False), data, output)
+    if as_json:
+        from splitreason.report.terminal import summary_numbers
+
+        print(json.dumps(summary_numbers(data, str(output)), indent=2, ensure_ascii=False, default=str))
+        return
+    print_summary(result_console(), data, output)
 
 
 def _read_labels(path: Path):

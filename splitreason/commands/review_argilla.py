@@ -8,13 +8,14 @@ The API key comes only from ARGILLA_API_KEY; the server from --api-url or ARGILL
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import RunDirArg
+from splitreason.commands.options import AsJson, RunDirArg
 
 console = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)  # "a[b]" prints as is
 
@@ -43,12 +44,13 @@ def push(
     run: RunDirArg,
     dataset: DatasetName,
     workspace: Workspace = None,
-    status: Annotated[str, typer.Option("--status", help="review: only traces routed to review; "
+    status: Annotated[Literal["review", "all"], typer.Option("--status", help="review: only traces routed to review; "
                                         "all: every annotated trace.")] = "review",
     api_url: ApiUrl = None,
     reviewers_per_trace: Annotated[int, typer.Option(help="Answers Argilla collects per trace before it counts "
                                                      "as done (used when the dataset is created).", min=1)] = 1,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: AsJson = False,
 ) -> None:
     """Send traces to an Argilla dataset for review; traces someone already answered are left alone."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -56,8 +58,6 @@ def push(
     from splitreason.io.run_dir import RunDir
     from splitreason.review.argilla_sync import prepare_push, push_records
 
-    if status not in ("review", "all"):
-        raise typer.BadParameter("--status must be review or all", param_hint="--status")
     name = _check_dataset_name(dataset)
     run_dir = RunDir(run)
 
@@ -83,6 +83,11 @@ def push(
     if summary.clipped_spans:
         console.print(f"clipped {summary.clipped_spans} span(s) that reach into the last characters of a trace "
                       "with characters outside the BMP: Argilla's server checks span ends in code points")
+    if as_json:
+        print(json.dumps({"dataset": summary.dataset, "workspace": summary.workspace, "api_url": client.api_url,
+                          "created": bool(summary.created), "pushed": summary.pushed, "updated": summary.updated,
+                          "skipped_answered": summary.skipped_answered, "clipped_spans": summary.clipped_spans},
+                         indent=2, ensure_ascii=False, default=str))
 
 
 def pull(
@@ -90,6 +95,7 @@ def pull(
     dataset: DatasetName,
     workspace: Workspace = None,
     api_url: ApiUrl = None,
+    as_json: AsJson = False,
 ) -> None:
     """Bring reviewers' submitted answers back into OUT/review.sqlite and report their agreement."""
     from splitreason.io.run_dir import RunDir
@@ -121,3 +127,10 @@ def pull(
                           f"decision agreement {outcome.decision_agreement:.2f}, span agreement {spans_f1}")
     for problem in summary.problems:
         console.print(f"not pulled: {problem}")
+    if as_json:
+        print(json.dumps({"dataset": summary.dataset, "reviews": summary.reviews, "traces": len(summary.traces),
+                          "reviewers": sorted(summary.reviewers), "decisions": dict(summary.decisions),
+                          "drafts": summary.drafts, "not_in_run": summary.not_in_run,
+                          "decision_agreement": summary.mean("decision_agreement") if summary.several else None,
+                          "span_agreement": summary.mean("span_agreement") if summary.several else None,
+                          "problems": list(summary.problems)}, indent=2, ensure_ascii=False, default=str))

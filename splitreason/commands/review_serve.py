@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -26,7 +26,8 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).", min=0, max=65535)] = 8765,
     reviewer: Annotated[str | None, typer.Option(help="Your name in the review records (default: $USER, "
                                                  "else 'reviewer').")] = None,
-    status: Annotated[str, typer.Option(help="review: traces routed to review; all: every annotation.")] = "review",
+    status: Annotated[Literal["review", "all"], typer.Option(help="review: traces routed to review; all: every "
+                                                             "annotation.")] = "review",
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the page in a web browser.")] = False,
 ) -> None:
     """Review traces in a local web page: edit spans, accept or reject; every decision is saved at once."""
@@ -36,8 +37,6 @@ def serve(
 
     from splitreason.review_ui.server import create_app, is_loopback, page_url, serve_until_stopped
 
-    if status not in ("review", "all"):
-        raise typer.BadParameter("--status must be review or all")
     token = secrets.token_urlsafe(24)
     app = create_app(run, reviewer=reviewer or _default_reviewer(), token=token, status=status)
     if not is_loopback(host):

@@ -6,12 +6,11 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from splitreason.commands.options import RunDirArg
+from splitreason.commands.options import RunDirArg, result_console
 
-console = Console(markup=False, emoji=False)  # paths like "a[b]" print as they are
+console = result_console()  # tables that fit the terminal, plain columns in a pipe; "a[b]" prints as is
 
 
 def stats(

@@ -3,30 +3,38 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings
+from splitreason.commands.options import AsJson, LegacyOut, build_settings, pick_output
+from splitreason.schemas.training import LR_SCHEDULERS
 from splitreason.schemas.training import SFTSettings as S
 
 console = Console(stderr=True, emoji=False)
+
+# Closed sets as the settings declare them: the CLI shows their choices.
+Tags = S.model_fields["tags"].annotation
+Dtype = S.model_fields["dtype"].annotation
+LrScheduler = Literal[LR_SCHEDULERS]  # type: ignore[valid-type]
 
 
 def sft(
     ctx: typer.Context,
     data: Annotated[list[Path] | None, typer.Argument(help=S.help("data"), show_default=False)] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help=S.help("model"), show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help=S.help("out"), show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("out"), show_default=False)] = None,
+    legacy_out: LegacyOut = None,
+    as_json: AsJson = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
                                                 "the command line wins).", dir_okay=False)] = None,
-    tags: Annotated[str, typer.Option(help=S.help("tags"))] = S.default("tags"),
+    tags: Annotated[Tags, typer.Option(help=S.help("tags"))] = S.default("tags"),
     chat_template: Annotated[Path | None, typer.Option(help=S.help("chat_template"), dir_okay=False)] = S.default("chat_template"),
     instruction: Annotated[str | None, typer.Option(help=S.help("instruction"))] = S.default("instruction"),
     epochs: Annotated[float, typer.Option(help=S.help("epochs"))] = S.default("epochs"),
     learning_rate: Annotated[float, typer.Option(help=S.help("learning_rate"))] = S.default("learning_rate"),
-    lr_scheduler: Annotated[str, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
+    lr_scheduler: Annotated[LrScheduler, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
     min_lr_rate: Annotated[float, typer.Option(help=S.help("min_lr_rate"))] = S.default("min_lr_rate"),
     warmup_ratio: Annotated[float, typer.Option(help=S.help("warmup_ratio"))] = S.default("warmup_ratio"),
     weight_decay: Annotated[float, typer.Option(help=S.help("weight_decay"))] = S.default("weight_decay"),
@@ -45,7 +53,7 @@ def sft(
     lora_targets: Annotated[str, typer.Option(help=S.help("lora_targets"))] = S.default("lora_targets"),
     eval_fraction: Annotated[float, typer.Option(help=S.help("eval_fraction"))] = S.default("eval_fraction"),
     skip_bad_rows: Annotated[bool, typer.Option(help=S.help("skip_bad_rows"))] = S.default("skip_bad_rows"),
-    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
     deepspeed: Annotated[Path | None, typer.Option(help=S.help("deepspeed"), dir_okay=False)] = S.default("deepspeed"),
     report_to: Annotated[str, typer.Option(help=S.help("report_to"))] = S.default("report_to"),
     logging_steps: Annotated[int, typer.Option(help=S.help("logging_steps"))] = S.default("logging_steps"),
@@ -65,6 +73,7 @@ def sft(
     """
     from splitreason.train.sft import run_sft
 
+    ctx.params["out"] = pick_output(out, legacy_out)
     settings = build_settings(ctx, S, required=("data", "model", "out"))
     result = run_sft(settings, console=console if settings.progress else None)
     for note in result.notes:
@@ -73,6 +82,9 @@ def sft(
         return
     if result.already_finished:
         console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False, soft_wrap=True)
+    if as_json:
+        print(result.record.model_dump_json(indent=2))
+        return
     _summary(result.record)
 
 

@@ -24,11 +24,13 @@ import numpy as np
 
 from splitreason.curate.index import DedupIndex, band_keys
 from splitreason.curate.text import numbers_key, problem_key, word_ngrams, words
+from splitreason.schemas.curate import CurateSettings
 
-DEFAULT_NEAR_THRESHOLD = 0.5
-DEFAULT_NUM_PERM = 128
-DEFAULT_SHINGLE = 3
-DEFAULT_EMBEDDING_THRESHOLD = 0.9
+# Declared once, in CurateSettings (--near-threshold, --embedding-threshold).
+DEFAULT_NEAR_THRESHOLD: float = CurateSettings.default("near_threshold")
+DEFAULT_NUM_PERM: int = CurateSettings.default("num_perm")
+DEFAULT_SHINGLE: int = CurateSettings.default("shingle")
+DEFAULT_EMBEDDING_THRESHOLD: float = CurateSettings.default("embedding_threshold")
 
 
 @dataclass(frozen=True)

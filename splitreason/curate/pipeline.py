@@ -28,7 +28,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from splitreason.curate.config import CurateRequest
+from splitreason.curate.config import build_plan, selection
+from splitreason.schemas.curate import CurateSettings
 from splitreason.curate.dedup import ClusterBook
 from splitreason.curate.boilerplate import corpus_sample
 from splitreason.curate.steps import DecontaminateStage, DedupStage, EmbeddingDedupStage, FilterStage, Item, Ledger
@@ -59,30 +60,30 @@ def check_output(out: Path, source: str, overwrite: bool) -> None:
         raise InputError(f"output directory {out} is inside the input directory {source}; choose one outside it")
 
 
-def run_curate(request: CurateRequest, on_trace=None) -> dict:
-    """Curate `request.input` into `request.out`; returns the summary written to curate.json.
+def run_curate(settings: CurateSettings, on_trace=None) -> dict:
+    """Curate `settings.input` into `settings.out`; returns the summary written to curate.json.
 
     Everything is checked first (the output, the input, the tokenizer, language model and evaluation
     sets), then CURATED is created and locked, checked again under the lock, and written: into a work
     directory beside it, swapped into place when complete."""
     started = time.monotonic()
-    source = request.input or str(bundled_sample())
-    check_output(request.out, source, request.overwrite)
-    rows = iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config)  # opened: it exists
-    with environment_errors("nothing was written", path=request.out, name_path=True):
-        request.out.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(dir=request.out.parent, prefix=f".{request.out.name}.curate-"))
+    source = settings.input or str(bundled_sample())
+    check_output(settings.out, source, settings.overwrite)
+    rows = iter_rows(source, hub_split=settings.hub_split, hub_config=settings.hub_config)  # opened: it exists
+    with environment_errors("nothing was written", path=settings.out, name_path=True):
+        settings.out.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(dir=settings.out.parent, prefix=f".{settings.out.name}.curate-"))
     plan = None
     lock = None
     try:
-        plan = request.build(work)  # loads tokenizer, language model, evaluation sets: errors before any work
+        plan = build_plan(settings, work)  # loads tokenizer, language model, evaluation sets: errors before any work
         if plan.boilerplate_sample:
-            plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, request), plan.boilerplate_sample))
-        lock = claim_output_dir(request.out)
-        check_output(request.out, source, request.overwrite)  # again, under the lock
-        with environment_errors(f"{request.out} was left as it was (curate writes into a work directory and "
-                                "swaps it in only when complete)", path=request.out):
-            summary = _curate(request, plan, source, rows, work, started, on_trace)
+            plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, settings), plan.boilerplate_sample))
+        lock = claim_output_dir(settings.out)
+        check_output(settings.out, source, settings.overwrite)  # again, under the lock
+        with environment_errors(f"{settings.out} was left as it was (curate writes into a work directory and "
+                                "swaps it in only when complete)", path=settings.out):
+            summary = _curate(settings, plan, source, rows, work, started, on_trace)
             replace_locked_dir(lock, work / "curated", work / "previous")
         return summary
     except BaseException:
@@ -97,39 +98,39 @@ def run_curate(request: CurateRequest, on_trace=None) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def input_problems(source: str, request: CurateRequest) -> Iterator[str]:
+def input_problems(source: str, settings: CurateSettings) -> Iterator[str]:
     """The problem of each readable record of the input (unreadable rows are the main pass's to report)."""
-    for row in iter_rows(source, hub_split=request.hub_split, hub_config=request.hub_config):
+    for row in iter_rows(source, hub_split=settings.hub_split, hub_config=settings.hub_config):
         problem = row.data.get("problem") if isinstance(row, RawRow) else None
         if isinstance(problem, str) and problem.strip():
             yield problem
 
 
-def _curate(request: CurateRequest, plan, source: str, rows, work: Path, started: float, on_trace) -> dict:
+def _curate(settings: CurateSettings, plan, source: str, rows, work: Path, started: float, on_trace) -> dict:
     """Every step, written into `work`/curated; the summary."""
     # `work` is this run's fresh directory: the files start empty, appended to a whole line at a time.
     with JsonlAppender(work / "exclusions.jsonl", repair=False) as excluded, \
             JsonlAppender(work / "contamination.jsonl", repair=False) as pairs:
         ledger = Ledger(excluded)
         book = ClusterBook()
-        selector = TraceSelector(request.selection(), on_not_selected=_select_exclusion(ledger))
+        selector = TraceSelector(selection(settings), on_not_selected=_select_exclusion(ledger))
         items: Iterator[Item] = selector(rows)
         if on_trace is not None:
-            items = _observed(items, on_trace)
+            items = _observed(items, on_trace, selector)
         decontaminate = None
         if plan.filters:
             items = ledger.counted("filter", items, FilterStage(plan.filters, ledger))
         if plan.decontaminator is not None:
-            decontaminate = DecontaminateStage(plan.decontaminator, ledger, pairs, drop=not request.keep_contaminated)
+            decontaminate = DecontaminateStage(plan.decontaminator, ledger, pairs, drop=not settings.keep_contaminated)
             items = ledger.counted("decontaminate", items, decontaminate)
         if plan.checkers or plan.embedding is not None:
             items = ledger.counted("dedup", items, lambda stream: _dedup(stream, plan, book, ledger))
         sampling = None
         if plan.sampler is not None:
             items, sampling = _sample(items, plan.sampler, ledger, work)
-        manifest = write_shards(items, work / "curated", request.shards,
+        manifest = write_shards(items, work / "curated", settings.shards,
                                 f"splitreason curate of {source} (see curate.json)")
-    summary = _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
+    summary = _summary(settings, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
                        work)
     with JsonlAppender(work / "clusters.jsonl", repair=False) as clusters:
         clusters.write_many(book.records())
@@ -139,10 +140,11 @@ def _curate(request: CurateRequest, plan, source: str, rows, work: Path, started
     return summary
 
 
-def _observed(items: Iterator[Item], on_trace) -> Iterator[Item]:
+def _observed(items: Iterator[Item], on_trace, selector: TraceSelector) -> Iterator[Item]:
+    """`on_trace(rows_read)` after each trace selected: progress against the input's row count."""
     for item in items:
         if isinstance(item, Trace):
-            on_trace()
+            on_trace(selector.stats.rows_read)
         yield item
 
 
@@ -195,9 +197,9 @@ def _sample(items: Iterator[Item], sampler, ledger: Ledger, work: Path) -> tuple
     return replay(), report
 
 
-def _summary(request, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
+def _summary(settings, plan, source, selector, ledger, book, decontaminate, sampling, manifest, started,
              work: Path) -> dict:
-    from splitreason.annotator.run_config import environment_versions
+    from splitreason.schemas.run_manifest import environment_versions
 
     stats = selector.stats
     select = ledger.step("select")
@@ -210,11 +212,11 @@ def _summary(request, plan, source, selector, ledger, book, decontaminate, sampl
              "largest_clusters": book.largest()}
     decontamination = None
     if decontaminate is not None:
-        decontamination = {**plan.decontaminator.summary(), "drop": not request.keep_contaminated,
+        decontamination = {**plan.decontaminator.summary(), "drop": not settings.keep_contaminated,
                            **decontaminate.summary(), **contamination_examples(work / "contamination.jsonl")}
     return {
-        "format": "splitreason-curate", "format_version": 1, "input": source, "seed": request.seed,
-        "config": request.as_config(), "versions": environment_versions(),
+        "format": "splitreason-curate", "format_version": 1, "input": source, "seed": settings.seed,
+        "config": settings.fingerprint(), "versions": environment_versions(),
         "counts": {"rows_read": stats.rows_read, "input_rejects": manifest.rejects_count,
                    "traces_in": stats.generations_seen, "generations_rejected": stats.generations_rejected,
                    "kept": manifest.total_count, "excluded": ledger.excluded},

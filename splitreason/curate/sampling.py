@@ -16,9 +16,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from splitreason.schemas import Trace
+from splitreason.schemas.curate import CurateSettings, StrataKey
 
-STRATA_KEYS = ("source", "problem_type", "length")
-DEFAULT_LENGTH_BUCKETS = (4_000, 8_000, 16_000, 32_000)  # characters
+STRATA_KEYS = tuple(key.value for key in StrataKey)
+DEFAULT_LENGTH_BUCKETS: tuple[int, ...] = tuple(CurateSettings.default("length_buckets"))  # characters
 
 
 def _bucket_names(edges: tuple[int, ...]) -> list[str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator
 from collections import Counter
 from dataclasses import dataclass
@@ -18,13 +17,6 @@ from rich.console import Console
 
 from splitreason.annotator.progress import print_summary, progress_bar
 from splitreason.annotator.routing import RoutingPolicy
-from splitreason.annotator.run_config import (
-    INPUT_SETTINGS,
-    RunConfig,
-    RunConfigError,
-    check_compatible,
-    environment_versions,
-)
 from splitreason.annotator.runner import AnnotateOptions, AnnotationRun, RunCounts
 from splitreason.io.inputs import InputPlan, plan_input
 from splitreason.io.environment import environment_errors
@@ -38,65 +30,54 @@ from splitreason.judges.grounded import GroundedSettings
 from splitreason.judges.llm import SamplingParams
 from splitreason.judges.registry import load_aliases, resolve
 from splitreason.judges.transport import RetryPolicy
+from splitreason.schemas.annotate import AnnotateSettings
+from splitreason.schemas.run_manifest import (
+    INPUT_SETTINGS,
+    RunConfig,
+    RunConfigError,
+    RunManifest,
+    check_compatible,
+)
+from splitreason.schemas.run_manifest import now as _now
 
 
-@dataclass
-class AnnotateRequest:
-    input: str | None
-    out: Path
-    judge: str = "heuristic"
-    more_judges: tuple[str, ...] = ()  # --judge given again: each judges every trace too
-    samples: int = 1
-    min_agreement: float = 0.5
-    semantic_rescue: bool = False
-    embedding_model: str | None = None
-    semantic_threshold: float | None = None
-    base_url: str | None = None
-    judges_file: Path | None = None
-    target_coverage: float = 0.15
-    min_coverage: float = 0.02
-    max_coverage: float = 0.5
-    accept_threshold: float = 0.75
-    reject_threshold: float = 0.35
-    fuzzy_threshold: float = 0.85
-    concurrency: int = 16
-    rpm: float | None = None
-    timeout: float = 300.0
-    max_attempts: int = 4
-    retry_initial: float = 1.0
-    retry_max: float = 30.0
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 4096
-    seed: int | None = None
-    response_format: str | None = None
-    max_spans: int = 32
-    max_excerpt_chars: int = 4000
-    vllm_args: dict | None = None
-    batch_size: int = 8  # model-grounded judges: traces per forward pass
-    divergence: str = "greedy"  # divergence: judges: greedy or kl
-    scoring_engine: str = "hf"  # model-grounded judges: hf or vllm (prompt logprobs)
-    limit: int | None = None
-    require_correct: bool = True
-    require_stop: bool = True
-    require_complete: bool = True
-    hub_config: str | None = None
-    hub_split: str = "train"
-    num_shards: int | None = None
-    shard_index: int | None = None
-    retry_rejected: bool = False
-    progress: bool = True
-
-
-def _policy(request: AnnotateRequest) -> RoutingPolicy:
+def _policy(settings: AnnotateSettings) -> RoutingPolicy:
     try:
         return RoutingPolicy(
-            target_coverage=request.target_coverage, min_coverage=request.min_coverage,
-            max_coverage=request.max_coverage, accept_threshold=request.accept_threshold,
-            reject_threshold=request.reject_threshold, min_agreement=request.min_agreement,
+            target_coverage=settings.target_coverage, min_coverage=settings.min_coverage,
+            max_coverage=settings.max_coverage, accept_threshold=settings.accept_threshold,
+            reject_threshold=settings.reject_threshold, min_agreement=settings.min_agreement,
         )
     except ValueError as error:
         raise RunConfigError(str(error)) from error
+
+
+def judge_settings(settings: AnnotateSettings) -> JudgeSettings:
+    """What the judges take from the annotate settings."""
+    return JudgeSettings(
+        sampling=SamplingParams(temperature=settings.temperature, top_p=settings.top_p,
+                                max_tokens=settings.max_tokens, seed=settings.seed),
+        retry=RetryPolicy(max_attempts=settings.max_attempts, backoff_initial=settings.retry_initial,
+                          backoff_max=settings.retry_max),
+        timeout=settings.timeout,
+        requests_per_minute=settings.rpm,
+        response_format=settings.response_format.value if settings.response_format is not None else None,
+        max_spans=settings.max_spans,
+        max_excerpt_chars=settings.max_excerpt_chars,
+        vllm_engine_args=dict(settings.vllm_args),
+        grounded=GroundedSettings(batch_size=settings.batch_size, divergence=settings.divergence.value,
+                                  engine=settings.scoring_engine.value, engine_args=dict(settings.vllm_args)),
+    )
+
+
+def stored_settings(settings: AnnotateSettings) -> dict:
+    """The settings as run.json keeps them: paths as given, URL credentials redacted."""
+    from splitreason.io.redaction import redact
+
+    data = settings.model_dump(mode="json")
+    if data.get("base_url"):
+        data["base_url"] = redact(data["base_url"])
+    return data
 
 
 @dataclass
@@ -115,88 +96,63 @@ class PreparedRun:
         await _close_all(self.judges)
 
 
-def prepare_run(request: AnnotateRequest) -> PreparedRun:
-    """Check the request and build its run config: options, the input (opened: it exists, reads, and
+def prepare_run(settings: AnnotateSettings) -> PreparedRun:
+    """Check the settings and build its run config: options, the input (opened: it exists, reads, and
     a hub id loads), the judges (resolved, not started), the output path. Nothing is written. Apart
     from `run_annotate`, the Ray driver uses it to refuse changed settings before it submits any task."""
-    policy = _policy(request)
-    plan = plan_input(request.input, num_shards=request.num_shards, limit=request.limit)
-    if request.shard_index is not None and request.shard_index >= plan.num_shards:
-        raise RunDirError(f"--shard-index {request.shard_index} is out of range for {plan.num_shards} shards")
-    _check_out_outside_input(plan.source, request.out, plan.from_shard_dir)
-    check_output_path(request.out)
-    selection = Selection(require_correct=request.require_correct, require_stop=request.require_stop,
-                          require_complete=request.require_complete, limit=request.limit)
-    items = plan.items(selection, hub_split=request.hub_split, hub_config=request.hub_config,
-                       shard_indices=[request.shard_index] if request.shard_index is not None else None)
-    aliases = load_aliases(request.judges_file)
-    names = [request.judge, *request.more_judges]
-    if len(set(names)) != len(names):
-        raise RunConfigError(f"the same judge is given twice ({', '.join(names)}); use --samples to ask one judge "
-                             "several times")
-    specs = [resolve(name, aliases, base_url=request.base_url) for name in names]
-    settings = JudgeSettings(
-        sampling=SamplingParams(temperature=request.temperature, top_p=request.top_p,
-                                max_tokens=request.max_tokens, seed=request.seed),
-        retry=RetryPolicy(max_attempts=request.max_attempts, backoff_initial=request.retry_initial,
-                          backoff_max=request.retry_max),
-        timeout=request.timeout,
-        requests_per_minute=request.rpm,
-        response_format=request.response_format,
-        max_spans=request.max_spans,
-        max_excerpt_chars=request.max_excerpt_chars,
-        vllm_engine_args=request.vllm_args or {},
-        grounded=GroundedSettings(batch_size=request.batch_size, divergence=request.divergence,
-                                  engine=request.scoring_engine, engine_args=request.vllm_args or {}),
-    )
-    if request.divergence != "greedy" and not any(spec.backend == "divergence" for spec in specs):
-        raise RunConfigError(f"--divergence {request.divergence} applies to divergence:SMALL,LARGE judges only")
-    judges = [create_judge(spec, settings, cache=None) for spec in specs]
-    _check_samples(request, judges)
-    rescuer = _rescuer(request)
-    config = RunConfig(
-        input=plan.source, judge=judges[0].info, other_judges=[judge.info for judge in judges[1:]],
-        samples=request.samples, min_agreement=policy.min_agreement,
-        semantic_rescue=rescuer.info if rescuer is not None else None, target_coverage=policy.target_coverage,
-        min_coverage=policy.min_coverage, max_coverage=policy.max_coverage,
-        accept_threshold=policy.accept_threshold, reject_threshold=policy.reject_threshold,
-        fuzzy_threshold=request.fuzzy_threshold, require_correct=request.require_correct,
-        require_stop=request.require_stop, require_complete=request.require_complete, limit=request.limit,
-        num_shards=plan.num_shards, shard_index=request.shard_index, hub_config=request.hub_config,
-        hub_split=request.hub_split, concurrency=request.concurrency, requests_per_minute=request.rpm,
-        timeout=request.timeout, max_attempts=request.max_attempts,
-    )
+    policy = _policy(settings)
+    plan = plan_input(settings.input, num_shards=settings.num_shards, limit=settings.limit)
+    if settings.shard_index is not None and settings.shard_index >= plan.num_shards:
+        raise RunDirError(f"--shard-index {settings.shard_index} is out of range for {plan.num_shards} shards")
+    _check_out_outside_input(plan.source, settings.out, plan.from_shard_dir)
+    check_output_path(settings.out)
+    selection = Selection(require_correct=settings.require_correct, require_stop=settings.require_stop,
+                          require_complete=settings.require_complete, limit=settings.limit)
+    items = plan.items(selection, hub_split=settings.hub_split, hub_config=settings.hub_config,
+                       shard_indices=[settings.shard_index] if settings.shard_index is not None else None)
+    aliases = load_aliases(settings.judges_file)
+    specs = [resolve(name, aliases, base_url=settings.base_url) for name in settings.judge]
+    if settings.divergence.value != "greedy" and not any(spec.backend == "divergence" for spec in specs):
+        raise RunConfigError(f"--divergence {settings.divergence.value} applies to divergence:SMALL,LARGE judges only")
+    judges = [create_judge(spec, judge_settings(settings), cache=None) for spec in specs]
+    _check_samples(settings, judges)
+    rescuer = _rescuer(settings)
+    config = RunConfig.resolved(settings, source=plan.source, num_shards=plan.num_shards,
+                                judges=[judge.info for judge in judges],
+                                semantic_rescue=rescuer.info if rescuer is not None else None)
     return PreparedRun(policy=policy, plan=plan, specs=specs, judges=judges, rescuer=rescuer, config=config,
                        items=items)
 
 
-def settled_manifest(run_dir: RunDir, config: RunConfig, *, also: tuple[str, ...] = ()) -> dict | None:
+def settled_manifest(run_dir: RunDir, config: RunConfig, *, also: tuple[str, ...] = ()) -> RunManifest | None:
     """OUT's run.json when this run continues it, after refusing settings that differ from those of
     the annotations OUT holds; None when OUT is new or holds no annotated trace yet (a run that
     annotated nothing does not bind OUT to its settings: `clear_unannotated` then starts it afresh)."""
-    previous = run_dir.read_manifest()
-    if previous is None:
+    stored = run_dir.read_manifest()
+    if stored is None:
         return None
+    previous = RunManifest.load(stored, where=str(run_dir.manifest_path))
     if run_dir.holds_annotations():
-        check_compatible(previous["config"], config, also=also)
+        check_compatible(previous.config, config, also=also)
         return previous
     try:
-        check_compatible(previous["config"], config, also=(*also, *INPUT_SETTINGS, "input"))
+        check_compatible(previous.config, config, also=(*also, *INPUT_SETTINGS, "input"))
     except RunConfigError:
         return None
     return previous
 
 
-async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
+async def run_annotate(settings: AnnotateSettings, console: Console, *, cost=None) -> RunCounts:
     """Validate everything, start the judges, then create and lock OUT, check it again under the
-    lock, and run. A run that cannot start leaves OUT as it was (and no OUT where there was none)."""
-    prepared = prepare_run(request)
-    run_dir = RunDir(request.out)
+    lock, and run. A run that cannot start leaves OUT as it was (and no OUT where there was none).
+    `cost(prompt_tokens, completion_tokens)` gives dollars so far (None: no price) for the progress bar."""
+    prepared = prepare_run(settings)
+    run_dir = RunDir(settings.out)
     settled_manifest(run_dir, prepared.config)  # a conflict stops here, before any judge starts
     try:
         for judge in prepared.judges:
             await judge.start()  # an unreachable judge stops here, before anything is written
-        lock = claim_output_dir(request.out)
+        lock = claim_output_dir(settings.out)
     except BaseException:
         await _close_all(prepared.judges)
         raise
@@ -206,9 +162,9 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
         previous = settled_manifest(run_dir, prepared.config)
         if previous is None and run_dir.manifest_path.exists():
             run_dir.clear_unannotated()
-        run = AnnotationRun(run_dir, prepared.judges, _options(request, prepared))
-        with environment_errors(lambda: _saved(run, request.out), path=request.out):
-            return await _run_locked(request, prepared, run_dir, run, previous, console)
+        run = AnnotationRun(run_dir, prepared.judges, _options(settings, prepared))
+        with environment_errors(lambda: _saved(run, settings.out), path=settings.out):
+            return await _run_locked(settings, prepared, run_dir, run, previous, console, cost)
     except BaseException:
         lock.discard()  # removes an OUT this run created only while it holds nothing but the lock
         raise
@@ -219,11 +175,11 @@ async def run_annotate(request: AnnotateRequest, console: Console) -> RunCounts:
             lock.release()
 
 
-def _options(request: AnnotateRequest, prepared: PreparedRun) -> AnnotateOptions:
-    return AnnotateOptions(policy=prepared.policy, concurrency=request.concurrency,
-                           num_shards=prepared.plan.num_shards, shard_index=request.shard_index,
-                           retry_rejected=request.retry_rejected, fuzzy_threshold=request.fuzzy_threshold,
-                           samples=request.samples, rescuer=prepared.rescuer)
+def _options(settings: AnnotateSettings, prepared: PreparedRun) -> AnnotateOptions:
+    return AnnotateOptions(policy=prepared.policy, concurrency=settings.concurrency,
+                           num_shards=prepared.plan.num_shards, shard_index=settings.shard_index,
+                           retry_rejected=settings.retry_rejected, fuzzy_threshold=settings.fuzzy_threshold,
+                           samples=settings.samples, rescuer=prepared.rescuer)
 
 
 def _saved(run: AnnotationRun | None, out: Path) -> str:
@@ -235,8 +191,8 @@ def _saved(run: AnnotationRun | None, out: Path) -> str:
             f"{out}, no line cut short")
 
 
-async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: RunDir, run: AnnotationRun,
-                      previous: dict | None, console: Console) -> RunCounts:
+async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir: RunDir, run: AnnotationRun,
+                      previous: RunManifest | None, console: Console, cost=None) -> RunCounts:
     """The run itself, OUT locked and checked."""
     specs, judges, plan, config = prepared.specs, prepared.judges, prepared.plan, prepared.config
     run.started = True
@@ -245,24 +201,24 @@ async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: 
     for spec, judge in zip(specs, judges):
         if cache is not None and spec.backend != "heuristic":
             judge.cache = cache  # type: ignore[attr-defined]  (LLM judges read answers through it)
-    manifest = {
-        "format": "splitreason-run", "format_version": 1, "config": config.model_dump(mode="json"),
-        "versions": environment_versions(), "started": _now(), "state": "running",
-        "invocations": (previous or {}).get("invocations", []),
-    }
-    atomic_write_json(run_dir.manifest_path, manifest)
+    manifest = RunManifest.start(config, settings=stored_settings(settings), previous=previous)
+    atomic_write_json(run_dir.manifest_path, manifest.to_json())
 
     try:
-        with progress_bar(console, request.progress, plan.expected) as tracker:
+        with progress_bar(console, settings.progress, plan.expected, rows=plan.expected_rows,
+                          rows_estimated=plan.rows_estimated,
+                          rows_read=lambda: plan.selection_stats.rows_read,
+                          tokens=any(spec.backend != "heuristic" for spec in specs), cost=cost) as tracker:
             run.on_progress = tracker.update
             counts = await run.run(prepared.items)
     except BaseException as error:
         # Say in run.json that this invocation stopped early; what it wrote stays and resumes. On a full
         # disk this write may fail too: the error that stopped the run is the one to report.
-        manifest.update(state="interrupted" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError)
-                        else "failed", stopped=_now(), error=type(error).__name__)
+        stopped = manifest.model_copy(update={
+            "state": "interrupted" if isinstance(error, KeyboardInterrupt | asyncio.CancelledError) else "failed",
+            "stopped": _now(), "error": type(error).__name__})
         with contextlib.suppress(OSError, sqlite3.Error):
-            atomic_write_json(run_dir.manifest_path, manifest)
+            atomic_write_json(run_dir.manifest_path, stopped.to_json())
         raise
     finally:
         await _close_all(judges)  # first: an in-process engine counts the requests it aborts as it stops
@@ -281,10 +237,10 @@ async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: 
         invocation["errors"] = dict(sum((Counter(stats.errors) for stats in transport_stats), Counter()))
     if batching:
         invocation["batching"] = batching
-    manifest.update(state="complete", finished=_now(), totals=totals,
-                    invocations=[*manifest["invocations"], invocation])
-    atomic_write_json(run_dir.manifest_path, manifest)
-    print_summary(console, request.out, counts, totals, plan.selection_stats.to_dict(), batching)
+    manifest = manifest.model_copy(update={"state": "complete", "finished": _now(), "totals": totals,
+                                           "invocations": [*manifest.invocations, invocation]})
+    atomic_write_json(run_dir.manifest_path, manifest.to_json())
+    print_summary(console, settings.out, counts, totals, plan.selection_stats.to_dict(), batching, config=config)
     if any(judge.info.backend == "heuristic" for judge in judges):
         from splitreason.judges.kinds import HEURISTIC_NOTE
 
@@ -293,29 +249,29 @@ async def _run_locked(request: AnnotateRequest, prepared: PreparedRun, run_dir: 
     return counts
 
 
-def _check_samples(request: AnnotateRequest, judges: list) -> None:
-    if request.samples < 1:
+def _check_samples(settings: AnnotateSettings, judges: list) -> None:
+    if settings.samples < 1:
         raise RunConfigError("--samples must be at least 1")
-    if request.samples == 1:
+    if settings.samples == 1:
         return
     for judge in judges:
         if not judge.samples_differ:
             raise RunConfigError(f"judge {judge.name} gives the same answer every time, so --samples "
-                                 f"{request.samples} would measure nothing; use an LLM judge, or several --judge")
-    if request.temperature <= 0:
-        raise RunConfigError(f"--samples {request.samples} needs --temperature above 0 (e.g. 0.7): at temperature 0 "
+                                 f"{settings.samples} would measure nothing; use an LLM judge, or several --judge")
+    if settings.temperature <= 0:
+        raise RunConfigError(f"--samples {settings.samples} needs --temperature above 0 (e.g. 0.7): at temperature 0 "
                              "the samples would all be the same answer")
 
 
-def _rescuer(request: AnnotateRequest):
-    if not request.semantic_rescue:
-        if request.embedding_model or request.semantic_threshold is not None:
+def _rescuer(settings: AnnotateSettings):
+    if not settings.semantic_rescue:
+        if settings.embedding_model or settings.semantic_threshold is not None:
             raise RunConfigError("--embedding-model and --semantic-threshold need --semantic-rescue")
         return None
     from splitreason.annotator.semantic import SemanticRescuer
 
-    options = {} if request.semantic_threshold is None else {"threshold": request.semantic_threshold}
-    rescuer = SemanticRescuer(request.embedding_model, **options)
+    options = {} if settings.semantic_threshold is None else {"threshold": settings.semantic_threshold}
+    rescuer = SemanticRescuer(settings.embedding_model, **options)
     rescuer.load()  # a missing extra or a bad model path stops the run here, before any judging
     return rescuer
 
@@ -339,5 +295,19 @@ def _check_out_outside_input(source: str, out: Path, from_shard_dir: bool) -> No
                           "read back as input; choose an output directory outside it (-o)")
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def run_summary(out: Path, counts: RunCounts | None = None) -> dict:
+    """What `annotate --json` prints: the input, the judges and OUT, what OUT holds, and this
+    invocation's counts (the last one run.json records when `counts` is None, as after a Ray run)."""
+    stored = RunDir(out).read_manifest()
+    manifest = RunManifest.load(stored, where=str(RunDir(out).manifest_path)) if stored else None
+    this_run = counts.as_dict() if counts is not None else \
+        (manifest.invocations[-1] if manifest is not None and manifest.invocations else None)
+    config = manifest.config if manifest is not None else None
+    return {
+        "out": str(out),
+        "input": config.input if config else None,
+        "judges": [judge.name for judge in [config.judge, *config.other_judges]] if config else [],
+        "state": manifest.state if manifest else None,
+        "in_out": manifest.totals if manifest else None,
+        "this_run": this_run,
+    }

@@ -12,18 +12,16 @@ A failed shard is reported and left in its part; the others are still merged.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import os
 import shutil
 import socket
-import time
 from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from splitreason.executors.local import AnnotateRequest, prepare_run, settled_manifest
+from splitreason.executors.local import prepare_run, settled_manifest, stored_settings
 from splitreason.executors.ray_parts import (
     PARTS_DIR,
     RayEngineError,
@@ -35,12 +33,13 @@ from splitreason.executors.ray_parts import (
     remove_check_file,
     write_check_file,
 )
-from splitreason.annotator.run_config import INPUT_SETTINGS, check_compatible, environment_versions
 from splitreason.io.jsonl import atomic_write_json
 from splitreason.io.lock import claim_output_dir
 from splitreason.io.redaction import redact
 from splitreason.io.run_dir import RunDir
 from splitreason.merge import plan_merge, read_base, read_part, write_merge
+from splitreason.schemas.annotate import AnnotateSettings
+from splitreason.schemas.run_manifest import INPUT_SETTINGS, RunManifest, check_compatible
 
 _POLL_SECONDS = 0.5
 _TASK_RETRIES = 2  # a task whose worker or node died runs again (and resumes from its part)
@@ -50,7 +49,7 @@ def default_address() -> str:
     return os.environ.get("RAY_ADDRESS") or "auto"
 
 
-def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_cpus: float = 1.0) -> None:
+def run_on_ray(request: AnnotateSettings, console: Console, *, address: str, num_cpus: float = 1.0) -> None:
     request = _absolute_paths(request)
     if request.shard_index is not None:
         raise RayEngineError("--shard-index runs one shard on this machine; leave it out with --engine ray (it runs "
@@ -85,7 +84,7 @@ def run_on_ray(request: AnnotateRequest, console: Console, *, address: str, num_
         to_run, finished_parts = _shards_to_run(out, request, n)
         if to_run and ray is None:
             ray = _connect(address)
-        _mark_running(out, previous, config)
+        _mark_running(out, previous, config, request)
         results = _run_tasks(ray, request, to_run, n, plan, console, address=address, num_cpus=num_cpus) \
             if to_run else {}
         _finish(request, out, n, finished_parts, results, console)
@@ -108,11 +107,12 @@ def _check_out_and_parts(out: RunDir, config, n: int) -> dict | None:
     for shard in range(n):
         part = RunDir(part_dir(out.root, shard))
         if (held := part.read_manifest()) is not None and part.holds_annotations():
-            check_compatible(held["config"], config, also=INPUT_SETTINGS)
+            check_compatible(RunManifest.load(held, where=str(part.manifest_path)).config, config,
+                             also=INPUT_SETTINGS)
     return previous
 
 
-def _shards_to_run(out: RunDir, request: AnnotateRequest, n: int) -> tuple[list[int], list[int]]:
+def _shards_to_run(out: RunDir, request: AnnotateSettings, n: int) -> tuple[list[int], list[int]]:
     """(shards to annotate, parts finished before and only waiting for the merge)."""
     finished_parts = [shard for shard in range(n) if RunDir(part_dir(request.out, shard)).shard_done_path(shard, n)
                       .exists() and not request.retry_rejected]
@@ -121,41 +121,39 @@ def _shards_to_run(out: RunDir, request: AnnotateRequest, n: int) -> tuple[list[
     return to_run, finished_parts
 
 
-def _finish(request: AnnotateRequest, out: RunDir, n: int, finished_parts: list[int], results: dict,
+def _finish(request: AnnotateSettings, out: RunDir, n: int, finished_parts: list[int], results: dict,
             console: Console) -> None:
     """Merge what finished into OUT and say in run.json how the run ended (a failed shard resumes)."""
     failed = {shard: result for shard, result in results.items() if not result["ok"]}
     ready = sorted([*finished_parts, *(shard for shard, result in results.items() if result["ok"])])
     result = _merge(request.out, ready, allow_incomplete=bool(failed), console=console)
-    manifest = out.read_manifest() or {}
-    manifest["state"] = "complete" if result.complete else "failed" if failed else "incomplete"
-    if failed:
-        manifest["failed_shards"] = {str(shard): redact(failed[shard]["error"]) for shard in sorted(failed)}
-    else:
-        manifest.pop("failed_shards", None)
-    atomic_write_json(out.manifest_path, manifest)
+    manifest = RunManifest.load(out.read_manifest() or {}, where=str(out.manifest_path))
+    manifest = manifest.model_copy(update={
+        "state": "complete" if result.complete else "failed" if failed else "incomplete",
+        "failed_shards": {str(shard): redact(failed[shard]["error"]) for shard in sorted(failed)} or None})
+    atomic_write_json(out.manifest_path, manifest.to_json())
     if failed:
         shards = ", ".join(str(shard) for shard in sorted(failed))
         raise RayShardsFailed(f"{len(failed)} of {n} shards failed (shard {shards}; see above); the others are "
                               f"merged into {request.out}; run the same command again to finish them")
 
 
-def _absolute_paths(request: AnnotateRequest) -> AnnotateRequest:
+def _absolute_paths(request: AnnotateSettings) -> AnnotateSettings:
     """Tasks run in other working directories (and on other machines): every path made absolute."""
     changes: dict = {"out": request.out.resolve()}
     if request.input is not None and Path(request.input).exists():
         changes["input"] = str(Path(request.input).resolve())
     if request.judges_file is not None:
         changes["judges_file"] = request.judges_file.resolve()
-    return dataclasses.replace(request, **changes)
+    return request.model_copy(update=changes)
 
 
-def _mark_running(out: RunDir, previous: dict | None, config) -> None:
+def _mark_running(out: RunDir, previous: RunManifest | None, config, settings: AnnotateSettings) -> None:
     """run.json from the start, as a local run writes it; invocations and totals stay until the merge."""
-    manifest = previous or {"format": "splitreason-run", "format_version": 1, "versions": environment_versions(),
-                            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "invocations": []}
-    manifest.update(config=config.model_dump(mode="json"), state="running")
-    atomic_write_json(out.manifest_path, manifest)
+    manifest = previous or RunManifest.start(config)
+    manifest = manifest.model_copy(update={"config": config, "state": "running",
+                                           "settings": stored_settings(settings)})
+    atomic_write_json(out.manifest_path, manifest.to_json())
 
 
 def _connect(address: str):
@@ -180,7 +178,7 @@ def _connect(address: str):
     return ray
 
 
-def _run_tasks(ray, request: AnnotateRequest, shards: list[int], n: int, plan, console: Console, *, address: str,
+def _run_tasks(ray, request: AnnotateSettings, shards: list[int], n: int, plan, console: Console, *, address: str,
                num_cpus: float) -> dict[int, dict]:
     pending: dict = {}
     try:
@@ -188,7 +186,8 @@ def _run_tasks(ray, request: AnnotateRequest, shards: list[int], n: int, plan, c
         local_input = request.input if request.input is not None and Path(request.input).exists() else None
         task = ray.remote(num_cpus=num_cpus, max_retries=_TASK_RETRIES)(annotate_part)
         for shard, part in zip(shards, prepare_parts(request.out, shards, n)):
-            shard_request = dataclasses.replace(request, out=part, shard_index=shard, num_shards=n, progress=False)
+            shard_request = request.model_copy(update={"out": part, "shard_index": shard, "num_shards": n,
+                                                       "progress": False})
             pending[task.remote(shard_request, shard, str(check_file), token, local_input)] = shard
         console.print(f"{len(shards)} of {n} shards submitted to the Ray cluster at {address}"
                       f"{f' ({n - len(shards)} finished before)' if len(shards) < n else ''}",
@@ -201,7 +200,7 @@ def _run_tasks(ray, request: AnnotateRequest, shards: list[int], n: int, plan, c
         raise
 
 
-def _wait(ray, pending: dict, request: AnnotateRequest, n: int, expected: int | None, console: Console) -> dict:
+def _wait(ray, pending: dict, request: AnnotateSettings, n: int, expected: int | None, console: Console) -> dict:
     results: dict[int, dict] = {}
     lines = _LineCounter([RunDir(part_dir(request.out, shard)).shard_path(shard, n) for shard in pending.values()])
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

@@ -37,6 +37,10 @@ class InputPlan:
     num_shards: int
     # How many traces the run will see, when it is known up front (shard manifest or --limit).
     expected: int | None
+    # Otherwise, how many input rows there are (parquet metadata, counted or estimated jsonl lines):
+    # progress then counts rows read. `rows_estimated`: the count is an estimate from the file size.
+    expected_rows: int | None = None
+    rows_estimated: bool = False
     selection_stats: SelectionStats = field(default_factory=SelectionStats)
     # Set when the input is a shard directory: read and validated once, here.
     manifest: ShardManifest | None = None
@@ -88,4 +92,75 @@ def plan_input(source: str | None, *, num_shards: int | None, limit: int | None)
             )
         expected = manifest.total_count if limit is None else min(limit, manifest.total_count)
         return InputPlan(source=path, num_shards=manifest.num_shards, expected=expected, manifest=manifest)
-    return InputPlan(source=path, num_shards=num_shards or 1, expected=limit)
+    rows, estimated = (None, False) if limit is not None else count_rows(path)
+    return InputPlan(source=path, num_shards=num_shards or 1, expected=limit, expected_rows=rows,
+                     rows_estimated=estimated)
+
+
+#: jsonl files up to this size are counted exactly (a newline count runs at disk speed); larger ones
+#: are estimated from their first lines' mean length.
+COUNT_EXACTLY_BYTES = 256 << 20
+_SAMPLE_LINES = 2000
+
+
+def count_rows(source: str) -> tuple[int | None, bool]:
+    """(rows in the input, whether estimated) before reading it: parquet footers hold the row count;
+    jsonl is counted, or estimated when large or gzipped; a hub id gives (None, False)."""
+    from splitreason.io.readers import list_input_files
+
+    path = Path(source)
+    if path.is_dir():
+        files = list_input_files(path)
+    elif path.is_file():
+        files = [path]
+    else:
+        return None, False
+    total, estimated = 0, False
+    for file in files:
+        try:
+            rows, guess = _rows_of(file)
+        except (OSError, ValueError, EOFError):
+            return None, False  # the reader reports the file properly; progress just has no total
+        if rows is None:
+            return None, False
+        total, estimated = total + rows, estimated or guess
+    return total, estimated
+
+
+def _rows_of(file: Path) -> tuple[int | None, bool]:
+    name = file.name.lower()
+    if name.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(file).metadata.num_rows, False
+    if name.endswith(".jsonl.gz"):
+        import gzip
+
+        with gzip.open(file, "rb") as handle:
+            sample = [handle.readline() for _ in range(_SAMPLE_LINES)]
+        lines = [line for line in sample if line]
+        if len(lines) < _SAMPLE_LINES:
+            return sum(1 for line in lines if line.strip()), False
+        ratio = file.stat().st_size / max(1, gzip_offset(file, lines))
+        return round(len(lines) * ratio), True
+    if name.endswith(".jsonl"):
+        size = file.stat().st_size
+        if size <= COUNT_EXACTLY_BYTES:
+            with open(file, "rb") as handle:
+                count = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+                handle.seek(max(0, size - 1))
+                last = handle.read(1)
+            return count + (1 if size and last != b"\n" else 0), False
+        with open(file, "rb") as handle:
+            sample = [handle.readline() for _ in range(_SAMPLE_LINES)]
+        mean = sum(map(len, sample)) / len(sample)
+        return round(size / mean), True
+    return None, False
+
+
+def gzip_offset(file: Path, lines: list[bytes]) -> int:
+    """Compressed bytes that hold `lines` (the start of the file), to scale a gzip's line count."""
+    import zlib
+
+    compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return len(compressor.compress(b"".join(lines)) + compressor.flush())

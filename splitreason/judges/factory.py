@@ -14,15 +14,16 @@ from splitreason.judges.llm import LLMJudgeConfig, SamplingParams
 from splitreason.judges.parsing import MAX_EXCERPT_CHARS, MAX_SPANS
 from splitreason.judges.registry import JudgeConfigError, JudgeSpec
 from splitreason.judges.transport import RetryPolicy, Transport
+from splitreason.schemas.annotate import AnnotateSettings as _S
 
 
 @dataclass
 class JudgeSettings:
-    """Run-level judge settings from the command line."""
+    """What a judge takes from a command's settings (annotate: `executors.local.judge_settings`)."""
 
     sampling: SamplingParams = field(default_factory=SamplingParams)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: float = 300.0
+    timeout: float = _S.default("timeout")
     requests_per_minute: float | None = None
     response_format: str | None = None  # overrides the alias's
     max_spans: int = MAX_SPANS

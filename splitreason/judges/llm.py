@@ -29,6 +29,7 @@ from splitreason.judges.parsing import (MAX_EXCERPT_CHARS, MAX_SPANS, Unparseabl
                                         complete_spans, parse_answer)
 from splitreason.judges.transport import PermanentError, Transport, TransientError
 from splitreason.schemas import JudgeInfo, Trace, Usage
+from splitreason.schemas.annotate import AnnotateSettings as _S
 
 TEMPLATE = "judge_spans.jinja"
 _USER_MARKER = "=====USER====="
@@ -38,9 +39,9 @@ _USER_MARKER = "=====USER====="
 class SamplingParams:
     """Every parameter that shapes the judge's answer; all of them go into the cache key."""
 
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 4096
+    temperature: float = _S.default("temperature")
+    top_p: float = _S.default("top_p")
+    max_tokens: int = _S.default("max_tokens")
     seed: int | None = None
 
     def as_dict(self) -> dict[str, Any]:

@@ -13,10 +13,12 @@ import re
 from typing import Any
 
 from splitreason.judges.base import Excerpt
+from splitreason.schemas.annotate import AnnotateSettings
 
 # The answer schema. Strings and arrays are bounded so that grammar-constrained decoding ends.
-MAX_SPANS = 32
-MAX_EXCERPT_CHARS = 4000
+# Defaults declared once, in AnnotateSettings (--max-spans, --max-excerpt-chars).
+MAX_SPANS: int = AnnotateSettings.default("max_spans")
+MAX_EXCERPT_CHARS: int = AnnotateSettings.default("max_excerpt_chars")
 MAX_REASON_CHARS = 300
 
 

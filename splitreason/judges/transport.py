@@ -19,6 +19,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from splitreason.io.redaction import redact
+from splitreason.schemas.annotate import AnnotateSettings as _S
 
 T = TypeVar("T")
 
@@ -42,9 +43,9 @@ class PermanentError(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    max_attempts: int = 4
-    backoff_initial: float = 1.0
-    backoff_max: float = 30.0
+    max_attempts: int = _S.default("max_attempts")
+    backoff_initial: float = _S.default("retry_initial")
+    backoff_max: float = _S.default("retry_max")
     # Never sleep longer than this for a Retry-After header, so a hostile value cannot stall a run.
     retry_after_max: float = 120.0
 

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitreason.annotator.run_config import INPUT_SETTINGS, RunConfig
+from splitreason.schemas.run_manifest import INPUT_SETTINGS, RunConfig
 from splitreason.io.inputs import shard_key
 from splitreason.io.jsonl import file_sha256
 from splitreason.io.readers import InputError

@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from splitreason.annotator.run_config import RunConfig
+from splitreason.schemas.run_manifest import RunConfig, RunConfigError, RunManifest
 from splitreason.io.lock import is_lock_file
 from splitreason.io.run_dir import RunDir, shard_name
 from splitreason.io.shards import shard_of
@@ -98,10 +98,9 @@ def read_base(out: Path) -> Part | None:
 
 def _part(root: Path, manifest: dict) -> Part:
     try:
-        config = RunConfig.model_validate(manifest["config"])
-    except (KeyError, TypeError, ValueError) as error:
-        first = str(error).splitlines()[0]
-        raise MergeError(f"{root / 'run.json'} is not a splitreason run manifest ({first})") from error
+        config = RunManifest.load(manifest, where=str(root / "run.json")).config
+    except RunConfigError as error:
+        raise MergeError(str(error)) from None
     run_dir = RunDir(root)
     shards: dict[int, ShardCopy] = {}
     found = [(index, total) for index, total, _ in run_dir.shard_files()]

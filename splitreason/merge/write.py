@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,8 @@ from splitreason.io.lock import claim_output_dir
 from splitreason.io.run_dir import RunDir
 from splitreason.merge.checks import MergePlan, plan_merge
 from splitreason.merge.parts import MergeError, Part, ShardCopy, read_base, read_part
+from splitreason.schemas.run_manifest import RunManifest
+from splitreason.schemas.run_manifest import now as _now
 
 
 @dataclass
@@ -88,7 +89,7 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
 
     manifest = _manifest(plan, contributing)
     run_dir.annotations_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run_dir.manifest_path, manifest)
+    atomic_write_json(run_dir.manifest_path, manifest.to_json())
     for index, (copy, content) in sorted(new.items()):
         if copy.path.exists():
             _copy_checked(copy, content.sha256, run_dir.shard_path(index, plan.config.num_shards))
@@ -100,12 +101,13 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     if plan.rejects or run_dir.rejects_path.exists():
         atomic_write_bytes(run_dir.rejects_path, b"".join(plan.rejects))
     result.cache_rows = _merge_caches([part.root for part in plan.parts], run_dir.cache_path)
-    manifest.update(state="complete" if plan.complete else "incomplete", finished=_now(), totals=totals)
-    atomic_write_json(run_dir.manifest_path, manifest)
+    manifest = manifest.model_copy(update={"state": "complete" if plan.complete else "incomplete",
+                                           "finished": _now(), "totals": totals})
+    atomic_write_json(run_dir.manifest_path, manifest.to_json())
     return result
 
 
-def _manifest(plan: MergePlan, contributing: list[Part]) -> dict:
+def _manifest(plan: MergePlan, contributing: list[Part]) -> RunManifest:
     """run.json of the merged run: the same config, every contributing part's invocations."""
     first = plan.base or plan.parts[0]
     invocations = list((plan.base.manifest if plan.base else {}).get("invocations", []))
@@ -119,12 +121,11 @@ def _manifest(plan: MergePlan, contributing: list[Part]) -> dict:
               if source is not None and source.manifest.get("started")]
     merge = {"finished": _now(), "parts": [{"path": str(part.root.resolve()), "shards": part.finished}
                                             for part in contributing], "missing": plan.missing}
-    return {
-        "format": "splitreason-run", "format_version": 1, "config": plan.config.model_dump(mode="json"),
-        "versions": first.manifest.get("versions", {}), "started": min(starts) if starts else _now(),
-        "state": "merging", "invocations": invocations,
-        "merges": [*(plan.base.manifest.get("merges", []) if plan.base else []), merge],
-    }
+    return RunManifest(
+        config=plan.config, settings=first.manifest.get("settings"), versions=first.manifest.get("versions", {}),
+        started=min(starts) if starts else _now(), state="merging", invocations=invocations,
+        merges=[*(plan.base.manifest.get("merges") or [] if plan.base else []), merge],
+    )
 
 
 def _copy_checked(copy: ShardCopy, sha256: str | None, target: Path) -> None:
@@ -174,7 +175,3 @@ def _count_rows(path: Path) -> int:
         return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
     finally:
         db.close()
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -10,7 +10,26 @@ from rich.table import Table
 from splitreason.report.collect import ReportData
 
 
-def print_summary(console: Console, data: ReportData, written: Path) -> None:
+def summary_numbers(data: ReportData, written: str) -> dict:
+    """The summary's figures as JSON (`report --json`)."""
+    stats, review = data.stats, data.stats.review
+    return {
+        "run": str(data.run), "output": written, "traces": stats.traces, "status": dict(stats.status),
+        "input_rejects": sum(stats.input_rejects.values()),
+        "coverage_mean": sum(stats.coverages) / len(stats.coverages) if stats.coverages else None,
+        "target_coverage": stats.target_coverage,
+        "offload_share": {"unit": data.offload.unit, "share": data.offload.overall.share,
+                          "traces": data.offload.overall.traces},
+        "review": {"reviewed": review.reviewed, "waiting": review.waiting, "changed": review.changed},
+        "judge_tokens": {"prompt": stats.prompt_tokens, "completion": stats.completion_tokens},
+        "judge_cost_usd": round(data.total_cost, 6), "unpriced_judges": [item.name for item in data.unpriced],
+        "curation": None if data.curation is None else {"kept": data.curation.counts.kept,
+                                                        "traces_in": data.curation.counts.traces_in,
+                                                        "excluded": data.curation.counts.excluded},
+    }
+
+
+def print_summary(console: Console, data: ReportData, written: Path | str) -> None:
     stats = data.stats
     table = Table(title=f"{data.run}: {stats.traces:,} traces", show_header=False)
     for status in ("accepted", "review", "rejected"):
@@ -46,4 +65,5 @@ def print_summary(console: Console, data: ReportData, written: Path) -> None:
         from splitreason.evaluate.labels import print_labels
 
         print_labels(data.labels, console)
-    console.print(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KiB)", highlight=False)
+    if isinstance(written, Path):
+        console.print(f"wrote {written} ({written.stat().st_size / 1024:,.0f} KiB)", highlight=False)

@@ -25,7 +25,7 @@ from pydantic_core import PydanticUndefined
 
 from splitreason.errors import UsageError
 
-__all__ = ["CommandSettings", "SettingsError", "load_config_file", "operational"]
+__all__ = ["CommandSettings", "SettingsError", "TraceSelectionSettings", "load_config_file", "operational"]
 
 _OPERATIONAL = "operational"
 
@@ -96,6 +96,16 @@ class CommandSettings(BaseModel):
                 if previous.get(name) != value]
 
 
+class TraceSelectionSettings(BaseModel):
+    """Which generations of OpenR1 rows a command reads (annotate, curate, shard): declared once here."""
+
+    include_incorrect: bool = Field(False, description="Also select generations math-verify marked wrong.")
+    include_unfinished: bool = Field(False, description="Also select generations whose finish reason is not stop.")
+    include_incomplete: bool = Field(False, description="Also select generations with incomplete reasoning.")
+    hub_config: str | None = Field(None, description="Config name for a hub dataset (e.g. default, extended).")
+    hub_split: str = Field("train", description="Split of a hub dataset.")
+
+
 def load_config_file(path: Path, model: type[CommandSettings]) -> dict[str, Any]:
     """A TOML or YAML file of settings (keys as the fields, `-` or `_`), checked against `model`."""
     path = Path(path)
@@ -132,10 +142,14 @@ def load_config_file(path: Path, model: type[CommandSettings]) -> dict[str, Any]
 
 def _one_line(error: ValidationError, command: str) -> str:
     problem = error.errors()[0]
-    where = ".".join(str(part) for part in problem["loc"]) or "settings"
+    where = ".".join(str(part) for part in problem["loc"])
     prefix = f"{command}: " if command else ""
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{prefix}{where.replace('_', '-')}: {problem['msg']}{more}"
+    # A model validator's message names its options itself ("--min-chars 5 is above --max-chars 3").
+    message = problem["msg"].removeprefix("Value error, ")
+    if message.startswith("--"):
+        where = ""
+    return f"{prefix}{where.replace('_', '-') + ': ' if where else ''}{message}{more}"
 
 
 def _first_line(error: BaseException) -> str:
