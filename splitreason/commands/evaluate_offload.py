@@ -21,7 +21,7 @@ def offload(
     small: Annotated[str | None, typer.Option("--small", help=S.help("small"), show_default=False)] = None,
     large: Annotated[str | None, typer.Option("--large", help=S.help("large"), show_default=False)] = None,
     eval_set: Annotated[str | None, typer.Option("--eval-set", help=S.help("eval_set"), show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--out", "-o", help=S.help("output"), show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("output"), show_default=False)] = None,
     modes: Annotated[list[str] | None, typer.Option("--mode", help=S.help("modes"), show_default=False)] = None,
     backend: Annotated[str, typer.Option(help=S.help("backend"))] = S.default("backend"),
     small_url: Annotated[str | None, typer.Option(help=S.help("small_url"))] = None,

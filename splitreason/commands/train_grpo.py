@@ -18,7 +18,7 @@ def grpo(
     ctx: typer.Context,
     model: Annotated[str | None, typer.Option("--model", "-m", help=S.help("model"), show_default=False)] = None,
     problems: Annotated[str | None, typer.Option("--problems", help=S.help("problems"), show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help=S.help("out"), show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("out"), show_default=False)] = None,
     config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
                                                 "the command line wins).", dir_okay=False)] = None,
     limit: Annotated[int | None, typer.Option(help=S.help("limit"))] = S.default("limit"),
