@@ -74,7 +74,7 @@ ANNOTATIONS_COLUMNS: dict[str, tuple[str, str]] = {
     "judge": ("str", "Name of the (first) judge."),
     "judge_backend": ("str", "heuristic, openai, anthropic, vllm, ..."),
     "judge_model": ("str", "The judge's model id (the rules version for the heuristic judge)."),
-    "judges": ("str", 'Every judge of the trace joined by " + " (several --judge share one usage total).'),
+    "judges": ("list[str]", "Every judge of the trace, the first one first (several --judge share one usage total)."),
     "prompt_tokens": ("i64", "Prompt tokens the judges spent on the trace."),
     "completion_tokens": ("i64", "Completion tokens the judges spent on the trace."),
     "agreement": ("f64", "Mean pairwise character F1 between samples/judges (null for one sample)."),
@@ -150,6 +150,13 @@ EXCLUSIONS_COLUMNS: dict[str, tuple[str, str]] = {
 FRAME_COLUMNS = {"annotations": ANNOTATIONS_COLUMNS, "spans": SPANS_COLUMNS, "rejects": REJECTS_COLUMNS,
                  "reviews": REVIEWS_COLUMNS, "review_outcomes": REVIEW_OUTCOMES_COLUMNS,
                  "exclusions": EXCLUSIONS_COLUMNS}
+
+
+# Why a review applies nowhere (Run.skipped_reviews), as the commands warn about it.
+SKIPPED_REVIEWS = {
+    "not_in_run": "reviewed trace(s) not among this run's annotations, left out",
+    "unmergeable": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
+}
 
 
 class RunTablesError(RunDirError):
@@ -237,10 +244,14 @@ class Run:
 
     @property
     def annotations(self) -> pl.LazyFrame:
+        return self.annotations_of(self.shard_files)
+
+    def annotations_of(self, shard_files: list[Path]) -> pl.LazyFrame:
+        """`annotations` of some of the shard files only (e.g. one at a time, for a progress bar)."""
         import polars as pl
 
         judge = pl.col("judge")
-        frame = self.raw_annotations().select(
+        frame = _scan_jsonl(shard_files, _schemas()["annotation"]).select(
             "trace_id", "problem", "trace", "source", "problem_type", "status", "status_reason",
             reason=pl.col("status_reason").str.splitn(":", 2).struct.field("field_0"),
             answered=~pl.col("status_reason").str.starts_with("judge_"),
@@ -253,8 +264,7 @@ class Run:
             judge=judge.struct.field("name"), judge_backend=judge.struct.field("backend"),
             judge_model=judge.struct.field("model"),
             judges=pl.concat_list(judge.struct.field("name"),
-                                  pl.col("other_judges").list.eval(pl.element().struct.field("name")))
-            .list.join(" + "),
+                                  pl.col("other_judges").list.eval(pl.element().struct.field("name"))),
             prompt_tokens=pl.col("usage").struct.field("prompt_tokens"),
             completion_tokens=pl.col("usage").struct.field("completion_tokens"),
             agreement="agreement", samples=pl.col("samples").list.len(), spans="spans",
@@ -385,6 +395,11 @@ class Run:
         for reason in self._merged.problems.values():
             counts[reason] = counts.get(reason, 0) + 1
         return counts
+
+    def review_warnings(self) -> list[str]:
+        """One line per kind of review that applies nowhere (empty when every review applies)."""
+        return [f"warning: {count} {SKIPPED_REVIEWS.get(reason, reason)}"
+                for reason, count in sorted(self.skipped_reviews.items())]
 
     # -- reading -----------------------------------------------------------------------------
     def iter_annotations(self) -> Iterator[Annotation]:
