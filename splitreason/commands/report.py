@@ -57,7 +57,9 @@ def report(
                   console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
-                              on_trace=lambda: bar.advance(task))
+                              on_progress=lambda n: bar.advance(task, n))
+    for warning in data.review_warnings:
+        console.print(warning, highlight=False)
     with claim_output_file(output, f"report {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
         atomic_write_text(output, render_html(data))

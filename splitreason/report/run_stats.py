@@ -23,9 +23,6 @@ if TYPE_CHECKING:
 
     from splitreason.tables.run import Run
 
-NEAR_TARGET = 0.3  # "close to the target": within ±30 % of it, relative
-
-
 def _per_trace_columns(with_offload: bool) -> list:
     """The per-trace columns the statistics read (no text)."""
     import polars as pl
