@@ -35,8 +35,7 @@ def export(
     from splitreason.exports.sft import TokenCounter, default_instruction, save_hf_dataset, write_export
     from splitreason.io.environment import environment_errors
     from splitreason.io.lock import claim_output_file
-    from splitreason.io.run_dir import RunDir
-    from splitreason.review.store import ReviewStore
+    from splitreason.tables.run import load_run
 
     if format not in ("messages", "prompt-completion"):
         raise typer.BadParameter("--format must be messages or prompt-completion")
@@ -46,11 +45,11 @@ def export(
         text = instruction_file.read_text(encoding="utf-8").strip()
     else:
         text = instruction if instruction is not None else default_instruction()
-    run_dir = RunDir(run)
-    if not run_dir.shard_files():  # an empty export would look like success
+    loaded = load_run(run)
+    if not loaded.shard_files:  # an empty export would look like success
         from splitreason.io.run_dir import RunDirError
 
-        raise RunDirError(f"{run} holds no annotations (no {run_dir.annotations_dir.name}/shard-*.jsonl); "
+        raise RunDirError(f"{run} holds no annotations (no annotations/shard-*.jsonl); "
                           "run `splitreason annotate -o` into it first")
     try:
         counter = TokenCounter(tokenizer) if tokenizer else None
@@ -58,16 +57,15 @@ def export(
         detail = " ".join(str(error).split())[:300]
         raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
-    reviews = {}
-    if ReviewStore.exists_for(run):
-        with ReviewStore.for_run(run) as store:
-            reviews = store.reviews_by_trace()
+    outcomes = loaded.outcomes_by_trace()  # reviews merged once, by the loader every command uses
+    for warning in loaded.review_warnings():
+        console.print(warning, highlight=False)
     # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
     # written is locked, and replaced in one step when complete.
     with claim_output_file(output, f"export target {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
-        summary = write_export(run_dir.iter_annotations(), output, instruction=text,
-                               fmt=format, statuses=statuses, tokens=counter, reviews=reviews)  # type: ignore[arg-type]
+        summary = write_export(loaded.iter_annotations(), output, instruction=text,
+                               fmt=format, statuses=statuses, tokens=counter, outcomes=outcomes)  # type: ignore[arg-type]
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
                   f"(skipped: {skipped})", highlight=False)

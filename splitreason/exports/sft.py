@@ -26,10 +26,9 @@ import json
 from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.judges.kinds import HEURISTIC, judge_kind
-from splitreason.review.merge import merge_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
-from splitreason.schemas.review import Review, ReviewOutcome
+from splitreason.schemas.review import ReviewOutcome
 
 ExportFormat = Literal["messages", "prompt-completion"]
 
@@ -141,22 +140,21 @@ def write_export(
     fmt: ExportFormat = "messages",
     statuses: frozenset[str] = frozenset({"accepted"}),
     tokens: TokenCounter | None = None,
-    reviews: dict[str, list[Review]] | None = None,
+    outcomes: dict[str, ReviewOutcome] | None = None,
 ) -> ExportSummary:
     """Write the export atomically: a crash leaves the previous file, never half a file.
 
-    `reviews` (trace id -> its reviews): reviewed traces are exported with their merged
-    reviewed spans whatever their status, or left out when the reviewers rejected them.
+    `outcomes` (trace id -> its merged review outcome, tables/run.py `Run.outcomes_by_trace`):
+    reviewed traces are exported with their merged reviewed spans whatever their status, or left
+    out when the reviewers rejected them.
     """
-    reviews = reviews or {}
+    outcomes = outcomes or {}
     summary = ExportSummary()
     if tokens is not None:
         summary.offload_tokens, summary.total_tokens = 0, 0
     with atomic_writer(out_path, "w") as handle:
         for annotation in annotations:
-            outcome = None
-            if annotation.trace_id in reviews:
-                outcome = merge_reviews(annotation.trace, reviews[annotation.trace_id])
+            outcome = outcomes.get(annotation.trace_id)
             spans = exported_spans(annotation, outcome, statuses)
             if spans is None:
                 summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1
