@@ -109,7 +109,7 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
     trace) or None (characters); `on_progress(n)` is told how many annotations were read."""
     import polars as pl
 
-    from splitreason.report.run_stats import exported_chars, read_per_trace, stats_from_frame
+    from splitreason.report.run_stats import exported_chars, run_stats
     from splitreason.tables.run import load_run
 
     loaded = load_run(run)
@@ -120,19 +120,18 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
     prices = PriceTable.load(prices_file)  # a bad price file fails before the long pass
     curation_dir, summary = find_curation(config, curation)
 
-    per_trace = read_per_trace(loaded, with_offload=tokens is None,
-                               on_progress=on_progress if tokens is None else None)
-    if not per_trace.height:  # empty shard files: every share and percentage would divide by zero
-        raise RunDirError(f"{run} holds no annotations (its shard files are empty)")
-    stats = stats_from_frame(per_trace, loaded.collect(loaded.rejects.select("reason")))
-    target = pl.col("target_coverage")
-    near = per_trace.filter(pl.col("answered") & (target > 0)
-                            & ((pl.col("coverage") - target).abs() <= NEAR_TARGET * target)).height
-
     offload = OffloadShare("tokens" if tokens is not None else "characters")
-    span_tokens = array("q") if tokens is not None else None
-    if tokens is None:
-        exported = per_trace.select(
+    near = 0
+    target = pl.col("target_coverage")
+
+    def add_block(block: pl.DataFrame) -> None:
+        """The report's own sums over one block of per-trace rows (report/run_stats.py)."""
+        nonlocal near
+        near += block.filter(pl.col("answered") & (target > 0)
+                             & ((pl.col("coverage") - target).abs() <= NEAR_TARGET * target)).height
+        if tokens is not None:
+            return  # counted in tokens below
+        exported = block.select(
             inside=exported_chars(), total="trace_chars",
             source=pl.col("source").fill_null("").replace("", "(none)"),
             problem_type=pl.col("problem_type").fill_null("").replace("", "(none)"),
@@ -140,7 +139,14 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
         _add_shares(offload.overall, exported, None)
         _add_shares(offload.by_source, exported, "source")
         _add_shares(offload.by_problem_type, exported, "problem_type")
-    else:
+
+    stats = run_stats(loaded, with_offload=tokens is None, on_block=add_block,
+                      on_progress=on_progress if tokens is None else None)
+    if not stats.traces:  # empty shard files: every share and percentage would divide by zero
+        raise RunDirError(f"{run} holds no annotations (its shard files are empty)")
+
+    span_tokens = array("q") if tokens is not None else None
+    if tokens is not None:
         outcomes = loaded.outcomes_by_trace()
         for annotation in loaded.iter_annotations():
             spans = exported_spans(annotation, outcomes.get(annotation.trace_id))
@@ -163,15 +169,19 @@ def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, cura
 
 
 def _add_shares(into: Share | dict[str, Share], exported, key: str | None) -> None:
-    """Sum the exported traces' characters into one Share, or into one Share per value of `key`
-    (first-seen order, as a per-trace pass fills the dict)."""
+    """Add one block's exported traces to one Share, or to one Share per value of `key` (first-seen
+    order, as a per-trace pass fills the dict)."""
     import polars as pl
 
+    if not exported.height:
+        return
     sums = [pl.len().alias("traces"), pl.col("inside").sum(), pl.col("total").cast(pl.Int64).sum()]
     if key is None:
-        if exported.height:
-            traces, inside, total = exported.select(sums).row(0)
-            into.traces, into.inside, into.total = traces, inside, total
-        return
-    for value, traces, inside, total in exported.group_by(key, maintain_order=True).agg(sums).iter_rows():
-        into[value] = Share(traces, inside, total)
+        rows = [(None, *exported.select(sums).row(0))]
+    else:
+        rows = exported.group_by(key, maintain_order=True).agg(sums).iter_rows()
+    for value, traces, inside, total in rows:
+        share = into if key is None else into.setdefault(value, Share())
+        share.traces += traces
+        share.inside += inside
+        share.total += total

@@ -4,8 +4,9 @@ and `report` print.
 The numbers are those of exports/stats.py `RunStats` (whose `as_dict`, histogram and
 distributions are reused as they are): the same counts in the same first-seen order, so the
 JSON is byte for byte what the per-record pass printed. Only the columns the numbers need are
-read, shard file by shard file with polars' streaming engine: neither the traces' text nor the
-records as Python objects are ever held, and no per-trace Python code runs (except with
+read, in blocks of whole lines (tables/run.py `iter_annotation_blocks`), and each block is folded
+into the totals before the next is read: neither the traces' text, nor the records as Python
+objects, nor a frame of the whole run is ever held, and no per-trace Python code runs (except with
 --tokenizer, which must tokenize each exported trace).
 """
 
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
     from splitreason.tables.run import Run
 
-def _per_trace_columns(with_offload: bool) -> list:
+
+def per_trace_columns(with_offload: bool) -> list:
     """The per-trace columns the statistics read (no text)."""
     import polars as pl
 
@@ -41,22 +43,6 @@ def _per_trace_columns(with_offload: bool) -> list:
     return columns
 
 
-def read_per_trace(run: Run, *, with_offload: bool = False,
-                   on_progress: Callable[[int], None] | None = None) -> pl.DataFrame:
-    """One row per annotation with the columns the statistics need, read one shard file at a time."""
-    import polars as pl
-
-    parts = []
-    for path in run.shard_files:
-        part = run.collect(run.annotations_of([path]).select(_per_trace_columns(with_offload)))
-        parts.append(part)
-        if on_progress is not None:
-            on_progress(part.height)
-    if not parts:
-        return run.collect(run.annotations_of([]).select(_per_trace_columns(with_offload)))
-    return pl.concat(parts, how="vertical")
-
-
 def _counter(frame: pl.DataFrame, *columns: str) -> Counter:
     """Counts of the column values (tuples for several columns) in first-seen order, as a
     Counter filled one record at a time would hold them."""
@@ -68,66 +54,78 @@ def _counter(frame: pl.DataFrame, *columns: str) -> Counter:
     return counts
 
 
-def _values(series: pl.Series) -> list:
-    return series.to_list()
-
-
-def stats_from_frame(per_trace: pl.DataFrame, rejects: pl.DataFrame) -> RunStats:
-    """RunStats from `read_per_trace` rows and the run's rejects (their `reason` column)."""
+def add_block(stats: RunStats, block: pl.DataFrame) -> None:
+    """Add one block of `per_trace_columns` rows to `stats`. Counters are updated with the block's
+    counts in first-seen order, so over all blocks in file order they hold their keys in the order
+    a per-record pass would."""
     import polars as pl
 
-    stats = RunStats()
-    stats.traces = per_trace.height
-    stats.status = _counter(per_trace, "status")
-    stats.reasons = _counter(per_trace, "status", "reason")
-    stats.judges = _counter(per_trace, "judge")
-    stats.input_rejects = _counter(rejects, "reason")
-    sums = per_trace.select(pl.col("prompt_tokens").sum(), pl.col("completion_tokens").sum())
-    stats.prompt_tokens, stats.completion_tokens = (int(value) for value in sums.row(0))
-    if per_trace.height:
-        stats.target_coverage = per_trace["target_coverage"][-1]  # the last record's, as before
-    stats.sample_agreement = _values(per_trace["agreement"].drop_nulls())
+    if block.height == 0:
+        return
+    stats.traces += block.height
+    stats.status.update(_counter(block, "status"))
+    stats.reasons.update(_counter(block, "status", "reason"))
+    stats.judges.update(_counter(block, "judge"))
+    stats.prompt_tokens += int(block["prompt_tokens"].sum())
+    stats.completion_tokens += int(block["completion_tokens"].sum())
+    stats.target_coverage = block["target_coverage"][-1]  # the last record's, as before
+    stats.sample_agreement.extend(block["agreement"].drop_nulls().to_list())
 
     # Traces the judge answered: coverage, spans, confidence, hallucination.
-    answered = per_trace.filter(pl.col("answered"))
-    stats.coverages = _values(answered["coverage"])
-    stats.spans_per_trace = _values(answered["n_spans"])
-    stats.excerpts = int(answered["excerpts"].sum())
-    stats.hallucinated = int(answered["hallucinated"].sum())
-    stats.span_chars = array("q", _values(answered["span_lengths"].explode().drop_nulls()))
-    stats.match_kinds = _counter(answered.select(pl.col("span_matches").explode()).drop_nulls(), "span_matches")
-    for status, group in answered.group_by("status", maintain_order=True):
-        stats.confidences[status[0]] = _values(group["confidence"])
+    answered = block.select("answered", "status", "coverage", "confidence", "n_spans", "excerpts", "hallucinated",
+                            "span_lengths", "span_matches").filter(pl.col("answered"))
+    stats.coverages.extend(answered["coverage"].to_list())
+    stats.spans_per_trace.extend(answered["n_spans"].to_list())
+    stats.excerpts += int(answered["excerpts"].sum())
+    stats.hallucinated += int(answered["hallucinated"].sum())
+    stats.span_chars.extend(answered["span_lengths"].explode().drop_nulls().to_list())
+    stats.match_kinds.update(_counter(answered.select(pl.col("span_matches").explode()).drop_nulls(),
+                                      "span_matches"))
+    # Aggregated to one list per group, never split into one frame per group (that copies the columns).
+    for status, confidences in answered.group_by("status", maintain_order=True).agg("confidence").iter_rows():
+        stats.confidences[status].extend(confidences)
 
     # Tokens per judge (or set of judges recorded together), in first-seen order.
-    usage = per_trace.select("judges", "prompt_tokens", "completion_tokens")
-    for names, group in usage.group_by("judges", maintain_order=True):
-        judge_usage = JudgeUsage(judges=tuple(names[0]), traces=group.height,
-                                 prompt_tokens=int(group["prompt_tokens"].sum()),
-                                 completion_tokens=int(group["completion_tokens"].sum()))
-        judge_usage.per_trace = array("q", _values(group["prompt_tokens"] + group["completion_tokens"]))
-        stats.usage_by_judge[" + ".join(names[0])] = judge_usage
+    usage = block.group_by("judges", maintain_order=True).agg(
+        pl.len(), pl.col("prompt_tokens").sum(), pl.col("completion_tokens").sum(),
+        per_trace=pl.col("prompt_tokens") + pl.col("completion_tokens"))
+    for names, traces, prompt, completion, per_trace_tokens in usage.iter_rows():
+        judge_usage = stats.usage_by_judge.setdefault(" + ".join(names), JudgeUsage(judges=tuple(names)))
+        judge_usage.traces += traces
+        judge_usage.prompt_tokens += prompt
+        judge_usage.completion_tokens += completion
+        judge_usage.per_trace.extend(per_trace_tokens)
 
     # Human review: the merged outcome of each reviewed trace (tables/run.py review_outcomes).
     review = stats.review
-    reviewed = per_trace.filter(pl.col("reviewed"))
-    review.waiting = per_trace.filter((pl.col("status") == "review") & ~pl.col("reviewed")).height
-    review.reviewed = reviewed.height
-    review.decisions = _counter(reviewed, "review_decision")
-    review.changed = int(reviewed["review_changed"].sum())
-    review.reviewers = _counter(reviewed.select(pl.col("reviewers").explode()), "reviewers")
-    review.judge_agreement = _values(reviewed.filter(pl.col("review_decision") == "accepted")
-                                     ["review_judge_agreement"])
-    review.reviewer_agreement = _values(reviewed["review_span_agreement"].drop_nulls())
-    review.decision_agreement = _values(reviewed.filter(pl.col("reviewers").list.len() > 1)
-                                        ["review_decision_agreement"])
+    review.waiting += block.filter((pl.col("status") == "review") & ~pl.col("reviewed")).height
+    reviewed = block.select("reviewed", "review_decision", "review_changed", "reviewers", "review_decision_agreement",
+                            "review_span_agreement", "review_judge_agreement").filter(pl.col("reviewed"))
+    if reviewed.height:
+        review.reviewed += reviewed.height
+        review.decisions.update(_counter(reviewed, "review_decision"))
+        review.changed += int(reviewed["review_changed"].sum())
+        review.reviewers.update(_counter(reviewed.select(pl.col("reviewers").explode()), "reviewers"))
+        review.judge_agreement.extend(reviewed.filter(pl.col("review_decision") == "accepted")
+                                      ["review_judge_agreement"].to_list())
+        review.reviewer_agreement.extend(reviewed["review_span_agreement"].drop_nulls().to_list())
+        review.decision_agreement.extend(reviewed.filter(pl.col("reviewers").list.len() > 1)
+                                         ["review_decision_agreement"].to_list())
+
+
+def run_stats(run: Run, *, with_offload: bool = False, on_block: Callable[[pl.DataFrame], None] | None = None,
+              on_progress: Callable[[int], None] | None = None) -> RunStats:
+    """Everything `splitreason stats` prints about a run, in one pass over blocks of the
+    annotation files (`on_block` sees each block too: the report adds its own sums)."""
+    stats = RunStats()
+    for block in run.iter_annotation_blocks(per_trace_columns(with_offload), span_text=False):
+        add_block(stats, block)
+        if on_block is not None:
+            on_block(block)
+        if on_progress is not None:
+            on_progress(block.height)
+    stats.input_rejects = _counter(run.collect(run.rejects.select("reason")), "reason")
     return stats
-
-
-def run_stats(run: Run, *, on_progress: Callable[[int], None] | None = None) -> RunStats:
-    """Everything `splitreason stats` prints about a run."""
-    rejects = run.collect(run.rejects.select("reason"))
-    return stats_from_frame(read_per_trace(run, on_progress=on_progress), rejects)
 
 
 def exported_chars(statuses: frozenset[str] = frozenset({"accepted"})):

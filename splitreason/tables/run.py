@@ -34,7 +34,8 @@ counted in `Run.skipped_reviews`, which each command reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import os
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from io import BytesIO
@@ -42,6 +43,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from splitreason.io.run_dir import RunDir, RunDirError
+
+# polars allocates through jemalloc, which by default keeps freed pages for 10 s: reading a run block
+# by block would then hold many blocks' garbage at once. Give freed pages back within 250 ms (measured in
+# benchmarks/bench_run_tables.py); read when polars is first imported, so a value already set wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:250,muzzy_decay_ms:0")
 
 if TYPE_CHECKING:
     import polars as pl
@@ -163,12 +169,15 @@ class RunTablesError(RunDirError):
     """OUT is not an annotation run, or its files cannot be read as one; the message says which."""
 
 
-def _schemas() -> dict[str, Any]:
-    """The polars schemas of our JSONL records (fields not named here, e.g. judge params, are skipped)."""
+def _schemas(span_text: bool = True) -> dict[str, Any]:
+    """The polars schemas of our JSONL records (fields not named here, e.g. judge params, are skipped
+    while parsing). `span_text=False` leaves the spans' text and reason out: numbers about spans
+    then parse a third less."""
     import polars as pl
 
     span = pl.Struct({"start": pl.Int64, "end": pl.Int64, "text": pl.String, "score": pl.Float64,
-                      "reason": pl.String, "match": pl.String})
+                      "reason": pl.String, "match": pl.String} if span_text else
+                     {"start": pl.Int64, "end": pl.Int64, "score": pl.Float64, "match": pl.String})
     judge = pl.Struct({"name": pl.String, "backend": pl.String, "model": pl.String, "prompt_hash": pl.String})
     annotation = {
         "trace_id": pl.String, "problem": pl.String, "trace": pl.String, "source": pl.String,
@@ -193,6 +202,9 @@ def _text_span_dtype():
     return pl.List(pl.Struct({"start": pl.Int64, "end": pl.Int64, "text": pl.String}))
 
 
+BLOCK_BYTES = 4 << 20  # the commands read the annotation files in blocks of whole lines this big
+
+
 def _complete_lines(path: Path) -> Path | BytesIO | None:
     """A JSONL file as polars should read it: the path, or only its complete lines when a run is
     writing it or crashed mid-line (io/jsonl.py's rule: a torn last line is not a record yet);
@@ -209,15 +221,31 @@ def _complete_lines(path: Path) -> Path | BytesIO | None:
     return BytesIO(data[: data.rfind(b"\n") + 1]) if b"\n" in data else None
 
 
-def _scan_jsonl(paths: list[Path], schema: Mapping[str, Any]):
+def jsonl_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[BytesIO]:
+    """The complete lines of a JSONL file, about `block_bytes` at a time (a torn last line is left
+    out, as io/jsonl.py does). A whole-file scan maps every page of the file, so its peak memory
+    grows with the file; blocks keep it bounded whatever the run's size."""
+    with open(path, "rb") as handle:
+        rest = b""
+        while block := handle.read(block_bytes):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            rest = block[cut:]
+            if cut:
+                yield BytesIO(memoryview(block)[:cut])
+
+
+def _scan_jsonl(sources: list[Path | BytesIO], schema: Mapping[str, Any]):
     import polars as pl
 
-    sources = [source for source in (_complete_lines(path) for path in paths) if source is not None]
+    sources = [source if isinstance(source, BytesIO) else _complete_lines(source) for source in sources]
+    sources = [source for source in sources if source is not None
+               and not (isinstance(source, BytesIO) and source.getbuffer().nbytes == 0)]
     if not sources:
         return pl.LazyFrame(schema=dict(schema))
     if not any(isinstance(source, BytesIO) for source in sources):  # the usual case: one scan over every file
         return pl.scan_ndjson(sources, schema=dict(schema))
-    # A torn file among them: scan each source on its own, concatenated in file order.
+    # Blocks, or a torn file among them: scan each source on its own, concatenated in order.
     return pl.concat([pl.scan_ndjson(source, schema=dict(schema)) for source in sources])
 
 
@@ -246,12 +274,13 @@ class Run:
     def annotations(self) -> pl.LazyFrame:
         return self.annotations_of(self.shard_files)
 
-    def annotations_of(self, shard_files: list[Path]) -> pl.LazyFrame:
-        """`annotations` of some of the shard files only (e.g. one at a time, for a progress bar)."""
+    def annotations_of(self, sources: list[Path | BytesIO], *, span_text: bool = True) -> pl.LazyFrame:
+        """`annotations` of some shard files, or of blocks of their lines (`jsonl_blocks`);
+        `span_text=False`: the `spans` column without text and reason (see `_schemas`)."""
         import polars as pl
 
         judge = pl.col("judge")
-        frame = _scan_jsonl(shard_files, _schemas()["annotation"]).select(
+        frame = _scan_jsonl(sources, _schemas(span_text)["annotation"]).select(
             "trace_id", "problem", "trace", "source", "problem_type", "status", "status_reason",
             reason=pl.col("status_reason").str.splitn(":", 2).struct.field("field_0"),
             answered=~pl.col("status_reason").str.starts_with("judge_"),
@@ -319,6 +348,10 @@ class Run:
 
     @property
     def review_outcomes(self) -> pl.LazyFrame:
+        return self._outcomes_frame.lazy()
+
+    @cached_property
+    def _outcomes_frame(self) -> pl.DataFrame:
         import polars as pl
 
         rows = []
@@ -339,7 +372,7 @@ class Run:
                   "changed": pl.Boolean, "reviewers": pl.List(pl.String), "decision_agreement": pl.Float64,
                   "span_agreement": pl.Float64, "judge_agreement": pl.Float64, "spans": _text_span_dtype(),
                   "span_chars": pl.Int64}
-        return pl.DataFrame(rows, schema=schema).lazy()
+        return pl.DataFrame(rows, schema=schema)
 
     # -- reviews, merged once ----------------------------------------------------------------
     @property
@@ -369,8 +402,9 @@ class Run:
         merged = _MergedReviews()
         if not grouped:
             return merged
-        traces = self.collect(self.raw_annotations().select("trace_id", "trace")
-                              .filter(pl.col("trace_id").is_in(list(grouped))))
+        wanted = list(grouped)
+        traces = self.read_blocks(lambda source: _scan_jsonl([source], {"trace_id": pl.String, "trace": pl.String})
+                                  .select("trace_id", "trace").filter(pl.col("trace_id").is_in(wanted)))
         text: dict[str, str] = {}
         for trace_id, trace in traces.iter_rows():
             text.setdefault(trace_id, trace)  # the first record of an id, as a reader of the files meets it
@@ -405,17 +439,32 @@ class Run:
         exact text)."""
         return self._run_dir.iter_annotations()
 
-    def collect(self, frame: pl.LazyFrame) -> pl.DataFrame:
-        """Collect with the streaming engine (bounded memory); a file that is not what our writers
-        write is one line naming the run, not a polars traceback."""
+    def iter_annotation_blocks(self, columns: list, *, span_text: bool = True) -> Iterator[pl.DataFrame]:
+        """`annotations.select(columns)` in blocks of whole lines, one DataFrame at a time (bounded
+        memory whatever the size of the run): what the commands fold their numbers over."""
+        for path in self.shard_files:
+            for block in jsonl_blocks(path):
+                yield self.collect(self.annotations_of([block], span_text=span_text).select(columns), source=path)
+
+    def read_blocks(self, query: Callable[[BytesIO], pl.LazyFrame]) -> pl.DataFrame:
+        """`query` run on each block of each shard file (`jsonl_blocks`), the results concatenated
+        (for queries that keep few rows)."""
+        import polars as pl
+
+        parts = [self.collect(query(block), source=path) for path in self.shard_files for block in jsonl_blocks(path)]
+        return pl.concat(parts, how="vertical", rechunk=True) if parts else self.collect(query(BytesIO(b"")))
+
+    def collect(self, frame: pl.LazyFrame, *, source: Path | None = None) -> pl.DataFrame:
+        """Collect with the streaming engine; a file that is not what our writers write is one line
+        naming the run (or the file), not a polars traceback."""
         import polars as pl
 
         try:
             return frame.collect(engine="streaming")
         except (pl.exceptions.PolarsError, OSError) as error:
             first = " ".join(str(error).split())[:300]
-            raise RunTablesError(f"cannot read the files of run {self.path}: {first}; were they edited by hand?") \
-                from error
+            where = f"{source} (run {self.path})" if source is not None else f"the files of run {self.path}"
+            raise RunTablesError(f"cannot read {where}: {first}; were they edited by hand?") from error
 
     def describe(self) -> str:
         """Every frame's columns with their dtypes and meanings, as text."""
