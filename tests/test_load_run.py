@@ -216,4 +216,4 @@ def test_torn_and_corrupt_files(run_with_rejects: Path, tmp_path: Path) -> None:
     with pytest.raises(RunTablesError, match="cannot read the files of run") as caught:
         run.collect(run.annotations)
     assert "\n" not in str(caught.value)
-    assert_one_clean_error(run_cli("stats", out, "--json"), "cannot read the files of run")
+    assert_one_clean_error(run_cli("stats", out, "--json"), "cannot read", "shard-00000-of-00001.jsonl")
