@@ -41,9 +41,12 @@ def checkout(commit: str, into: Path) -> Path:
 
 def measure(code: Path, args: list[str], stdout_path: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": str(code), "COLUMNS": "160"}
+    env.pop("_RJEM_MALLOC_CONF", None)  # each side's own allocator settings
     started = time.perf_counter()
     with open(stdout_path, "wb") as out, open(str(stdout_path) + ".err", "wb") as err:
-        process = subprocess.Popen([sys.executable, "-m", "splitreason.cli", *args], stdout=out, stderr=err, env=env)
+        # cwd outside any checkout: `python -m` puts the working directory before PYTHONPATH.
+        process = subprocess.Popen([sys.executable, "-m", "splitreason.cli", *args], stdout=out, stderr=err, env=env,
+                                   cwd=stdout_path.parent)
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
