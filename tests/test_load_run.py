@@ -217,3 +217,30 @@ def test_torn_and_corrupt_files(run_with_rejects: Path, tmp_path: Path) -> None:
         run.collect(run.annotations)
     assert "\n" not in str(caught.value)
     assert_one_clean_error(run_cli("stats", out, "--json"), "cannot read", "shard-00000-of-00001.jsonl")
+
+
+def test_blocks_are_whole_lines_and_leave_a_torn_tail_out(tmp_path: Path) -> None:
+    """The commands' bounded memory rests on this: blocks of about block_bytes, each ending at a
+    line end, together every complete line once (a line longer than a block is one block)."""
+    from splitreason.tables.run import jsonl_blocks
+
+    path = tmp_path / "a.jsonl"
+    lines = [json.dumps({"i": i, "pad": "x" * (i % 7) * 30}) + "\n" for i in range(300)]
+    lines.insert(150, json.dumps({"i": -1, "pad": "y" * 5000}) + "\n")  # longer than a block
+    path.write_text("".join(lines) + '{"torn": ', encoding="utf-8")
+    blocks = [block.getvalue() for block in jsonl_blocks(path, block_bytes=1024)]
+    assert b"".join(blocks) == "".join(lines).encode()
+    assert all(block.endswith(b"\n") for block in blocks)
+    assert all(len(block) <= 1024 + 400 for block in blocks if b'"y' not in block)
+    assert len(blocks) > 20
+
+
+def test_the_readme_example_runs(reviewed_run: Path, tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Python API"):]
+    code = section[section.index("```python") + len("```python"):]
+    code = code[:code.index("```")].replace('load_run("out")', f'load_run({str(reviewed_run)!r})')
+    namespace: dict = {}
+    exec(compile(code, "README.md (Python API)", "exec"), namespace)
+    ok(run_cli("export", reviewed_run, "-o", tmp_path / "train.jsonl"))
+    assert namespace["exported"].collect().height == len(read_jsonl(tmp_path / "train.jsonl"))
