@@ -12,7 +12,6 @@ objects, nor a frame of the whole run is ever held, and no per-trace Python code
 
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING
