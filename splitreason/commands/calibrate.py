@@ -54,7 +54,7 @@ def load_reviewed_run(out: Path) -> ReviewedRun:
     from splitreason.tables.run import load_run
 
     loaded = load_run(out)
-    rows = loaded.collect(loaded.annotations.select("trace_id", "confidence", "status", "status_reason"))
+    rows = loaded.read_annotations(["trace_id", "confidence", "status", "status_reason"], span_text=False)
     if not rows.height:
         raise CalibrateError(f"{out} holds no annotations; run `splitreason annotate -o {out}` first")
     hint = f"review some traces first: splitreason review serve {out} / splitreason review pull {out} --dataset NAME"

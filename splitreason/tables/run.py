@@ -446,6 +446,16 @@ class Run:
             for block in jsonl_blocks(path):
                 yield self.collect(self.annotations_of([block], span_text=span_text).select(columns), source=path)
 
+    def read_annotations(self, columns: list, *, span_text: bool = True) -> pl.DataFrame:
+        """`annotations.select(columns).collect()` read block by block: memory for the columns
+        selected, not for the files (for few, small columns: a whole-file scan maps every file)."""
+        import polars as pl
+
+        parts = list(self.iter_annotation_blocks(columns, span_text=span_text))
+        if not parts:
+            return self.collect(self.annotations_of([], span_text=span_text).select(columns))
+        return pl.concat(parts, how="vertical", rechunk=True)
+
     def read_blocks(self, query: Callable[[BytesIO], pl.LazyFrame]) -> pl.DataFrame:
         """`query` run on each block of each shard file (`jsonl_blocks`), the results concatenated
         (for queries that keep few rows)."""
