@@ -221,10 +221,11 @@ def _complete_lines(path: Path) -> Path | BytesIO | None:
     return BytesIO(data[: data.rfind(b"\n") + 1]) if b"\n" in data else None
 
 
-def jsonl_blocks(path: Path, block_bytes: int = BLOCK_BYTES) -> Iterator[BytesIO]:
+def jsonl_blocks(path: Path, block_bytes: int | None = None) -> Iterator[BytesIO]:
     """The complete lines of a JSONL file, about `block_bytes` at a time (a torn last line is left
     out, as io/jsonl.py does). A whole-file scan maps every page of the file, so its peak memory
     grows with the file; blocks keep it bounded whatever the run's size."""
+    block_bytes = block_bytes or BLOCK_BYTES
     with open(path, "rb") as handle:
         rest = b""
         while block := handle.read(block_bytes):
