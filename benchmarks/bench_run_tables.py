@@ -118,7 +118,7 @@ def main() -> int:
 
     summary = {}
     for name, sides in results.items():
-        summary[name] = {side: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        summary[name] = {side: {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
                          for side, runs in sides.items()}
         summary[name]["ratio_after_to_before"] = {
             key: round(summary[name]["after"][key] / summary[name]["before"][key], 3)
