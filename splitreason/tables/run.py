@@ -35,7 +35,7 @@ counted in `Run.skipped_reviews`, which each command reports.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from io import BytesIO
@@ -404,11 +404,14 @@ class Run:
         if not grouped:
             return merged
         wanted = list(grouped)
-        traces = self.read_blocks(lambda source: _scan_jsonl([source], {"trace_id": pl.String, "trace": pl.String})
-                                  .select("trace_id", "trace").filter(pl.col("trace_id").is_in(wanted)))
         text: dict[str, str] = {}
-        for trace_id, trace in traces.iter_rows():
-            text.setdefault(trace_id, trace)  # the first record of an id, as a reader of the files meets it
+        for path in self.shard_files:
+            for block in jsonl_blocks(path):
+                # Into Python at once: a filtered polars string column still holds its block's buffer.
+                found = self.collect(_scan_jsonl([block], {"trace_id": pl.String, "trace": pl.String})
+                                     .filter(pl.col("trace_id").is_in(wanted)), source=path)
+                for trace_id, trace in found.iter_rows():
+                    text.setdefault(trace_id, trace)  # the first record of an id, as a reader of the files meets it
         for trace_id, reviews in grouped.items():
             if trace_id not in text:
                 merged.problems[trace_id] = "not_in_run"
@@ -456,14 +459,6 @@ class Run:
         if not parts:
             return self.collect(self.annotations_of([], span_text=span_text).select(columns))
         return pl.concat(parts, how="vertical", rechunk=True)
-
-    def read_blocks(self, query: Callable[[BytesIO], pl.LazyFrame]) -> pl.DataFrame:
-        """`query` run on each block of each shard file (`jsonl_blocks`), the results concatenated
-        (for queries that keep few rows)."""
-        import polars as pl
-
-        parts = [self.collect(query(block), source=path) for path in self.shard_files for block in jsonl_blocks(path)]
-        return pl.concat(parts, how="vertical", rechunk=True) if parts else self.collect(query(BytesIO(b"")))
 
     def collect(self, frame: pl.LazyFrame, *, source: Path | None = None) -> pl.DataFrame:
         """Collect with the streaming engine; a file that is not what our writers write is one line
