@@ -57,15 +57,15 @@ def export(
         detail = " ".join(str(error).split())[:300]
         raise typer.BadParameter(f"cannot load tokenizer {tokenizer}: {detail}", param_hint="--tokenizer") from error
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
-    outcomes = loaded.outcomes_by_trace()  # reviews merged once, by the loader every command uses
-    for warning in loaded.review_warnings():
-        console.print(warning, highlight=False)
     # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
     # written is locked, and replaced in one step when complete.
     with claim_output_file(output, f"export target {output}"), \
             environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
-        summary = write_export(loaded.iter_annotations(), output, instruction=text,
-                               fmt=format, statuses=statuses, tokens=counter, outcomes=outcomes)  # type: ignore[arg-type]
+        # Reviews merged by the loader every command uses, as each record is read.
+        summary = write_export(loaded.iter_with_outcomes(), output, instruction=text,
+                               fmt=format, statuses=statuses, tokens=counter)  # type: ignore[arg-type]
+    for warning in loaded.review_warnings():
+        console.print(warning, highlight=False)
     skipped = ", ".join(f"{status} {n}" for status, n in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.rows} examples to {output}, {summary.reviewed} of them reviewed "
                   f"(skipped: {skipped})", highlight=False)

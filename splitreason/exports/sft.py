@@ -133,28 +133,25 @@ def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,
 
 
 def write_export(
-    annotations: Iterable[Annotation],
+    records: Iterable[tuple[Annotation, ReviewOutcome | None]],
     out_path: Path,
     *,
     instruction: str,
     fmt: ExportFormat = "messages",
     statuses: frozenset[str] = frozenset({"accepted"}),
     tokens: TokenCounter | None = None,
-    outcomes: dict[str, ReviewOutcome] | None = None,
 ) -> ExportSummary:
     """Write the export atomically: a crash leaves the previous file, never half a file.
 
-    `outcomes` (trace id -> its merged review outcome, tables/run.py `Run.outcomes_by_trace`):
-    reviewed traces are exported with their merged reviewed spans whatever their status, or left
-    out when the reviewers rejected them.
+    `records`: each annotation with its merged review outcome or None (tables/run.py
+    `Run.iter_with_outcomes`): reviewed traces are exported with their merged reviewed spans
+    whatever their status, or left out when the reviewers rejected them.
     """
-    outcomes = outcomes or {}
     summary = ExportSummary()
     if tokens is not None:
         summary.offload_tokens, summary.total_tokens = 0, 0
     with atomic_writer(out_path, "w") as handle:
-        for annotation in annotations:
-            outcome = outcomes.get(annotation.trace_id)
+        for annotation, outcome in records:
             spans = exported_spans(annotation, outcome, statuses)
             if spans is None:
                 summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1

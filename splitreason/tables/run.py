@@ -422,6 +422,34 @@ class Run:
                 merged.problems[trace_id] = "unmergeable"
         return merged
 
+    def iter_with_outcomes(self) -> Iterator[tuple[Annotation, ReviewOutcome | None]]:
+        """Each annotation record (validated, as export writes it) with its merged review outcome
+        (None when not reviewed, or when its review applies nowhere), merged against the record's own
+        trace as it is read, by the same rule as `review_outcomes`: no second pass over the files.
+        Once the iteration ends, `skipped_reviews`, `review_warnings()` and `outcomes_by_trace()`
+        know every review without reading again."""
+        from splitreason.review.merge import merge_reviews
+
+        if "_merged" in self.__dict__:  # already merged (a frame was read): reuse it
+            for annotation in self.iter_annotations():
+                yield annotation, self._merged.outcomes.get(annotation.trace_id)
+            return
+        grouped = self._stored_reviews
+        merged = _MergedReviews()
+        for annotation in self.iter_annotations():
+            trace_id = annotation.trace_id
+            reviews = grouped.get(trace_id)
+            if reviews and trace_id not in merged.outcomes and trace_id not in merged.problems:
+                try:  # the first record of an id, as `_merged` does
+                    merged.outcomes[trace_id] = merge_reviews(annotation.trace, reviews)
+                except ValueError:  # spans that do not fit this trace: reviewed against another version of it
+                    merged.problems[trace_id] = "unmergeable"
+            yield annotation, merged.outcomes.get(trace_id)
+        for trace_id in grouped:
+            if trace_id not in merged.outcomes and trace_id not in merged.problems:
+                merged.problems[trace_id] = "not_in_run"
+        self.__dict__["_merged"] = merged  # what the cached property would have computed
+
     def outcomes_by_trace(self) -> dict[str, ReviewOutcome]:
         """The merged review outcome of each reviewed trace of this run (state merged)."""
         return dict(self._merged.outcomes)
