@@ -7,7 +7,11 @@
 `splitreason stats`, `report`, `calibrate` and `export` read a run through this loader, so a
 notebook sees the numbers the commands print. Nothing is read until a frame is collected, and
 the annotation files are scanned with only the columns a query selects (the trace text is never
-held for a query that does not ask for it).
+held for a query that does not ask for it). The commands read big runs without holding them:
+`Run.iter_annotation_blocks(columns)` gives the annotations frame in blocks of whole lines
+(stats, report), `Run.read_annotations(columns)` those blocks' few columns together (calibrate),
+and `Run.iter_with_outcomes()` each validated record with its merged review outcome (export, whose
+rows are the records' exact text).
 
 Frames (every column is listed in the `*_COLUMNS` tables below, with its dtype and meaning;
 `Run.describe()` prints them):
@@ -551,9 +555,3 @@ def load_run(out: str | Path, *, curation: str | Path | None = None) -> Run:
     manifest = manifest if isinstance(manifest, dict) else {}
     config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
     return Run(out, manifest, find_curation_dir(config, Path(curation) if curation is not None else None))
-
-
-def manifest_config(run: Run) -> dict[str, Any]:
-    """run.json `config`, or {} for a directory without one (e.g. shards copied together)."""
-    config = run.manifest.get("config")
-    return config if isinstance(config, dict) else {}
