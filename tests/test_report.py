@@ -475,10 +475,16 @@ def test_with_a_tokenizer_the_offload_share_is_in_its_tokens(curated_run, tmp_pa
 # -- memory ---------------------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_memory_stays_bounded_by_the_numbers_not_the_traces(sample_in_review: Path, tmp_path: Path) -> None:
-    """A run of ~28 M characters of traces: the report keeps per-trace numbers, not the traces."""
+def test_memory_stays_bounded_by_the_numbers_not_the_traces(sample_in_review: Path, tmp_path: Path,
+                                                            monkeypatch) -> None:
+    """A run of ~28 M characters of traces: the report keeps per-trace numbers, not the traces.
+    It reads the files in blocks of whole lines (tables/run.py); blocks of 256 KiB here, so that what
+    one block holds is small beside the run, as 4 MiB blocks are beside a real one. (tracemalloc sees
+    Python's allocations; polars' own memory is measured by benchmarks/bench_run_tables.py.)"""
     from splitreason.report.collect import collect_report
     from splitreason.report.html import render_html
+
+    monkeypatch.setattr("splitreason.tables.run.BLOCK_BYTES", 256 << 10)
 
     out = tmp_path / "big"
     (out / "annotations").mkdir(parents=True)
@@ -493,6 +499,7 @@ def test_memory_stays_bounded_by_the_numbers_not_the_traces(sample_in_review: Pa
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
     shutil.copy(sample_in_review / "run.json", out / "run.json")
     assert trace_chars > 25_000_000
+    import polars  # noqa: F401  imported before measuring: the module's own objects are not the run's
     tracemalloc.start()
     try:
         data = collect_report(out)

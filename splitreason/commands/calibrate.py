@@ -18,7 +18,7 @@ from rich.table import Table
 from splitreason.commands.options import RunDirArg
 
 if TYPE_CHECKING:
-    from splitreason.schemas import Annotation
+    from splitreason.review.calibrate import JudgedTrace
 
 console = Console(markup=False, emoji=False, highlight=False)  # paths like "a[b]" print as they are
 err = Console(stderr=True, markup=False, emoji=False, highlight=False)
@@ -40,44 +40,34 @@ def _ci(interval: tuple[float, float] | None) -> str:
 
 @dataclass
 class ReviewedRun:
-    annotations: list[Annotation]
+    annotations: list[JudgedTrace]  # every annotation of the run (the columns calibration reads)
     changed_by_trace: dict[str, bool]  # ReviewOutcome.changed of each reviewed trace of the run
     skipped_reviews: dict[str, int]  # reviewed traces left out, by reason
 
 
 def load_reviewed_run(out: Path) -> ReviewedRun:
-    """Annotations of OUT and whether the merged reviews changed each reviewed trace."""
-    from splitreason.io.run_dir import RunDir
-    from splitreason.review.calibrate import CalibrateError
-    from splitreason.review.reconcile import reconcile_reviews
-    from splitreason.review.store import ReviewStore
+    """Annotations of OUT and whether the merged reviews changed each reviewed trace (the run's
+    polars frames, tables/run.py: reviews reconciled there, once)."""
+    import polars as pl
 
-    annotations = list(RunDir(out).iter_annotations())
-    if not annotations:
+    from splitreason.review.calibrate import CalibrateError, JudgedTrace
+    from splitreason.tables.run import load_run
+
+    loaded = load_run(out)
+    rows = loaded.read_annotations(["trace_id", "confidence", "status", "status_reason"], span_text=False)
+    if not rows.height:
         raise CalibrateError(f"{out} holds no annotations; run `splitreason annotate -o {out}` first")
     hint = f"review some traces first: splitreason review serve {out} / splitreason review pull {out} --dataset NAME"
-    if not ReviewStore.exists_for(out):  # checked first: opening the store would create the file
+    if not loaded.has_review_store:  # checked first: opening the store would create the file
         raise CalibrateError(f"{out} has no reviews yet (no review.sqlite); {hint}")
-    with ReviewStore.for_run(out) as store:
-        grouped = store.reviews_by_trace()
-    if not grouped:
+    outcomes = loaded.collect(loaded.review_outcomes.select("trace_id", "state", "changed"))
+    if not outcomes.height:
         raise CalibrateError(f"{out / 'review.sqlite'} holds no reviews; {hint}")
-    by_id = {annotation.trace_id: annotation for annotation in annotations}
-    changed: dict[str, bool] = {}
-    skipped = {"not_in_run": 0, "unmergeable": 0}
-    for trace_id, reviews in grouped.items():
-        annotation = by_id.get(trace_id)
-        if annotation is None:
-            skipped["not_in_run"] += 1
-            continue
-        try:
-            changed[trace_id] = reconcile_reviews(annotation.trace, reviews).changed
-        except ValueError:  # spans that do not fit this trace: reviewed against another version of it
-            skipped["unmergeable"] += 1
+    changed = dict(outcomes.filter(pl.col("state") == "merged").select("trace_id", "changed").iter_rows())
     if not changed:
-        raise CalibrateError(f"none of the {len(grouped)} reviewed traces in {out / 'review.sqlite'} belongs to "
+        raise CalibrateError(f"none of the {outcomes.height} reviewed traces in {out / 'review.sqlite'} belongs to "
                              "this run's annotations; were the reviews made for another run?")
-    return ReviewedRun(annotations, changed, {k: v for k, v in skipped.items() if v})
+    return ReviewedRun([JudgedTrace(*row) for row in rows.iter_rows()], changed, loaded.skipped_reviews)
 
 
 def run_accept_threshold(out: Path) -> float | None:

@@ -60,8 +60,7 @@ def export(
     from splitreason.models.tokens import TokenCounter
     from splitreason.io.environment import environment_errors
     from splitreason.io.lock import claim_output_file
-    from splitreason.io.run_dir import RunDir
-    from splitreason.review.store import ReviewStore
+    from splitreason.tables.run import load_run
 
     to_stdout = str(output) == "-"
     if to_stdout and as_json:
@@ -74,18 +73,14 @@ def export(
         text = instruction_file.read_text(encoding="utf-8").strip()
     else:
         text = instruction if instruction is not None else default_instruction()
-    run_dir = RunDir(run)
-    if not run_dir.shard_files():  # an empty export would look like success
+    loaded = load_run(run)
+    if not loaded.shard_files:  # an empty export would look like success
         from splitreason.io.run_dir import RunDirError
 
-        raise RunDirError(f"{run} holds no annotations (no {run_dir.annotations_dir.name}/shard-*.jsonl); "
+        raise RunDirError(f"{run} holds no annotations (no annotations/shard-*.jsonl); "
                           "run `splitreason annotate -o` into it first")
     counter = TokenCounter(tokenizer) if tokenizer else None  # a wrong path or hub id: ModelError, one line
     statuses = frozenset({"accepted", "review"} if include_review else {"accepted"})
-    reviews = {}
-    if ReviewStore.exists_for(run):
-        with ReviewStore.for_run(run) as store:
-            reviews = store.reviews_by_trace()
     # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
     # written is locked, and replaced in one step when complete.
     with ExitStack() as stack:
@@ -93,8 +88,11 @@ def export(
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="splitreason-export-"))) / "rows.jsonl"
         with claim_output_file(output, f"export target {output}"), \
                 environment_errors(f"{output} was left as it was (it is replaced only when complete)", path=output):
-            summary = write_export(run_dir.iter_annotations(), output, instruction=text, fmt=format.value,
-                                   statuses=statuses, tokens=counter, reviews=reviews)  # type: ignore[arg-type]
+            # Reviews reconciled by the loader every command uses, as each record is read.
+            summary = write_export(loaded.iter_with_outcomes(), output, instruction=text, fmt=format.value,
+                                   statuses=statuses, tokens=counter)  # type: ignore[arg-type]
+        for warning in loaded.review_warnings():
+            console.print(warning, highlight=False)
         _finish(summary, output, to_stdout=to_stdout, as_json=as_json, tokenizer=tokenizer, hf_dataset=hf_dataset,
                 push_to_hub=push_to_hub, private=private)
 

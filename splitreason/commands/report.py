@@ -65,8 +65,11 @@ def report(
                   console=console, disable=not progress, transient=True) as bar:
         task = bar.add_task("annotations", total=count_annotations(RunDir(run)))
         data = collect_report(run, tokens=counter, tokenizer=tokenizer, curation=curation, prices_file=prices,
-                              on_trace=lambda: bar.advance(task), evaluations=list(evaluation or []) or None)
+                              on_progress=lambda n: bar.advance(task, n),
+                              evaluations=list(evaluation or []) or None)
     data.labels = labels_report
+    for warning in data.review_warnings:
+        console.print(warning, highlight=False)
     if str(output) == "-":
         if as_json:
             from splitreason.errors import UsageError

@@ -6,10 +6,12 @@ import json
 from typing import Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from splitreason.commands.options import RunDirArg, result_console
 
+err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 console = result_console()  # tables that fit the terminal, plain columns in a pipe; "a[b]" prints as is
 
 
@@ -18,16 +20,13 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
 ) -> None:
     """Counts by status and reason, coverage, spans, hallucination rate, tokens, agreement, review progress."""
-    from splitreason.report.stats import collect_stats
-    from splitreason.io.run_dir import RunDir
-    from splitreason.review.store import ReviewStore
+    from splitreason.report.run_stats import run_stats
+    from splitreason.tables.run import load_run
 
-    run_dir = RunDir(run)
-    reviews = {}
-    if ReviewStore.exists_for(run):
-        with ReviewStore.for_run(run) as store:
-            reviews = store.reviews_by_trace()
-    result = collect_stats(run_dir.iter_annotations(), run_dir.iter_rejects(), reviews)
+    loaded = load_run(run)
+    result = run_stats(loaded)
+    for warning in loaded.review_warnings():
+        err.print(warning)
     data = result.as_dict()
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))

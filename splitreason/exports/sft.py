@@ -27,10 +27,9 @@ from splitreason.exports.tags import insert_tags, strip_tags
 from splitreason.io.jsonl import atomic_writer
 from splitreason.judges.kinds import HEURISTIC, judge_kind
 from splitreason.models.tokens import TokenCounter
-from splitreason.review.reconcile import reconcile_reviews
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
-from splitreason.schemas.review import Review, ReviewOutcome
+from splitreason.schemas.review import ReviewOutcome
 
 ExportFormat = Literal["messages", "prompt-completion"]
 
@@ -104,29 +103,25 @@ def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,
 
 
 def write_export(
-    annotations: Iterable[Annotation],
+    records: Iterable[tuple[Annotation, ReviewOutcome | None]],
     out_path: Path,
     *,
     instruction: str,
     fmt: ExportFormat = "messages",
     statuses: frozenset[str] = frozenset({"accepted"}),
     tokens: TokenCounter | None = None,
-    reviews: dict[str, list[Review]] | None = None,
 ) -> ExportSummary:
     """Write the export atomically: a crash leaves the previous file, never half a file.
 
-    `reviews` (trace id -> its reviews): reviewed traces are exported with their merged
-    reviewed spans whatever their status, or left out when the reviewers rejected them.
+    `records`: each annotation with its merged review outcome or None (tables/run.py
+    `Run.iter_with_outcomes`): reviewed traces are exported with their merged reviewed spans
+    whatever their status, or left out when the reviewers rejected them.
     """
-    reviews = reviews or {}
     summary = ExportSummary()
     if tokens is not None:
         summary.offload_tokens, summary.total_tokens = 0, 0
     with atomic_writer(out_path, "w") as handle:
-        for annotation in annotations:
-            outcome = None
-            if annotation.trace_id in reviews:
-                outcome = reconcile_reviews(annotation.trace, reviews[annotation.trace_id])
+        for annotation, outcome in records:
             spans = exported_spans(annotation, outcome, statuses)
             if spans is None:
                 summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1

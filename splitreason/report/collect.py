@@ -1,7 +1,8 @@
-"""The numbers behind `splitreason report`, from one streaming pass over the annotations.
+"""The numbers behind `splitreason report`, computed on the run's polars frames (tables/run.py).
 
-Only per-trace numbers are kept (report/stats.py `RunStats`, plus the offload sums below), never
-the traces: a run of 100k traces of 12k characters is read one annotation at a time.
+Only per-trace numbers are read (report/run_stats.py fills report/stats.py `RunStats`; the offload
+sums below), never the traces' text, except with --tokenizer, which tokenizes each exported trace
+in a second pass, one annotation at a time.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class ReportData:
     prices: PriceTable
     prices_file: Path | None
     costs: list[JudgeCost]
+    review_warnings: list[str] = field(default_factory=list)  # reviews that apply nowhere (tables/run.py)
     evaluations: list = field(default_factory=list)  # report/evaluations.Evaluation, one per `evaluate offload` run
     labels: Any = None  # a schemas.label_eval.LabelsReport given with --labels
 
@@ -103,58 +105,90 @@ def count_annotations(run_dir: RunDir) -> int:
 
 
 def collect_report(run: Path, *, tokens=None, tokenizer: str | None = None, curation: Path | None = None,
-                   prices_file: Path | None = None, on_trace: Callable[[], None] | None = None,
+                   prices_file: Path | None = None, on_progress: Callable[[int], None] | None = None,
                    evaluations: list[Path] | None = None) -> ReportData:
-    """Read OUT once. `tokens` is a models.tokens.TokenCounter (offload share and span lengths in
-    its tokens) or None (characters); `on_trace` is called after each annotation (progress)."""
-    from splitreason.review.store import ReviewStore
+    """Read OUT through its polars frames (tables/run.py). `tokens` is a models.tokens.TokenCounter
+    (offload share and span lengths in its tokens: one more pass that tokenizes each exported
+    trace) or None (characters); `on_progress(n)` is told how many annotations were read."""
+    import polars as pl
 
-    run_dir = RunDir(run)
-    if not run_dir.shard_files():
-        raise RunDirError(f"{run} holds no annotations (no {run_dir.annotations_dir.name}/shard-*.jsonl); "
+    from splitreason.report.run_stats import exported_chars, run_stats
+    from splitreason.tables.run import load_run
+
+    loaded = load_run(run)
+    if not loaded.shard_files:
+        raise RunDirError(f"{run} holds no annotations (no {RunDir(run).annotations_dir.name}/shard-*.jsonl); "
                           "run `splitreason annotate -o` into it first")
-    config = read_run_config(run_dir)
+    config = read_run_config(RunDir(run))
     prices = PriceTable.load(prices_file)  # a bad price file fails before the long pass
     from splitreason.report.evaluations import find_evaluations
 
     found_evaluations = find_evaluations(run, evaluations)  # a bad --evaluation fails before it too
     curation_dir, summary = find_curation(config, curation)
-    has_store = ReviewStore.exists_for(run)
-    reviews = {}
-    if has_store:
-        with ReviewStore.for_run(run) as store:
-            reviews = store.reviews_by_trace()
 
-    stats = RunStats()
     offload = OffloadShare("tokens" if tokens is not None else "characters")
-    span_tokens = array("q") if tokens is not None else None
     near = 0
-    for annotation in run_dir.iter_annotations():
-        outcome = stats.add(annotation, reviews.get(annotation.trace_id))
-        answered = not annotation.status_reason.startswith("judge_")
-        if answered and annotation.target_coverage > 0 and \
-                abs(annotation.coverage - annotation.target_coverage) <= NEAR_TARGET * annotation.target_coverage:
-            near += 1
-        spans = exported_spans(annotation, outcome)
-        if spans is not None:
-            if tokens is not None:
-                offload.add(annotation, *tokens.count(annotation, spans))
-            else:
-                offload.add(annotation, sum(span.end - span.start for span in spans), len(annotation.trace))
-        if span_tokens is not None and answered and annotation.spans:
-            # Each span's text tokenized on its own, in one batch per trace.
-            encoded = tokens.tokenizer([span.text for span in annotation.spans], add_special_tokens=False)
-            span_tokens.extend(len(ids) for ids in encoded["input_ids"])
-        if on_trace is not None:
-            on_trace()
+    target = pl.col("target_coverage")
+
+    def add_block(block: pl.DataFrame) -> None:
+        """The report's own sums over one block of per-trace rows (report/run_stats.py)."""
+        nonlocal near
+        near += block.filter(pl.col("answered") & (target > 0)
+                             & ((pl.col("coverage") - target).abs() <= NEAR_TARGET * target)).height
+        if tokens is not None:
+            return  # counted in tokens below
+        exported = block.select(
+            inside=exported_chars(), total="trace_chars",
+            source=pl.col("source").fill_null("").replace("", "(none)"),
+            problem_type=pl.col("problem_type").fill_null("").replace("", "(none)"),
+        ).filter(pl.col("inside").is_not_null())
+        _add_shares(offload.overall, exported, None)
+        _add_shares(offload.by_source, exported, "source")
+        _add_shares(offload.by_problem_type, exported, "problem_type")
+
+    stats = run_stats(loaded, with_offload=tokens is None, on_block=add_block,
+                      on_progress=on_progress if tokens is None else None)
     if not stats.traces:  # empty shard files: every share and percentage would divide by zero
         raise RunDirError(f"{run} holds no annotations (its shard files are empty)")
-    stats.input_rejects.update(reject.reason for reject in run_dir.iter_rejects())
+
+    span_tokens = array("q") if tokens is not None else None
+    if tokens is not None:
+        outcomes = loaded.outcomes_by_trace()
+        for annotation in loaded.iter_annotations():
+            spans = exported_spans(annotation, outcomes.get(annotation.trace_id))
+            if spans is not None:
+                offload.add(annotation, *tokens.count(annotation, spans))
+            if annotation.spans and not annotation.status_reason.startswith("judge_"):
+                # Each span's text tokenized on its own, in one batch per trace.
+                encoded = tokens.tokenizer([span.text for span in annotation.spans], add_special_tokens=False)
+                span_tokens.extend(len(ids) for ids in encoded["input_ids"])
+            if on_progress is not None:
+                on_progress(1)
 
     costs = [prices.cost(name, usage) for name, usage in sorted(stats.usage_by_judge.items())]
     return ReportData(
         run=run, generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), config=config, stats=stats,
         offload=offload, span_tokens=span_tokens, tokenizer=tokenizer, near_target=near,
-        has_review_store=has_store, curation_dir=curation_dir, curation=summary, prices=prices,
-        prices_file=prices_file, costs=costs, evaluations=found_evaluations,
+        has_review_store=loaded.has_review_store, curation_dir=curation_dir, curation=summary, prices=prices,
+        prices_file=prices_file, costs=costs, review_warnings=loaded.review_warnings(),
+        evaluations=found_evaluations,
     )
+
+
+def _add_shares(into: Share | dict[str, Share], exported, key: str | None) -> None:
+    """Add one block's exported traces to one Share, or to one Share per value of `key` (first-seen
+    order, as a per-trace pass fills the dict)."""
+    import polars as pl
+
+    if not exported.height:
+        return
+    sums = [pl.len().alias("traces"), pl.col("inside").sum(), pl.col("total").cast(pl.Int64).sum()]
+    if key is None:
+        rows = [(None, *exported.select(sums).row(0))]
+    else:
+        rows = exported.group_by(key, maintain_order=True).agg(sums).iter_rows()
+    for value, traces, inside, total in rows:
+        share = into if key is None else into.setdefault(value, Share())
+        share.traces += traces
+        share.inside += inside
+        share.total += total

@@ -193,9 +193,7 @@ def find_curation(run_config: dict, explicit: Path | None) -> tuple[Path | None,
             raise CurationError(f"--curation {explicit} holds no {CURATE_FILE}; give the output directory "
                                 "of `splitreason curate`")
         return explicit, read_curation(explicit)
-    source = run_config.get("input")
-    if isinstance(source, str) and source:
-        candidate = Path(source)
-        if candidate.is_dir() and (candidate / CURATE_FILE).is_file():
-            return candidate, read_curation(candidate)
-    return None, None
+    from splitreason.tables.run import find_curation_dir  # the rule load_run's exclusions follow too
+
+    candidate = find_curation_dir(run_config)
+    return (candidate, read_curation(candidate)) if candidate is not None else (None, None)

@@ -98,7 +98,11 @@ def spans_per_trace(counts: Sequence[int]) -> bytes | None:
 def span_lengths(chars: Sequence[int], tokens: Sequence[int] | None) -> bytes | None:
     if not chars:
         return None
-    panels = [("characters", chars)] + ([("tokens", tokens)] if tokens else [])
+    import numpy as np
+
+    # As numpy arrays (an array("q") converts without copying): handed a sequence, matplotlib builds
+    # a Python object per value, ~500 MB for the 1.8 M spans of a 100k-trace run.
+    panels = [("characters", np.asarray(chars))] + ([("tokens", np.asarray(tokens))] if tokens else [])
     figure, axes = _figure(columns=len(panels))
     for ax, (unit, values) in zip(axes, panels, strict=True):
         ax.hist(values, bins=30, color=ACCENT, alpha=0.85)

@@ -10,6 +10,7 @@ from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from statistics import mean, quantiles
 from typing import Any
 
@@ -171,12 +172,14 @@ class RunStats:
             "review": self.review.as_dict(),
             "confidence_by_status": {status: distribution(values)
                                      for status, values in sorted(self.confidences.items())},
-            "span_chars": distribution([float(n) for n in self.span_chars]),
+            "span_chars": distribution(self.span_chars),
             "usage_by_judge": {name: usage.as_dict() for name, usage in sorted(self.usage_by_judge.items())},
         }
 
 
-def distribution(values: list[float]) -> dict[str, float] | None:
+def distribution(values: list[float] | array) -> dict[str, float] | None:
+    if isinstance(values, array) and values.typecode == "q":
+        return _int_distribution(values)
     if not values:
         return None
     ordered = sorted(values)
@@ -188,6 +191,33 @@ def distribution(values: list[float]) -> dict[str, float] | None:
         "p90": round(cuts[8], 4),
         "max": round(ordered[-1], 4),
         "mean": round(mean(ordered), 4),
+    }
+
+
+def _int_distribution(values: array) -> dict[str, float] | None:
+    """`distribution` of an array of ints (every span's length: millions in a big run) without a
+    Python float per value: the same numbers (statistics.quantiles' inclusive formula and an exact
+    mean, computed on ints, are what it computes on their floats), in a fraction of the memory."""
+    import numpy as np
+
+    if not values:
+        return None
+    ordered = np.sort(np.frombuffer(values, dtype=np.int64))
+    n = len(ordered)
+    if n > 1:
+        cuts = []
+        for i in range(1, 10):
+            j, delta = divmod(i * (n - 1), 10)
+            cuts.append((int(ordered[j]) * (10 - delta) + int(ordered[j + 1]) * delta) / 10)
+    else:
+        cuts = [float(ordered[0])] * 9
+    return {
+        "min": round(float(ordered[0]), 4),
+        "p10": round(cuts[0], 4),
+        "median": round(cuts[4], 4),
+        "p90": round(cuts[8], 4),
+        "max": round(float(ordered[-1]), 4),
+        "mean": round(float(Fraction(int(ordered.sum(dtype=np.int64)), n)), 4),
     }
 
 

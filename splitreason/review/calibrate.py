@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from splitreason.schemas import Annotation
 from splitreason.errors import UsageError
@@ -34,11 +34,20 @@ RANDOM_SAMPLE_HINT = ("review a random sample of accepted traces to measure it "
                       "(e.g. `splitreason review push OUT --status all …`)")
 
 
+class JudgedTrace(NamedTuple):
+    """What calibration reads of an annotation (an `Annotation` serves as well)."""
+
+    trace_id: str
+    confidence: float
+    status: str
+    status_reason: str
+
+
 class CalibrateError(UsageError, ValueError):
     """The run cannot be calibrated as asked (no annotations, no reviews, bad options)."""
 
 
-def is_judged(annotation: Annotation) -> bool:
+def is_judged(annotation: Annotation | JudgedTrace) -> bool:
     """Judge failures carry no judge confidence: they are rejected, never sent to review."""
     return not annotation.status_reason.startswith("judge_")
 
@@ -200,7 +209,7 @@ def suggest_threshold(judged_confidences: Sequence[float], reviewed: Sequence[tu
     return BudgetSuggestion(budget, threshold, n, sent, n - sent, skipped, evidence, message)
 
 
-def calibrate(annotations: Sequence[Annotation], changed_by_trace: dict[str, bool], *, budget: float = 0.1,
+def calibrate(annotations: Sequence[Annotation | JudgedTrace], changed_by_trace: dict[str, bool], *, budget: float = 0.1,
               thresholds: Sequence[float] = DEFAULT_THRESHOLDS, accept_threshold: float | None = None,
               min_evidence: int = MIN_EVIDENCE, skipped_reviews: dict[str, int] | None = None) -> Calibration:
     """The report for a run: `changed_by_trace` maps reviewed trace ids to ReviewOutcome.changed."""
