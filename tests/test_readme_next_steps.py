@@ -94,4 +94,6 @@ def test_next_steps_run_as_printed(tmp_path: Path) -> None:
     assert (tmp_path / "curated" / "manifest.json").exists() and (tmp_path / "curated-out" / "run.json").exists()
     assert {args[0] for args in ran} >= {"stats", "report", "annotate", "review", "calibrate", "export", "curate",
                                          "evaluate"}
-    assert [args[:2] for args in skipped] == [["train", "sft"], ["evaluate", "tags"], ["evaluate", "grade"]]
+    assert [args[:2] for args in skipped] == [["train", "sft"], ["evaluate", "tags"], ["evaluate", "grade"],
+                                               ["evaluate", "offload"], ["train", "grpo"], ["annotate", "-o"],
+                                               ["evaluate", "labels"]]

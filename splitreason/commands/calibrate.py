@@ -15,12 +15,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from splitreason.commands.options import RunDirArg
+from splitreason.commands.options import RunDirArg, result_console
 
 if TYPE_CHECKING:
     from splitreason.review.calibrate import JudgedTrace
 
-console = Console(markup=False, emoji=False, highlight=False)  # paths like "a[b]" print as they are
+console = result_console()  # tables that fit the terminal, plain columns in a pipe; "a[b]" prints as is
 err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 _SKIP_REASONS = {
