@@ -14,7 +14,8 @@ from tests.helpers import assert_one_clean_error, ok, run_cli
 
 #: Commands that print a result (a summary, a table, figures): each has --json.
 PRINTS_A_RESULT = {"annotate", "curate", "export", "shard", "merge", "stats", "report", "calibrate", "judges",
-                   "train sft", "evaluate tags", "evaluate grade", "evaluate simulate", "review push", "review pull"}
+                   "train sft", "train grpo", "evaluate tags", "evaluate grade", "evaluate simulate", "evaluate offload",
+                   "evaluate labels", "review push", "review pull"}
 
 
 def _commands():

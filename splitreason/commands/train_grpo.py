@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings
+from splitreason.commands.options import AsJson, build_settings
 from splitreason.schemas.grpo import GRPOSettings as S
+from splitreason.schemas.training import LR_SCHEDULERS
 
 console = Console(stderr=True, emoji=False)
+
+# Closed sets as the settings declare them: the CLI shows their choices.
+Dtype = S.model_fields["dtype"].annotation
+Generation = S.model_fields["generation"].annotation
+LatencySchedule = S.model_fields["latency_schedule"].annotation
+LrScheduler = Literal[LR_SCHEDULERS]  # type: ignore[valid-type]
 
 
 def grpo(
@@ -19,6 +26,7 @@ def grpo(
     model: Annotated[str | None, typer.Option("--model", "-m", help=S.help("model"), show_default=False)] = None,
     problems: Annotated[str | None, typer.Option("--problems", help=S.help("problems"), show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("out"), show_default=False)] = None,
+    as_json: AsJson = False,
     config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
                                                 "the command line wins).", dir_okay=False)] = None,
     limit: Annotated[int | None, typer.Option(help=S.help("limit"))] = S.default("limit"),
@@ -31,7 +39,7 @@ def grpo(
     batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
     grad_accum: Annotated[int, typer.Option(help=S.help("grad_accum"))] = S.default("grad_accum"),
     learning_rate: Annotated[float, typer.Option(help=S.help("learning_rate"))] = S.default("learning_rate"),
-    lr_scheduler: Annotated[str, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
+    lr_scheduler: Annotated[LrScheduler, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
     warmup_ratio: Annotated[float, typer.Option(help=S.help("warmup_ratio"))] = S.default("warmup_ratio"),
     weight_decay: Annotated[float, typer.Option(help=S.help("weight_decay"))] = S.default("weight_decay"),
     max_grad_norm: Annotated[float, typer.Option(help=S.help("max_grad_norm"))] = S.default("max_grad_norm"),
@@ -46,7 +54,7 @@ def grpo(
     target_offload: Annotated[float, typer.Option(help=S.help("target_offload"))] = S.default("target_offload"),
     offload_tolerance: Annotated[float, typer.Option(help=S.help("offload_tolerance"))] = S.default("offload_tolerance"),
     latency_profile: Annotated[str, typer.Option(help=S.help("latency_profile"))] = S.default("latency_profile"),
-    latency_schedule: Annotated[str, typer.Option(help=S.help("latency_schedule"))] = S.default("latency_schedule"),
+    latency_schedule: Annotated[LatencySchedule, typer.Option(help=S.help("latency_schedule"))] = S.default("latency_schedule"),
     true_offload: Annotated[bool, typer.Option("--true-offload", help=S.help("true_offload"))] = S.default("true_offload"),
     large: Annotated[str | None, typer.Option(help=S.help("large"))] = S.default("large"),
     large_tokenizer: Annotated[str | None, typer.Option(help=S.help("large_tokenizer"))] = S.default("large_tokenizer"),
@@ -56,8 +64,8 @@ def grpo(
     lora_alpha: Annotated[int | None, typer.Option(help=S.help("lora_alpha"))] = S.default("lora_alpha"),
     lora_dropout: Annotated[float, typer.Option(help=S.help("lora_dropout"))] = S.default("lora_dropout"),
     lora_targets: Annotated[str, typer.Option(help=S.help("lora_targets"))] = S.default("lora_targets"),
-    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
-    generation: Annotated[str, typer.Option(help=S.help("generation"))] = S.default("generation"),
+    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    generation: Annotated[Generation, typer.Option(help=S.help("generation"))] = S.default("generation"),
     vllm_server_url: Annotated[str, typer.Option(help=S.help("vllm_server_url"))] = S.default("vllm_server_url"),
     attn_implementation: Annotated[str | None, typer.Option(help=S.help("attn_implementation"))] = S.default("attn_implementation"),
     gradient_checkpointing: Annotated[bool, typer.Option(help=S.help("gradient_checkpointing"))] = S.default("gradient_checkpointing"),
@@ -92,6 +100,9 @@ def grpo(
         return
     if result.already_finished:
         console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False, soft_wrap=True)
+    if as_json:
+        print(result.record.model_dump_json(indent=2))
+        return
     _summary(result.record)
 
 
