@@ -79,7 +79,9 @@ def test_bad_settings_and_outputs_are_one_line(offload_export, tmp_path):
     base, data = offload_export.base_model, offload_export.train
     assert "lr-scheduler" in refused(tmp_path, base, data, "--lr-scheduler", "bogus")
     assert refused(tmp_path, base, data, "--epochs", "0").startswith("train sft: epochs: Input should be greater than 0")
-    assert refused(tmp_path, base, data, "--tags", "both").startswith("train sft: tags: Input should be 'special' or 'text'")
+    # A closed set is a choice on the command line (its values in --help), refused there in one line.
+    assert refused(tmp_path, base, data, "--tags", "both").startswith(
+        "Invalid value for '--tags': 'both' is not one of 'special', 'text'.")
     assert refused(tmp_path, base, data, "--chat-template", tmp_path / "nope.jinja") == \
         f"--chat-template {tmp_path}/nope.jinja: no such file"
     assert refused(tmp_path, base, data, "--report-to", "wandb") == "--report-to wandb needs the wandb package: pip install wandb"
