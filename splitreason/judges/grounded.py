@@ -18,6 +18,8 @@ settings and the trace, so a resumed run does not read a trace again.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import asyncio
 import hashlib
 import json
@@ -214,13 +216,13 @@ class GroundedJudge(Judge):
                 "engine": self.settings.engine,
                 **({"engine_args": self.settings.engine_args} if self.settings.engine == "vllm" else {})}
 
+    @abstractmethod
     def token_signal(self, scores, positions: list[int]) -> tuple[list[float], list[float] | None]:
         """Per trace token: the signal spans are chosen by, and an optional tie-break."""
-        raise NotImplementedError
 
+    @abstractmethod
     def describe(self, scores, positions: list[int], tokens: range) -> tuple[str, float]:
         """The reason of a span made of these trace tokens, and its signal strength."""
-        raise NotImplementedError
 
     # --- provenance -----------------------------------------------------------------------
     @property
