@@ -7,6 +7,8 @@ SPLITREASON_DEBUG=1 for tracebacks.
 
 from __future__ import annotations
 
+import re
+
 import os
 import sys
 
@@ -55,14 +57,28 @@ def _register() -> None:
         app.add_typer(group, name=name)
 
 
+def _reflow(text: str) -> str:
+    """A docstring's paragraphs as single lines, so the terminal wraps them (rich keeps the source's
+    line breaks, which leaves ragged half-lines); lines starting a list item keep their break."""
+    paragraphs = []
+    for paragraph in re.split(r"\n\s*\n", text.strip()):
+        lines = [line.strip() for line in paragraph.splitlines()]
+        joined = lines[0] if lines else ""
+        for line in lines[1:]:
+            joined += ("\n" if line[:2] in ("- ", "* ") or line[:1].isdigit() and line[1:3] in (". ", ") ") else " ") + line
+        paragraphs.append(joined)
+    return "\n\n".join(paragraphs)
+
+
 def _escape_help(command) -> None:  # type: ignore[no-untyped-def]
     """Help is text, not rich markup: "(extra [embed])" must show its brackets. Escaped once, here,
-    for every command, option and argument, so no help string has to remember it."""
+    for every command, option and argument, so no help string has to remember it; command help is
+    reflowed to the terminal's width."""
     from rich.markup import escape
 
     for name in ("help", "short_help", "epilog"):
         if isinstance(getattr(command, name, None), str):
-            setattr(command, name, escape(getattr(command, name)))
+            setattr(command, name, escape(_reflow(getattr(command, name))))
     for param in getattr(command, "params", []):
         if isinstance(getattr(param, "help", None), str):
             param.help = escape(param.help)

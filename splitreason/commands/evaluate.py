@@ -13,7 +13,7 @@ import typer
 
 evaluate_app = typer.Typer(
     name="evaluate",
-    help="Evaluate offload models: place tags, grade answers, project latency, compare labellings.",
+    help="Evaluate offload models: run small→large handoffs (offload), place tags, grade answers, project latency, compare labellings.",
     no_args_is_help=True,
 )
 
