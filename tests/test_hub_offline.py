@@ -165,3 +165,25 @@ def test_network_failures_are_told_apart_from_unknown_ids() -> None:
                   Answered(404), Answered(401)):
         assert not is_network_failure(error), error
     assert issubclass(HubUnavailable, Exception) and not issubclass(HubUnavailable, InputError)
+
+
+MODEL_COMMANDS = {
+    "annotate --judge surprisal:": lambda tmp: ("annotate", "-o", tmp / "out", "--judge", "surprisal:someone/some-model",
+                                                "--no-progress"),
+    "evaluate offload": lambda tmp: ("evaluate", "offload", "--small", "someone/some-model", "--large",
+                                     "someone/some-model", "--eval-set", tmp / "p.jsonl", "-o", tmp / "out"),
+    "train grpo": lambda tmp: ("train", "grpo", "--model", "someone/some-model", "--problems", tmp / "p.jsonl",
+                               "-o", tmp / "out", "--no-progress"),
+}
+
+
+@pytest.mark.parametrize("command", list(MODEL_COMMANDS))
+def test_a_model_by_hub_id_with_the_hub_unusable_is_one_line_at_once(tmp_path: Path, command: str) -> None:
+    # transformers alone retries for half a minute before it gives up; the loaders ask io.hub first.
+    (tmp_path / "p.jsonl").write_text(json.dumps({"problem": "What is 1+1?", "answer": "2"}) + "\n")
+    env = online_env(tmp_path, HF_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    result, seconds = timed(*MODEL_COMMANDS[command](tmp_path), env=env)
+    assert result.returncode == 1, result.stderr
+    assert_one_clean_error(result, "someone/some-model", "is not a local path", "hf download")
+    assert seconds < CLI_SECONDS, f"{command}: {seconds:.1f} s"
+    assert not (tmp_path / "out").exists()

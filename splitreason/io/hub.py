@@ -133,6 +133,25 @@ def in_local_cache(hub_id: str) -> bool:
     return (hub / f"datasets--{owner}--{name}").is_dir() or (datasets / f"{owner}___{name}").is_dir()
 
 
+def model_in_local_cache(hub_id: str) -> bool:
+    """Whether huggingface_hub's cache holds anything of the model `hub_id` (worth loading offline)."""
+    owner, _, name = hub_id.partition("/")
+    return (_cache_roots()[0] / f"models--{owner}--{name}").is_dir() if name else False
+
+
+def require_hub_for_model(hub_id: str, what: str) -> None:
+    """Before a model or tokenizer is loaded by hub id: if the hub cannot be used, go offline when the
+    cache holds it, else one line now (transformers would retry for half a minute, then fail)."""
+    why = why_hub_unusable()
+    if why is None:
+        return
+    if model_in_local_cache(hub_id):
+        go_offline()
+        return
+    raise HubUnavailable(f"cannot load {what} {hub_id}: it is not a local path and {why}; give a local model "
+                         f"directory (where the hub is reachable, `hf download {hub_id} --local-dir DIR` makes one)")
+
+
 def is_network_failure(error: BaseException) -> bool:
     """The error (or one it was raised from) is the network's or the hub's fault: a connection that
     failed or timed out, offline mode, or a 5xx/429 answer. Not found, bad split and the like are not."""

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from splitreason.io.hub import require_hub_for_model
 from splitreason.models import ModelError, ModelExtraMissing
 from splitreason.models.tokenizer import looks_local
 
@@ -77,6 +78,8 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dty
         raise ModelError(f"{what} {name} does not exist")
     if path.is_dir() and not (path / "config.json").is_file():
         raise ModelError(f"{what} {name} is not a model directory (no config.json)")
+    if not path.exists():
+        require_hub_for_model(name, what)
     target = pick_device(device)
     try:
         model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else name,

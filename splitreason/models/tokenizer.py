@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from splitreason.io.hub import require_hub_for_model
 from splitreason.models import ModelError, ModelExtraMissing
 
 __all__ = ["load_tokenizer", "looks_local"]
@@ -33,6 +34,8 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, need_offsets: bool = Fals
     path = Path(name).expanduser()
     if looks_local(name) and not path.exists():
         raise ModelError(f"cannot load {what} {name}: it does not exist")
+    if not path.exists():
+        require_hub_for_model(name, what)
     try:
         if path.is_dir() and (path / "tokenizer.json").is_file() and not _names_class(path):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path))
