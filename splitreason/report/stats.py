@@ -1,22 +1,18 @@
 """Numbers about an annotation run: status, reasons, coverage, spans, hallucination, tokens.
 
 Everything is kept per trace (or per span) as plain numbers, never the traces themselves, so a
-run of 100k long traces is counted in bounded memory (`splitreason stats` and `report` share it).
+run of 100k long traces is counted in bounded memory. `report/run_stats.py` fills these totals from
+the run's polars frames for `splitreason stats` and `report`.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from statistics import mean, quantiles
 from typing import Any
-
-from splitreason.review.reconcile import reconcile_reviews
-from splitreason.schemas import Annotation, Reject
-from splitreason.schemas.review import Review, ReviewOutcome
 
 COVERAGE_BINS = (0.0, 0.05, 0.10, 0.15, 0.20, 0.30, 0.50, 1.0001)
 
@@ -33,24 +29,6 @@ class ReviewStats:
     judge_agreement: list[float] = field(default_factory=list)  # accepted traces: reviewed vs judge spans
     reviewer_agreement: list[float] = field(default_factory=list)  # traces with 2+ accepting reviewers
     decision_agreement: list[float] = field(default_factory=list)  # traces with 2+ reviewers
-
-    def add(self, annotation: Annotation, reviews: list[Review] | None) -> ReviewOutcome | None:
-        """Count one trace; return its merged review outcome (None when nobody reviewed it)."""
-        if not reviews:
-            self.waiting += annotation.status == "review"
-            return None
-        outcome = reconcile_reviews(annotation.trace, reviews)
-        self.reviewed += 1
-        self.decisions[outcome.decision] += 1
-        self.changed += outcome.changed
-        self.reviewers.update(outcome.reviewers)
-        if outcome.decision == "accepted":
-            self.judge_agreement.append(outcome.judge_agreement)
-        if outcome.span_agreement is not None:
-            self.reviewer_agreement.append(outcome.span_agreement)
-        if len(outcome.reviewers) > 1:
-            self.decision_agreement.append(outcome.decision_agreement)
-        return outcome
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,12 +65,6 @@ class JudgeUsage:
                 "tokens_per_trace": distribution([float(n) for n in self.per_trace])}
 
 
-def judge_names(annotation: Annotation) -> tuple[str, ...]:
-    """Who spent an annotation's tokens: its judge, or all of them when several judged it (the
-    record keeps one usage total for all of them, so it cannot be split per judge)."""
-    return (annotation.judge.name, *(other.name for other in annotation.other_judges))
-
-
 @dataclass
 class RunStats:
     traces: int = 0
@@ -113,32 +85,6 @@ class RunStats:
     confidences: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))  # by status
     span_chars: array = field(default_factory=lambda: array("q"))  # length of every judge span
     usage_by_judge: dict[str, JudgeUsage] = field(default_factory=dict)  # "A" or "A + B" -> usage
-
-    def add(self, annotation: Annotation, reviews: list[Review] | None = None) -> ReviewOutcome | None:
-        """Count one annotation; return its merged review outcome (None when it was not reviewed)."""
-        self.traces += 1
-        outcome = self.review.add(annotation, reviews)
-        names = judge_names(annotation)
-        usage = self.usage_by_judge.setdefault(" + ".join(names), JudgeUsage(judges=names))
-        usage.add(annotation.usage.prompt_tokens, annotation.usage.completion_tokens)
-        self.status[annotation.status] += 1
-        self.reasons[(annotation.status, annotation.status_reason.split(":", 1)[0])] += 1
-        self.judges[annotation.judge.name] += 1
-        self.prompt_tokens += annotation.usage.prompt_tokens
-        self.completion_tokens += annotation.usage.completion_tokens
-        self.target_coverage = annotation.target_coverage
-        if annotation.agreement is not None:
-            self.sample_agreement.append(annotation.agreement)
-        if annotation.status_reason.startswith("judge_"):
-            return outcome  # no answer: nothing to say about coverage, spans or confidence
-        self.confidences[annotation.status].append(annotation.confidence)
-        self.coverages.append(annotation.coverage)
-        self.spans_per_trace.append(len(annotation.spans))
-        self.span_chars.extend(span.end - span.start for span in annotation.spans)
-        self.excerpts += annotation.excerpts
-        self.hallucinated += len(annotation.hallucinated)
-        self.match_kinds.update(span.match for span in annotation.spans)
-        return outcome
 
     @property
     def hallucination_rate(self) -> float:
@@ -219,14 +165,3 @@ def _int_distribution(values: array) -> dict[str, float] | None:
         "max": round(float(ordered[-1]), 4),
         "mean": round(float(Fraction(int(ordered.sum(dtype=np.int64)), n)), 4),
     }
-
-
-def collect_stats(annotations: Iterable[Annotation], rejects: Iterable[Reject] = (),
-                  reviews: dict[str, list[Review]] | None = None) -> RunStats:
-    stats = RunStats()
-    reviews = reviews or {}
-    for annotation in annotations:
-        stats.add(annotation, reviews.get(annotation.trace_id))
-    for reject in rejects:
-        stats.input_rejects[reject.reason] += 1
-    return stats
