@@ -9,7 +9,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -90,31 +89,31 @@ def test_each_reward_is_logged_per_step_and_rollouts_are_sampled(grpo_out):
     assert [(r["trace_id"], r["reason"]) for r in rejects] == [("q3", "contaminated")]
 
 
-def test_resume_after_a_kill(tagged_model, problems, tmp_path):
+@pytest.mark.parametrize("killed_at", [1, 2], ids=["mid-run", "at-the-last-step"])
+def test_resume_after_a_kill(tagged_model, problems, tmp_path, killed_at):
+    """Killed right after checkpoint-1 the resumed run trains step 2; killed right after the last
+    step's checkpoint (before OUT's final save) it trains nothing more: Trainer.train resumed there
+    would run a third step."""
     out = tmp_path / "out"
     args = ["train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST, "--steps", "2",
             "--save-steps", "1"]
-    process = subprocess.Popen([sys.executable, "-m", "splitreason.cli", *map(str, args)], cwd=REPO,
-                               env=cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 240
-    try:
-        while not (out / "checkpoints" / "checkpoint-1" / "trainer_state.json").is_file():
-            assert process.poll() is None, "the run ended before its first checkpoint"
-            assert time.monotonic() < deadline, "no checkpoint in time"
-            time.sleep(0.2)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait(timeout=30)
+    killed = subprocess.run([sys.executable, "-m", "tests.killed_at_checkpoint", str(killed_at), *map(str, args)],
+                            cwd=REPO, env=cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"),
+                            capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     assert json.loads((out / "train.json").read_text())["status"] == "running"
     result = run_cli(*args, "--resume")
     assert result.returncode == 0, result.stderr[-3000:]
     record = json.loads((out / "train.json").read_text())
     assert record["status"] == "done" and record["steps"] == 2
-    assert record["resumed_from"] and "checkpoint-" in record["resumed_from"]
+    assert record["resumed_from"].endswith(f"checkpoint-{killed_at}")
     logged = [entry["step"] for entry in read_jsonl(out / "log.jsonl") if "reward" in entry]
-    assert logged == sorted(set(logged)) and logged[-1] == 2  # no step twice after the trim
-    assert max(r["step"] for r in read_jsonl(out / "rollouts.jsonl")) == 2
+    assert logged == [1, 2]  # each step once: the first run's up to the checkpoint, the resumed run's after it
+    assert sorted({r["step"] for r in read_jsonl(out / "rollouts.jsonl")}) == [1, 2]
+    assert "2 GRPO steps" in result.stdout
+    from splitreason.models.loading import load_causal_lm
+
+    load_causal_lm(out, device="cpu")  # the model OUT holds loads
 
 
 def test_problems_without_answers_are_one_line(tagged_model, tmp_path):

@@ -6,6 +6,7 @@ note in train.json what was trained, how long, on what."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import time
 from pathlib import Path
@@ -48,7 +49,10 @@ def fit_and_save(trainer, settings: TrainSettings, tokenizer, checkpoint: str | 
 
     started = time.monotonic()
     try:
-        trainer.train(resume_from_checkpoint=checkpoint)
+        if checkpoint is not None and _at_last_step(checkpoint, trainer.args.max_steps):
+            _restore_finished(trainer, checkpoint)
+        else:
+            trainer.train(resume_from_checkpoint=checkpoint)
     except torch.OutOfMemoryError:
         raise TrainingFailed("out of memory: lower --batch-size or --max-length, or add --gradient-checkpointing "
                              "or --lora-r; checkpoints so far are kept (rerun with --resume)") from None
@@ -66,6 +70,21 @@ def fit_and_save(trainer, settings: TrainSettings, tokenizer, checkpoint: str | 
     else:
         trainer.save_model(str(settings.out))  # every process: DeepSpeed gathers; the main one writes
     return seconds
+
+
+def _at_last_step(checkpoint: str, max_steps: int) -> bool:
+    """The checkpoint was saved at the run's last step (a kill between it and OUT's final save)."""
+    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text(encoding="utf-8"))
+    return max_steps > 0 and state.get("global_step", 0) >= max_steps
+
+
+def _restore_finished(trainer, checkpoint: str) -> None:
+    """Load the last checkpoint's weights and state without training: Trainer.train resumed from the
+    last step runs one step more than --steps before it checks whether to stop."""
+    from transformers.trainer_callback import TrainerState
+
+    trainer._load_from_checkpoint(checkpoint)  # the weights (a LoRA adapter included) as train() would load them
+    trainer.state = TrainerState.load_from_json(str(Path(checkpoint) / "trainer_state.json"))
 
 
 def note_training(record: TrainRecord, trainer, settings: TrainSettings, model_info: dict[str, Any], seconds: float,
