@@ -78,6 +78,22 @@ def test_closed_sets_are_choices_and_help_is_text_not_markup() -> None:
         assert f"─ {panel} " in help_text, panel
 
 
+def test_long_option_lists_are_grouped_into_panels() -> None:
+    """No help panel lists more than 15 options: a long command reads as groups (input, training,
+    model, output, ...), each named the same in every command."""
+    import collections
+
+    for name, command in COMMANDS.items():
+        panels = collections.Counter(getattr(param, "rich_help_panel", None) or "Options" for param in command.params
+                                     if param.param_type_name == "option" and not param.hidden)
+        crowded = {panel: count for panel, count in panels.items() if count > 15}
+        assert not crowded, f"{name}: {crowded}"
+    train_help = ok(run_cli("train", "grpo", "--help")).stdout
+    headers = [line.split("─ ", 1)[1].split(" ", 1)[0] for line in train_help.splitlines() if line.startswith("╭─ ")]
+    assert headers[1] == "Input" and headers[-1] == "Output"  # what to give first, where it goes last
+    assert {"Training", "Rollouts", "Rewards", "Handoff", "Model"} <= set(headers)
+
+
 def test_results_on_stdout_as_json_progress_and_notes_on_stderr(tmp_path: Path) -> None:
     out, curated, shards = tmp_path / "out", tmp_path / "curated", tmp_path / "shards"
     annotated = ok(run_cli("annotate", "--limit", "4", "-o", out, "--json"))

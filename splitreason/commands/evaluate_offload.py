@@ -10,46 +10,51 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings
+from splitreason.commands.options import (HANDOFF, INPUT, LATENCY, OUTPUT, PERFORMANCE, SAMPLING, ConfigFile,
+                                          build_settings, settings_options)
 from splitreason.schemas.evaluate_offload import EvaluateOffloadSettings as S
 
 console = Console(stderr=True, emoji=False, highlight=False)
+opt = settings_options(S)
+
+# Closed sets as the settings declare them: the CLI shows their choices.
+Backend = S.model_fields["backend"].annotation
 
 
 def offload(
     ctx: typer.Context,
-    small: Annotated[str | None, typer.Option("--small", help=S.help("small"), show_default=False)] = None,
-    large: Annotated[str | None, typer.Option("--large", help=S.help("large"), show_default=False)] = None,
-    eval_set: Annotated[str | None, typer.Option("--eval-set", help=S.help("eval_set"), show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("output"), show_default=False)] = None,
-    modes: Annotated[list[str] | None, typer.Option("--mode", help=S.help("modes"), show_default=False)] = None,
-    backend: Annotated[str, typer.Option(help=S.help("backend"))] = S.default("backend"),
-    small_url: Annotated[str | None, typer.Option(help=S.help("small_url"))] = None,
-    large_url: Annotated[str | None, typer.Option(help=S.help("large_url"))] = None,
-    instruction: Annotated[str | None, typer.Option(help=S.help("instruction"))] = None,
-    problem_field: Annotated[str | None, typer.Option(help=S.help("problem_field"))] = None,
-    answer_field: Annotated[str | None, typer.Option(help=S.help("answer_field"))] = None,
-    id_field: Annotated[str | None, typer.Option(help=S.help("id_field"))] = None,
-    limit: Annotated[int | None, typer.Option(help=S.help("limit"))] = None,
-    chunk_tokens: Annotated[int, typer.Option(help=S.help("chunk_tokens"))] = S.default("chunk_tokens"),
-    max_segment_tokens: Annotated[int, typer.Option(help=S.help("max_segment_tokens"))] = S.default("max_segment_tokens"),
-    max_tokens: Annotated[int, typer.Option(help=S.help("max_tokens"))] = S.default("max_tokens"),
-    close_threshold: Annotated[float | None, typer.Option(help=S.help("close_threshold"))] = None,
-    temperature: Annotated[float, typer.Option(help=S.help("temperature"))] = S.default("temperature"),
-    top_p: Annotated[float, typer.Option(help=S.help("top_p"))] = S.default("top_p"),
-    seed: Annotated[int, typer.Option(help=S.help("seed"))] = S.default("seed"),
-    samples: Annotated[int, typer.Option(help=S.help("samples"))] = S.default("samples"),
-    offload_share: Annotated[float | None, typer.Option(help=S.help("offload_share"))] = None,
-    random_segment_tokens: Annotated[int | None, typer.Option(help=S.help("random_segment_tokens"))] = None,
-    device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
-    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
-    vllm_max_model_len: Annotated[int | None, typer.Option(help=S.help("vllm_max_model_len"))] = None,
-    profile: Annotated[str, typer.Option(help=S.help("profile"))] = S.default("profile"),
-    timeout_s: Annotated[float, typer.Option("--timeout-s", help=S.help("timeout_s"))] = S.default("timeout_s"),
-    progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout instead of the table.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
-                                                "the command line wins).", dir_okay=False)] = None,
+    small: Annotated[str | None, opt("small", "--small", panel=INPUT, show_default=False)] = None,
+    large: Annotated[str | None, opt("large", "--large", panel=INPUT, show_default=False)] = None,
+    eval_set: Annotated[str | None, opt("eval_set", "--eval-set", panel=INPUT, show_default=False)] = None,
+    modes: Annotated[list[str] | None, opt("modes", "--mode", panel=INPUT, show_default=False)] = None,
+    small_url: Annotated[str | None, opt("small_url", panel=INPUT)] = None,
+    large_url: Annotated[str | None, opt("large_url", panel=INPUT)] = None,
+    instruction: Annotated[str | None, opt("instruction", panel=INPUT)] = None,
+    problem_field: Annotated[str | None, opt("problem_field", panel=INPUT)] = None,
+    answer_field: Annotated[str | None, opt("answer_field", panel=INPUT)] = None,
+    id_field: Annotated[str | None, opt("id_field", panel=INPUT)] = None,
+    limit: Annotated[int | None, opt("limit", panel=INPUT)] = None,
+    chunk_tokens: Annotated[int, opt("chunk_tokens", panel=HANDOFF)] = S.default("chunk_tokens"),
+    max_segment_tokens: Annotated[int, opt("max_segment_tokens", panel=HANDOFF)] = S.default("max_segment_tokens"),
+    max_tokens: Annotated[int, opt("max_tokens", panel=HANDOFF)] = S.default("max_tokens"),
+    close_threshold: Annotated[float | None, opt("close_threshold", panel=HANDOFF)] = None,
+    temperature: Annotated[float, opt("temperature", panel=SAMPLING)] = S.default("temperature"),
+    top_p: Annotated[float, opt("top_p", panel=SAMPLING)] = S.default("top_p"),
+    seed: Annotated[int, opt("seed", panel=SAMPLING)] = S.default("seed"),
+    samples: Annotated[int, opt("samples", panel=SAMPLING)] = S.default("samples"),
+    offload_share: Annotated[float | None, opt("offload_share", panel=HANDOFF)] = None,
+    random_segment_tokens: Annotated[int | None, opt("random_segment_tokens", panel=HANDOFF)] = None,
+    backend: Annotated[Backend, opt("backend", panel=PERFORMANCE)] = S.default("backend"),
+    device: Annotated[str, opt("device", panel=PERFORMANCE)] = S.default("device"),
+    dtype: Annotated[str, opt("dtype", panel=PERFORMANCE)] = S.default("dtype"),
+    vllm_max_model_len: Annotated[int | None, opt("vllm_max_model_len", panel=PERFORMANCE)] = None,
+    profile: Annotated[str, opt("profile", panel=LATENCY)] = S.default("profile"),
+    timeout_s: Annotated[float, opt("timeout_s", "--timeout-s", panel=PERFORMANCE)] = S.default("timeout_s"),
+    output: Annotated[Path | None, opt("output", "--output", "-o", panel=OUTPUT, show_default=False)] = None,
+    progress: Annotated[bool, opt("progress", panel=OUTPUT)] = S.default("progress"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print summary.json on stdout instead of the table.",
+                                          rich_help_panel=OUTPUT)] = False,
+    config: ConfigFile = None,
 ) -> None:
     """Run the small model, handing its <bigmodel> segments to the large model, on an evaluation set.
 

@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from splitreason.commands.options import result_console, typed_on_command_line
+from splitreason.commands.options import INPUT, LATENCY, OUTPUT, ConfigFile, result_console, typed_on_command_line
 from splitreason.schemas.evaluate_simulate import EvaluateSimulateSettings as Settings
 
 
-def _option(name: str, *flags: str, **extra):  # type: ignore[no-untyped-def]
-    return typer.Option(*flags, help=Settings.help(name), **extra)
+def _option(name: str, *flags: str, panel: str = INPUT, **extra):  # type: ignore[no-untyped-def]
+    return typer.Option(*flags, help=Settings.help(name), rich_help_panel=panel, **extra)
 
 
 def simulate(
@@ -26,18 +26,18 @@ def simulate(
     paper_rounding: Annotated[bool, _option("paper_rounding")] = False,
     evaluation: Annotated[Path | None, _option("evaluation", file_okay=False)] = None,
     mode: Annotated[str, _option("mode")] = Settings.default("mode"),
-    pipelined: Annotated[bool, typer.Option("--pipelined/--sequential", help=Settings.help("schedule"))] = True,
-    profile: Annotated[str | None, _option("profile")] = None,
-    small_prefill: Annotated[float | None, _option("small_prefill")] = None,
-    small_decode: Annotated[float | None, _option("small_decode")] = None,
-    large_prefill: Annotated[float | None, _option("large_prefill")] = None,
-    large_decode: Annotated[float | None, _option("large_decode")] = None,
-    gpu: Annotated[str | None, _option("gpu")] = None,
-    small_params: Annotated[float | None, _option("small_params")] = None,
-    large_params: Annotated[float | None, _option("large_params")] = None,
-    bytes_per_param: Annotated[float, _option("bytes_per_param")] = Settings.default("bytes_per_param"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.")] = False,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings.", dir_okay=False)] = None,
+    pipelined: Annotated[bool, typer.Option("--pipelined/--sequential", help=Settings.help("schedule"), rich_help_panel=LATENCY)] = True,
+    profile: Annotated[str | None, _option("profile", panel=LATENCY)] = None,
+    small_prefill: Annotated[float | None, _option("small_prefill", panel=LATENCY)] = None,
+    small_decode: Annotated[float | None, _option("small_decode", panel=LATENCY)] = None,
+    large_prefill: Annotated[float | None, _option("large_prefill", panel=LATENCY)] = None,
+    large_decode: Annotated[float | None, _option("large_decode", panel=LATENCY)] = None,
+    gpu: Annotated[str | None, _option("gpu", panel=LATENCY)] = None,
+    small_params: Annotated[float | None, _option("small_params", panel=LATENCY)] = None,
+    large_params: Annotated[float | None, _option("large_params", panel=LATENCY)] = None,
+    bytes_per_param: Annotated[float, _option("bytes_per_param", panel=LATENCY)] = Settings.default("bytes_per_param"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON on stdout.", rich_help_panel=OUTPUT)] = False,
+    config: ConfigFile = None,
 ) -> None:
     """Project the time a small/large pair takes to write an answer, and its speed-up over the large model alone.
 

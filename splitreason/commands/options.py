@@ -11,6 +11,9 @@ from splitreason.errors import UsageError
 
 # Help panels: the same groups in every command's --help.
 INPUT, JUDGE, ROUTING, OUTPUT, PERFORMANCE = "Input", "Judge", "Routing", "Output", "Performance"
+# ... and those of the commands that train and evaluate models.
+PROMPT, TRAINING, MODEL, ROLLOUTS, REWARDS = "Prompt", "Training", "Model", "Rollouts", "Rewards"
+HANDOFF, SAMPLING, LATENCY = "Handoff", "Sampling", "Latency"
 
 #: `--out` was the name of `-o` in annotate, shard, curate, merge and train sft; kept (hidden) so old scripts run.
 LegacyOut = Annotated[Path | None, typer.Option("--out", hidden=True, help="Old name of --output.",

@@ -8,11 +8,13 @@ from typing import Annotated, Literal
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import AsJson, LegacyOut, build_settings, pick_output
+from splitreason.commands.options import (AsJson, ConfigFile, INPUT, LegacyOut, MODEL, OUTPUT, PERFORMANCE, PROMPT, TRAINING, build_settings,
+                                          pick_output, settings_options)
 from splitreason.schemas.training import LR_SCHEDULERS
 from splitreason.schemas.training import SFTSettings as S
 
 console = Console(stderr=True, emoji=False)
+opt = settings_options(S)
 
 # Closed sets as the settings declare them: the CLI shows their choices.
 Tags = S.model_fields["tags"].annotation
@@ -23,47 +25,46 @@ LrScheduler = Literal[LR_SCHEDULERS]  # type: ignore[valid-type]
 def sft(
     ctx: typer.Context,
     data: Annotated[list[Path] | None, typer.Argument(help=S.help("data"), show_default=False)] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help=S.help("model"), show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--output", "-o", help=S.help("out"), show_default=False)] = None,
+    model: Annotated[str | None, opt("model", "--model", "-m", panel=INPUT, show_default=False)] = None,
+    config: ConfigFile = None,
+    tags: Annotated[Tags, opt("tags", panel=PROMPT)] = S.default("tags"),
+    chat_template: Annotated[Path | None, opt("chat_template", panel=PROMPT, dir_okay=False)] = S.default("chat_template"),
+    instruction: Annotated[str | None, opt("instruction", panel=PROMPT)] = S.default("instruction"),
+    epochs: Annotated[float, opt("epochs", panel=TRAINING)] = S.default("epochs"),
+    learning_rate: Annotated[float, opt("learning_rate", panel=TRAINING)] = S.default("learning_rate"),
+    lr_scheduler: Annotated[LrScheduler, opt("lr_scheduler", panel=TRAINING)] = S.default("lr_scheduler"),
+    min_lr_rate: Annotated[float, opt("min_lr_rate", panel=TRAINING)] = S.default("min_lr_rate"),
+    warmup_ratio: Annotated[float, opt("warmup_ratio", panel=TRAINING)] = S.default("warmup_ratio"),
+    weight_decay: Annotated[float, opt("weight_decay", panel=TRAINING)] = S.default("weight_decay"),
+    max_grad_norm: Annotated[float, opt("max_grad_norm", panel=TRAINING)] = S.default("max_grad_norm"),
+    batch_size: Annotated[int, opt("batch_size", panel=TRAINING)] = S.default("batch_size"),
+    grad_accum: Annotated[int, opt("grad_accum", panel=TRAINING)] = S.default("grad_accum"),
+    max_length: Annotated[int, opt("max_length", panel=TRAINING)] = S.default("max_length"),
+    truncate: Annotated[bool, opt("truncate", panel=TRAINING)] = S.default("truncate"),
+    seed: Annotated[int, opt("seed", panel=TRAINING)] = S.default("seed"),
+    packing: Annotated[bool, opt("packing", panel=TRAINING)] = S.default("packing"),
+    attn_implementation: Annotated[str | None, opt("attn_implementation", panel=MODEL)] = S.default("attn_implementation"),
+    gradient_checkpointing: Annotated[bool, opt("gradient_checkpointing", panel=MODEL)] = S.default("gradient_checkpointing"),
+    lora_r: Annotated[int, opt("lora_r", panel=MODEL)] = S.default("lora_r"),
+    lora_alpha: Annotated[int | None, opt("lora_alpha", panel=MODEL)] = S.default("lora_alpha"),
+    lora_dropout: Annotated[float, opt("lora_dropout", panel=MODEL)] = S.default("lora_dropout"),
+    lora_targets: Annotated[str, opt("lora_targets", panel=MODEL)] = S.default("lora_targets"),
+    eval_fraction: Annotated[float, opt("eval_fraction", panel=TRAINING)] = S.default("eval_fraction"),
+    skip_bad_rows: Annotated[bool, opt("skip_bad_rows", panel=INPUT)] = S.default("skip_bad_rows"),
+    dtype: Annotated[Dtype, opt("dtype", panel=MODEL)] = S.default("dtype"),
+    deepspeed: Annotated[Path | None, opt("deepspeed", panel=PERFORMANCE, dir_okay=False)] = S.default("deepspeed"),
+    report_to: Annotated[str, opt("report_to", panel=OUTPUT)] = S.default("report_to"),
+    logging_steps: Annotated[int, opt("logging_steps", panel=OUTPUT)] = S.default("logging_steps"),
+    save_steps: Annotated[int, opt("save_steps", panel=OUTPUT)] = S.default("save_steps"),
+    save_total_limit: Annotated[int, opt("save_total_limit", panel=OUTPUT)] = S.default("save_total_limit"),
+    keep_checkpoints: Annotated[bool, opt("keep_checkpoints", panel=OUTPUT)] = S.default("keep_checkpoints"),
+    eval_batch_size: Annotated[int, opt("eval_batch_size", panel=PERFORMANCE)] = S.default("eval_batch_size"),
+    progress: Annotated[bool, opt("progress", panel=OUTPUT)] = S.default("progress"),
+    resume: Annotated[bool, opt("resume", "--resume", panel=OUTPUT)] = S.default("resume"),
+    overwrite: Annotated[bool, opt("overwrite", "--overwrite", panel=OUTPUT)] = S.default("overwrite"),
+    out: Annotated[Path | None, opt("out", "--output", "-o", panel=OUTPUT, show_default=False)] = None,
     legacy_out: LegacyOut = None,
     as_json: AsJson = False,
-    config: Annotated[Path | None, typer.Option("--config", help="TOML or YAML file of settings (the same names; "
-                                                "the command line wins).", dir_okay=False)] = None,
-    tags: Annotated[Tags, typer.Option(help=S.help("tags"))] = S.default("tags"),
-    chat_template: Annotated[Path | None, typer.Option(help=S.help("chat_template"), dir_okay=False)] = S.default("chat_template"),
-    instruction: Annotated[str | None, typer.Option(help=S.help("instruction"))] = S.default("instruction"),
-    epochs: Annotated[float, typer.Option(help=S.help("epochs"))] = S.default("epochs"),
-    learning_rate: Annotated[float, typer.Option(help=S.help("learning_rate"))] = S.default("learning_rate"),
-    lr_scheduler: Annotated[LrScheduler, typer.Option(help=S.help("lr_scheduler"))] = S.default("lr_scheduler"),
-    min_lr_rate: Annotated[float, typer.Option(help=S.help("min_lr_rate"))] = S.default("min_lr_rate"),
-    warmup_ratio: Annotated[float, typer.Option(help=S.help("warmup_ratio"))] = S.default("warmup_ratio"),
-    weight_decay: Annotated[float, typer.Option(help=S.help("weight_decay"))] = S.default("weight_decay"),
-    max_grad_norm: Annotated[float, typer.Option(help=S.help("max_grad_norm"))] = S.default("max_grad_norm"),
-    batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
-    grad_accum: Annotated[int, typer.Option(help=S.help("grad_accum"))] = S.default("grad_accum"),
-    max_length: Annotated[int, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
-    truncate: Annotated[bool, typer.Option(help=S.help("truncate"))] = S.default("truncate"),
-    seed: Annotated[int, typer.Option(help=S.help("seed"))] = S.default("seed"),
-    packing: Annotated[bool, typer.Option(help=S.help("packing"))] = S.default("packing"),
-    attn_implementation: Annotated[str | None, typer.Option(help=S.help("attn_implementation"))] = S.default("attn_implementation"),
-    gradient_checkpointing: Annotated[bool, typer.Option(help=S.help("gradient_checkpointing"))] = S.default("gradient_checkpointing"),
-    lora_r: Annotated[int, typer.Option(help=S.help("lora_r"))] = S.default("lora_r"),
-    lora_alpha: Annotated[int | None, typer.Option(help=S.help("lora_alpha"))] = S.default("lora_alpha"),
-    lora_dropout: Annotated[float, typer.Option(help=S.help("lora_dropout"))] = S.default("lora_dropout"),
-    lora_targets: Annotated[str, typer.Option(help=S.help("lora_targets"))] = S.default("lora_targets"),
-    eval_fraction: Annotated[float, typer.Option(help=S.help("eval_fraction"))] = S.default("eval_fraction"),
-    skip_bad_rows: Annotated[bool, typer.Option(help=S.help("skip_bad_rows"))] = S.default("skip_bad_rows"),
-    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
-    deepspeed: Annotated[Path | None, typer.Option(help=S.help("deepspeed"), dir_okay=False)] = S.default("deepspeed"),
-    report_to: Annotated[str, typer.Option(help=S.help("report_to"))] = S.default("report_to"),
-    logging_steps: Annotated[int, typer.Option(help=S.help("logging_steps"))] = S.default("logging_steps"),
-    save_steps: Annotated[int, typer.Option(help=S.help("save_steps"))] = S.default("save_steps"),
-    save_total_limit: Annotated[int, typer.Option(help=S.help("save_total_limit"))] = S.default("save_total_limit"),
-    keep_checkpoints: Annotated[bool, typer.Option(help=S.help("keep_checkpoints"))] = S.default("keep_checkpoints"),
-    eval_batch_size: Annotated[int, typer.Option(help=S.help("eval_batch_size"))] = S.default("eval_batch_size"),
-    progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),
-    resume: Annotated[bool, typer.Option("--resume", help=S.help("resume"))] = S.default("resume"),
-    overwrite: Annotated[bool, typer.Option("--overwrite", help=S.help("overwrite"))] = S.default("overwrite"),
 ) -> None:
     """Fine-tune MODEL on export rows so that it wraps its hardest steps in <bigmodel> tags.
 
