@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import (HANDOFF, INPUT, MODEL, OUTPUT, PERFORMANCE, PROMPT, REWARDS, ROLLOUTS, TRAINING, AsJson,
-                                          ConfigFile, build_settings, settings_options)
+from splitreason.commands.options import (HANDOFF, INPUT, OUTPUT, PROMPT, REWARDS, ROLLOUTS, TRAINING, AsJson, ConfigFile,
+                                          build_settings, settings_options)
+from splitreason.commands.train_options import with_training_options
 from splitreason.schemas.grpo import GRPOSettings as S
-from splitreason.schemas.training import LR_SCHEDULERS
 
 console = Console(stderr=True, emoji=False)
 opt = settings_options(S)
 
 # Closed sets as the settings declare them: the CLI shows their choices.
-Dtype = S.model_fields["dtype"].annotation
 Generation = S.model_fields["generation"].annotation
 LatencySchedule = S.model_fields["latency_schedule"].annotation
-LrScheduler = Literal[LR_SCHEDULERS]  # type: ignore[valid-type]
 
 
+@with_training_options(S)
 def grpo(
     ctx: typer.Context,
     model: Annotated[str | None, opt("model", "--model", "-m", panel=INPUT, show_default=False)] = None,
@@ -35,19 +34,10 @@ def grpo(
     text_tags: Annotated[bool, opt("text_tags", "--text-tags", panel=PROMPT)] = S.default("text_tags"),
     instruction: Annotated[str | None, opt("instruction", panel=PROMPT)] = S.default("instruction"),
     num_generations: Annotated[int, opt("num_generations", panel=TRAINING)] = S.default("num_generations"),
-    batch_size: Annotated[int, opt("batch_size", panel=TRAINING)] = S.default("batch_size"),
-    grad_accum: Annotated[int, opt("grad_accum", panel=TRAINING)] = S.default("grad_accum"),
-    learning_rate: Annotated[float, opt("learning_rate", panel=TRAINING)] = S.default("learning_rate"),
-    lr_scheduler: Annotated[LrScheduler, opt("lr_scheduler", panel=TRAINING)] = S.default("lr_scheduler"),
-    warmup_ratio: Annotated[float, opt("warmup_ratio", panel=TRAINING)] = S.default("warmup_ratio"),
-    weight_decay: Annotated[float, opt("weight_decay", panel=TRAINING)] = S.default("weight_decay"),
-    max_grad_norm: Annotated[float, opt("max_grad_norm", panel=TRAINING)] = S.default("max_grad_norm"),
     kl_beta: Annotated[float, opt("kl_beta", panel=TRAINING)] = S.default("kl_beta"),
     max_completion_length: Annotated[int, opt("max_completion_length", panel=ROLLOUTS)] = S.default("max_completion_length"),
     temperature: Annotated[float, opt("temperature", panel=ROLLOUTS)] = S.default("temperature"),
     top_p: Annotated[float, opt("top_p", panel=ROLLOUTS)] = S.default("top_p"),
-    seed: Annotated[int, opt("seed", panel=TRAINING)] = S.default("seed"),
-    epochs: Annotated[float, opt("epochs", panel=TRAINING)] = S.default("epochs"),
     steps: Annotated[int | None, opt("steps", panel=TRAINING)] = S.default("steps"),
     reward_weights: Annotated[str, opt("reward_weights", panel=REWARDS)] = S.default("reward_weights"),
     target_offload: Annotated[float, opt("target_offload", panel=REWARDS)] = S.default("target_offload"),
@@ -59,26 +49,10 @@ def grpo(
     large_tokenizer: Annotated[str | None, opt("large_tokenizer", panel=HANDOFF)] = S.default("large_tokenizer"),
     chunk_tokens: Annotated[int, opt("chunk_tokens", panel=HANDOFF)] = S.default("chunk_tokens"),
     max_segment_tokens: Annotated[int, opt("max_segment_tokens", panel=HANDOFF)] = S.default("max_segment_tokens"),
-    lora_r: Annotated[int, opt("lora_r", panel=MODEL)] = S.default("lora_r"),
-    lora_alpha: Annotated[int | None, opt("lora_alpha", panel=MODEL)] = S.default("lora_alpha"),
-    lora_dropout: Annotated[float, opt("lora_dropout", panel=MODEL)] = S.default("lora_dropout"),
-    lora_targets: Annotated[str, opt("lora_targets", panel=MODEL)] = S.default("lora_targets"),
-    dtype: Annotated[Dtype, opt("dtype", panel=MODEL)] = S.default("dtype"),
     generation: Annotated[Generation, opt("generation", panel=ROLLOUTS)] = S.default("generation"),
     vllm_server_url: Annotated[str, opt("vllm_server_url", panel=ROLLOUTS)] = S.default("vllm_server_url"),
-    attn_implementation: Annotated[str | None, opt("attn_implementation", panel=MODEL)] = S.default("attn_implementation"),
-    gradient_checkpointing: Annotated[bool, opt("gradient_checkpointing", panel=MODEL)] = S.default("gradient_checkpointing"),
-    deepspeed: Annotated[Path | None, opt("deepspeed", panel=PERFORMANCE, dir_okay=False)] = S.default("deepspeed"),
-    report_to: Annotated[str, opt("report_to", panel=OUTPUT)] = S.default("report_to"),
-    logging_steps: Annotated[int, opt("logging_steps", panel=OUTPUT)] = S.default("logging_steps"),
-    save_steps: Annotated[int, opt("save_steps", panel=OUTPUT)] = S.default("save_steps"),
-    save_total_limit: Annotated[int, opt("save_total_limit", panel=OUTPUT)] = S.default("save_total_limit"),
-    keep_checkpoints: Annotated[bool, opt("keep_checkpoints", panel=OUTPUT)] = S.default("keep_checkpoints"),
     rollouts_per_step: Annotated[int, opt("rollouts_per_step", panel=OUTPUT)] = S.default("rollouts_per_step"),
     grade_timeout: Annotated[float, opt("grade_timeout", panel=ROLLOUTS)] = S.default("grade_timeout"),
-    progress: Annotated[bool, opt("progress", panel=OUTPUT)] = S.default("progress"),
-    resume: Annotated[bool, opt("resume", "--resume", panel=OUTPUT)] = S.default("resume"),
-    overwrite: Annotated[bool, opt("overwrite", "--overwrite", panel=OUTPUT)] = S.default("overwrite"),
     out: Annotated[Path | None, opt("out", "--output", "-o", panel=OUTPUT, show_default=False)] = None,
     as_json: AsJson = False,
 ) -> None:

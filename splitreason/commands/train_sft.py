@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import (AsJson, ConfigFile, INPUT, LegacyOut, MODEL, OUTPUT, PERFORMANCE, PROMPT, TRAINING, build_settings,
+from splitreason.commands.options import (AsJson, ConfigFile, INPUT, LegacyOut, OUTPUT, PERFORMANCE, PROMPT, TRAINING, build_settings,
                                           pick_output, settings_options)
-from splitreason.schemas.training import LR_SCHEDULERS
+from splitreason.commands.train_options import with_training_options
 from splitreason.schemas.training import SFTSettings as S
 
 console = Console(stderr=True, emoji=False)
@@ -18,10 +18,9 @@ opt = settings_options(S)
 
 # Closed sets as the settings declare them: the CLI shows their choices.
 Tags = S.model_fields["tags"].annotation
-Dtype = S.model_fields["dtype"].annotation
-LrScheduler = Literal[LR_SCHEDULERS]  # type: ignore[valid-type]
 
 
+@with_training_options(S)
 def sft(
     ctx: typer.Context,
     data: Annotated[list[Path] | None, typer.Argument(help=S.help("data"), show_default=False)] = None,
@@ -30,38 +29,12 @@ def sft(
     tags: Annotated[Tags, opt("tags", panel=PROMPT)] = S.default("tags"),
     chat_template: Annotated[Path | None, opt("chat_template", panel=PROMPT, dir_okay=False)] = S.default("chat_template"),
     instruction: Annotated[str | None, opt("instruction", panel=PROMPT)] = S.default("instruction"),
-    epochs: Annotated[float, opt("epochs", panel=TRAINING)] = S.default("epochs"),
-    learning_rate: Annotated[float, opt("learning_rate", panel=TRAINING)] = S.default("learning_rate"),
-    lr_scheduler: Annotated[LrScheduler, opt("lr_scheduler", panel=TRAINING)] = S.default("lr_scheduler"),
-    min_lr_rate: Annotated[float, opt("min_lr_rate", panel=TRAINING)] = S.default("min_lr_rate"),
-    warmup_ratio: Annotated[float, opt("warmup_ratio", panel=TRAINING)] = S.default("warmup_ratio"),
-    weight_decay: Annotated[float, opt("weight_decay", panel=TRAINING)] = S.default("weight_decay"),
-    max_grad_norm: Annotated[float, opt("max_grad_norm", panel=TRAINING)] = S.default("max_grad_norm"),
-    batch_size: Annotated[int, opt("batch_size", panel=TRAINING)] = S.default("batch_size"),
-    grad_accum: Annotated[int, opt("grad_accum", panel=TRAINING)] = S.default("grad_accum"),
     max_length: Annotated[int, opt("max_length", panel=TRAINING)] = S.default("max_length"),
     truncate: Annotated[bool, opt("truncate", panel=TRAINING)] = S.default("truncate"),
-    seed: Annotated[int, opt("seed", panel=TRAINING)] = S.default("seed"),
     packing: Annotated[bool, opt("packing", panel=TRAINING)] = S.default("packing"),
-    attn_implementation: Annotated[str | None, opt("attn_implementation", panel=MODEL)] = S.default("attn_implementation"),
-    gradient_checkpointing: Annotated[bool, opt("gradient_checkpointing", panel=MODEL)] = S.default("gradient_checkpointing"),
-    lora_r: Annotated[int, opt("lora_r", panel=MODEL)] = S.default("lora_r"),
-    lora_alpha: Annotated[int | None, opt("lora_alpha", panel=MODEL)] = S.default("lora_alpha"),
-    lora_dropout: Annotated[float, opt("lora_dropout", panel=MODEL)] = S.default("lora_dropout"),
-    lora_targets: Annotated[str, opt("lora_targets", panel=MODEL)] = S.default("lora_targets"),
     eval_fraction: Annotated[float, opt("eval_fraction", panel=TRAINING)] = S.default("eval_fraction"),
     skip_bad_rows: Annotated[bool, opt("skip_bad_rows", panel=INPUT)] = S.default("skip_bad_rows"),
-    dtype: Annotated[Dtype, opt("dtype", panel=MODEL)] = S.default("dtype"),
-    deepspeed: Annotated[Path | None, opt("deepspeed", panel=PERFORMANCE, dir_okay=False)] = S.default("deepspeed"),
-    report_to: Annotated[str, opt("report_to", panel=OUTPUT)] = S.default("report_to"),
-    logging_steps: Annotated[int, opt("logging_steps", panel=OUTPUT)] = S.default("logging_steps"),
-    save_steps: Annotated[int, opt("save_steps", panel=OUTPUT)] = S.default("save_steps"),
-    save_total_limit: Annotated[int, opt("save_total_limit", panel=OUTPUT)] = S.default("save_total_limit"),
-    keep_checkpoints: Annotated[bool, opt("keep_checkpoints", panel=OUTPUT)] = S.default("keep_checkpoints"),
     eval_batch_size: Annotated[int, opt("eval_batch_size", panel=PERFORMANCE)] = S.default("eval_batch_size"),
-    progress: Annotated[bool, opt("progress", panel=OUTPUT)] = S.default("progress"),
-    resume: Annotated[bool, opt("resume", "--resume", panel=OUTPUT)] = S.default("resume"),
-    overwrite: Annotated[bool, opt("overwrite", "--overwrite", panel=OUTPUT)] = S.default("overwrite"),
     out: Annotated[Path | None, opt("out", "--output", "-o", panel=OUTPUT, show_default=False)] = None,
     legacy_out: LegacyOut = None,
     as_json: AsJson = False,
