@@ -7,11 +7,9 @@ Tiny-model numbers show the mechanism, not quality: the models answer at random.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -114,21 +112,14 @@ def test_all_modes_write_replayable_samples_and_a_summary(tagged_model, large_mo
 def test_a_killed_run_resumes_where_it_stopped(tagged_model, large_model, eval_file, tmp_path):
     out = tmp_path / "out"
     args = ["--mode", "learned", "--mode", "small"]
-    command = [sys.executable, "-m", "splitreason.cli", "evaluate", "offload", "--small", str(tagged_model), "--large",
-               str(large_model), "--eval-set", str(eval_file), "-o", str(out), *FAST, *args]
-    process = subprocess.Popen(command, cwd=REPO, env=cli_env(OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    command = [sys.executable, "-m", "tests.killed_at", "line:samples.jsonl:2", "evaluate", "offload", "--small",
+               str(tagged_model), "--large", str(large_model), "--eval-set", str(eval_file), "-o", str(out), *FAST, *args]
+    killed = subprocess.run(command, cwd=REPO, env=cli_env(OMP_NUM_THREADS="1"), capture_output=True, text=True,
+                            timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     samples = out / "samples.jsonl"
-    deadline = time.time() + 300
-    while time.time() < deadline and process.poll() is None:
-        if samples.is_file() and samples.read_bytes().count(b"\n") >= 2:
-            os.kill(process.pid, signal.SIGKILL)
-            break
-        time.sleep(0.02)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     kept = read_jsonl(samples)
-    assert 2 <= len(kept) < 4
+    assert len(kept) == 2  # killed right after the second row
     with open(samples, "ab") as handle:
         handle.write(b'{"mode": "learned", "problem_')  # a torn line, as a crash mid-write leaves
     result = ok(offload(tagged_model, large_model, eval_file, out, *args))

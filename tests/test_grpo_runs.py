@@ -97,7 +97,7 @@ def test_resume_after_a_kill(tagged_model, problems, tmp_path, killed_at):
     out = tmp_path / "out"
     args = ["train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST, "--steps", "2",
             "--save-steps", "1"]
-    killed = subprocess.run([sys.executable, "-m", "tests.killed_at_checkpoint", str(killed_at), *map(str, args)],
+    killed = subprocess.run([sys.executable, "-m", "tests.killed_at", f"checkpoint:{killed_at}", *map(str, args)],
                             cwd=REPO, env=cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false"),
                             capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
