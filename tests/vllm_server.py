@@ -19,18 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-
-from tests.helpers import free_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SETUP_SCRIPT = "scripts/setup_vllm_cpu.sh"
@@ -40,7 +31,6 @@ DEFAULT_MAX_MODEL_LEN = 4096
 # Ready after ~45 s on an idle 2-core machine, ~115 s on one loaded 3x over (three
 # processes each import torch+vllm). Override with SPLITREASON_VLLM_START_TIMEOUT.
 DEFAULT_START_TIMEOUT_S = float(os.environ.get("SPLITREASON_VLLM_START_TIMEOUT", "300"))
-STOP_GRACE_S = 20.0
 
 
 def default_vllm_venv_path() -> Path:
@@ -92,42 +82,6 @@ def _child_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _tail(path: Path, n_chars: int = 6000) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return "<no log>"
-    return data[-n_chars:].decode("utf-8", errors="replace")
-
-
-def _models_ready(base_url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{base_url}/models", timeout=5) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
-
-
-def _stop(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
-    if proc.poll() is not None:
-        return
-    # The server is its own process-group leader: signal the group so the engine core
-    # child goes down with it even if the API process dies first.
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    # Reap any stragglers left in the group (engine core) after the leader exited.
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 @contextlib.contextmanager
 def start_vllm_server(
     model_dir: Path,
@@ -138,93 +92,28 @@ def start_vllm_server(
     extra_args: list[str] | None = None,
     served_model_name: str | None = None,
 ) -> Iterator[str]:
-    """Run a vLLM OpenAI-compatible server on a free 127.0.0.1 port; yield its base URL.
+    """Run a vLLM OpenAI-compatible server on a free 127.0.0.1 port; yield its base URL (…/v1).
 
-    The base URL ends in ``/v1``. The server is stopped (SIGTERM, then SIGKILL after a
-    grace period) and its temp dir removed on exit. Raises RuntimeError with the server
-    log's tail if it dies or is not ready within ``timeout_s``.
+    The product's launcher (evaluate/handoff/vllm_servers.py: process group, readiness on /models,
+    stop, scratch dir) with the tests' settings: the venv's Python, float32, hubs offline, and the
+    guidance grammar backend the judge tests need. Raises VllmUnavailable with the log's tail if the
+    server dies or is not ready within ``timeout_s``.
     """
+    from splitreason.evaluate.handoff.vllm_servers import vllm_server
+
     py = venv_python(venv)
     if not py.exists():
         raise FileNotFoundError(f"{py} not found: {missing_venv_message()}")
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}/v1"
-    tmp = Path(tempfile.mkdtemp(prefix="splitreason-vllm-"))
-    log_path = tmp / "server.log"
-    env = _child_env(
-        {
-            "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB of KV cache
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "VLLM_CACHE_ROOT": str(tmp / "vllm-cache"),
-            "TORCHINDUCTOR_CACHE_DIR": str(tmp / "inductor-cache"),
-            "HF_HOME": str(tmp / "hf-home"),
-            "VLLM_NO_USAGE_STATS": "1",
-            "DO_NOT_TRACK": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    cmd = [
-        str(py),
-        "-m",
-        "vllm.entrypoints.openai.api_server",
-        "--model",
-        str(Path(model_dir).resolve()),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--enforce-eager",
-        "--max-model-len",
-        str(max_model_len),
-        "--dtype",
-        "float32",
+    args = [
         # guidance: strictly valid JSON strings; no free whitespace between JSON tokens,
         # else a random model can fill max_tokens with "\r\t " before the first value.
-        "--structured-outputs-config.backend",
-        "guidance",
-        "--structured-outputs-config.disable_any_whitespace",
-        "true",
-        "--seed",
-        "0",
+        "--structured-outputs-config.backend", "guidance",
+        "--structured-outputs-config.disable_any_whitespace", "true",
     ]
     if served_model_name:
-        cmd += ["--served-model-name", served_model_name]
-    cmd += list(extra_args or [])
-
-    log_file = open(log_path, "wb")  # noqa: SIM115 - closed in finally
-    proc: subprocess.Popen | None = None
-    try:
-        proc = subprocess.Popen(
-            cmd,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=str(tmp),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"vLLM server exited with code {proc.returncode} before it was ready.\n"
-                    f"command: {' '.join(cmd)}\n--- server log (tail) ---\n{_tail(log_path)}"
-                )
-            if _models_ready(base_url):
-                break
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"vLLM server not ready after {timeout_s:.0f} s.\n"
-                    f"command: {' '.join(cmd)}\n--- server log (tail) ---\n{_tail(log_path)}"
-                )
-            time.sleep(0.5)
+        args += ["--served-model-name", served_model_name]
+    with vllm_server(str(Path(model_dir).resolve()), role="test", dtype="float32", max_model_len=max_model_len,
+                     start_timeout_s=timeout_s, python=str(py), extra_args=[*args, *(extra_args or [])],
+                     extra_environment={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                        "PYTHONUNBUFFERED": "1"}) as base_url:
         yield base_url
-    finally:
-        if proc is not None:
-            _stop(proc)
-        log_file.close()
-        if os.environ.get("SPLITREASON_KEEP_VLLM_LOG"):
-            print(f"vLLM server log kept at {log_path}", file=sys.stderr)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)

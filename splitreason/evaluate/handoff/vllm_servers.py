@@ -23,7 +23,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from splitreason.errors import ServiceUnavailable
@@ -67,9 +67,14 @@ def _ready(url: str) -> bool:
 
 @contextlib.contextmanager
 def vllm_server(model: str, *, role: str, dtype: str = "auto", max_model_len: int | None = None,
-                start_timeout_s: float = 900.0) -> Iterator[str]:
-    """A vLLM server for `model`; yields its base URL (…/v1); stopped (its process group) on exit."""
-    python = vllm_python()
+                start_timeout_s: float = 900.0, python: str | None = None, extra_args: Sequence[str] = (),
+                extra_environment: Mapping[str, str] | None = None) -> Iterator[str]:
+    """A vLLM server for `model`; yields its base URL (…/v1); stopped (its process group) on exit.
+
+    `python` (default: `vllm_python()`), `extra_args` (appended to the server's command line; the
+    last of a repeated flag wins) and `extra_environment` (added to the server's) are for callers with
+    needs of their own, such as the tests' judge server with its grammar backend."""
+    python = python or vllm_python()
     port = _free_port()
     url = f"http://127.0.0.1:{port}/v1"
     scratch = Path(tempfile.mkdtemp(prefix=f"splitreason-vllm-{role}-"))
@@ -86,9 +91,12 @@ def vllm_server(model: str, *, role: str, dtype: str = "auto", max_model_len: in
                         "VLLM_CACHE_ROOT": str(scratch / "vllm-cache"),
                         "TORCHINDUCTOR_CACHE_DIR": str(scratch / "inductor-cache")})
     if _has_gpu():
-        command += ["--gpu-memory-utilization", str(GPU_SHARE[role])]
+        if role in GPU_SHARE:
+            command += ["--gpu-memory-utilization", str(GPU_SHARE[role])]
     else:
         command += ["--enforce-eager"]  # no graph capture on the CPU: starts in seconds, not minutes
+    command += list(extra_args)
+    environment.update(extra_environment or {})
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                env=environment, cwd=str(scratch), start_new_session=True)
