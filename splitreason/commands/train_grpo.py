@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from splitreason.commands.options import (HANDOFF, INPUT, OUTPUT, PROMPT, REWARDS, ROLLOUTS, TRAINING, AsJson, ConfigFile,
                                           build_settings, settings_options)
-from splitreason.commands.train_options import with_training_options
+from splitreason.commands.train_shared import console, number, print_result, with_training_options
 from splitreason.schemas.grpo import GRPOSettings as S
 
-console = Console(stderr=True, emoji=False)
 opt = settings_options(S)
 
 # Closed sets as the settings declare them: the CLI shows their choices.
@@ -69,16 +67,7 @@ def grpo(
         ctx.params.pop("decontaminate_against", None)
     settings = build_settings(ctx, S, required=("model", "problems", "out"))
     result = run_grpo(settings, console=console if settings.progress else None)
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    if result.record is None:  # not the main process
-        return
-    if result.already_finished:
-        console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False, soft_wrap=True)
-    if as_json:
-        print(result.record.model_dump_json(indent=2))
-        return
-    _summary(result.record)
+    print_result(result, settings, as_json=as_json, summary=_summary)
 
 
 def _summary(record) -> None:
@@ -92,9 +81,6 @@ def _summary(record) -> None:
     over = grpo.get("over_training", {})
     first, last = over.get("first_quarter", {}), over.get("last_quarter", {})
     for key in first:
-        print(f"{key.removeprefix('rewards/').removesuffix('/mean')}: {_num(first.get(key))} (first quarter) -> "
-              f"{_num(last.get(key))} (last quarter)")
+        print(f"{key.removeprefix('rewards/').removesuffix('/mean')}: {number(first.get(key))} (first quarter) -> "
+              f"{number(last.get(key))} (last quarter)")
 
-
-def _num(value) -> str:
-    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

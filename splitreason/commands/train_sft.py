@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from splitreason.commands.options import (AsJson, ConfigFile, INPUT, LegacyOut, OUTPUT, PERFORMANCE, PROMPT, TRAINING, build_settings,
                                           pick_output, settings_options)
-from splitreason.commands.train_options import with_training_options
+from splitreason.commands.train_shared import console, number, print_result, with_training_options
 from splitreason.schemas.training import SFTSettings as S
 
-console = Console(stderr=True, emoji=False)
 opt = settings_options(S)
 
 # Closed sets as the settings declare them: the CLI shows their choices.
@@ -50,16 +48,7 @@ def sft(
     ctx.params["out"] = pick_output(out, legacy_out)
     settings = build_settings(ctx, S, required=("data", "model", "out"))
     result = run_sft(settings, console=console if settings.progress else None)
-    for note in result.notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
-    if result.record is None:  # not the main process
-        return
-    if result.already_finished:
-        console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False, soft_wrap=True)
-    if as_json:
-        print(result.record.model_dump_json(indent=2))
-        return
-    _summary(result.record)
+    print_result(result, settings, as_json=as_json, summary=_summary)
 
 
 def _summary(record) -> None:
@@ -69,13 +58,10 @@ def _summary(record) -> None:
           f"({record.hardware.get('precision')}, {record.hardware.get('processes')} process(es))")
     print(f"rows: {rows.train} train, {rows.eval} eval, {rows.too_long} too long, {rows.truncated} truncated, "
           f"{rows.refused} refused (of {rows.read})")
-    print(f"tag token share of the training replies: {_num(record.tag_token_share)}")
-    print(f"loss: train {_num(losses.get('train_final'))}, eval {_num(losses.get('eval_final'))}")
+    print(f"tag token share of the training replies: {number(record.tag_token_share)}")
+    print(f"loss: train {number(losses.get('train_final'))}, eval {number(losses.get('eval_final'))}")
     if metrics is not None:
-        print(f"eval split: open-tag F1 {_num(metrics.open_f1)} (precision {_num(metrics.open_precision)}, recall "
-              f"{_num(metrics.open_recall)}), close-tag F1 {_num(metrics.close_f1)}, offload share predicted "
-              f"{_num(metrics.offload_share_predicted)} vs data {_num(metrics.offload_share_data)}")
+        print(f"eval split: open-tag F1 {number(metrics.open_f1)} (precision {number(metrics.open_precision)}, recall "
+              f"{number(metrics.open_recall)}), close-tag F1 {number(metrics.close_f1)}, offload share predicted "
+              f"{number(metrics.offload_share_predicted)} vs data {number(metrics.offload_share_data)}")
 
-
-def _num(value) -> str:
-    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

@@ -1,4 +1,5 @@
-"""The options `train sft` and `train grpo` share: the fields of TrainSettings, declared here once.
+"""What `train sft` and `train grpo` share: the options of TrainSettings' fields, declared here
+once, and how a finished run is printed.
 
 `with_training_options(Settings)` adds them to a command's signature (typer reads options from it),
 with the command's own settings class for each help text and default: GRPOSettings says what
@@ -11,16 +12,20 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import typer
+from rich.console import Console
 from typer.models import OptionInfo
 
 from splitreason.commands.options import (HANDOFF, INPUT, MODEL, OUTPUT, PERFORMANCE, PROMPT, REWARDS, ROLLOUTS,
                                           TRAINING)
 from splitreason.schemas.training import LR_SCHEDULERS
 
-__all__ = ["PANEL_ORDER", "TRAINING_OPTIONS", "with_training_options"]
+__all__ = ["PANEL_ORDER", "TRAINING_OPTIONS", "console", "number", "print_result", "with_training_options"]
+
+console = Console(stderr=True, emoji=False)
 
 PANEL_ORDER = (INPUT, PROMPT, TRAINING, ROLLOUTS, REWARDS, HANDOFF, MODEL, PERFORMANCE, OUTPUT)
 
@@ -98,3 +103,22 @@ def _parameter(settings_class, name: str) -> inspect.Parameter:  # type: ignore[
     return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=settings_class.default(name),
                              annotation=Annotated[field_type, option])
 
+
+
+def print_result(result, settings, *, as_json: bool, summary: Callable[[Any], None]) -> None:  # type: ignore[no-untyped-def]
+    """Notes on stderr; the record as JSON, or the command's summary lines, on stdout (main process only)."""
+    for note in result.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    if result.record is None:  # not the main process
+        return
+    if result.already_finished:
+        console.print(f"{settings.out} holds a finished run with these settings; nothing to resume", highlight=False,
+                      soft_wrap=True)
+    if as_json:
+        print(result.record.model_dump_json(indent=2))
+        return
+    summary(result.record)
+
+
+def number(value) -> str:  # type: ignore[no-untyped-def]
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
