@@ -24,6 +24,8 @@ import logging
 import secrets
 import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
@@ -318,11 +320,11 @@ async def serve_until_stopped(app: web.Application, host: str, port: int,
     runner, bound_port = await start_site(app, host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
+    # asyncio takes signal handlers only on the main thread of a Unix event loop; elsewhere (a
+    # test's thread, Windows) the caller stops the server by cancelling this coroutine.
+    if sys.platform != "win32" and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals on this platform
-            pass
     try:
         on_ready(bound_port)
         await stop.wait()
