@@ -8,6 +8,7 @@ feeds a bounded queue, so memory stays flat whatever the input size.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import Counter, deque
@@ -28,6 +29,8 @@ from splitreason.io.run_dir import RunDir
 from splitreason.judges.base import Judge, JudgeFailed
 from splitreason.schemas import Annotation, Reject, Trace, Usage
 from splitreason.schemas.annotate import AnnotateSettings
+
+log = logging.getLogger(__name__)
 
 # Flush Python's buffer after every record (survives SIGKILL); fsync at most this often
 # (survives power loss without paying a disk sync per record).
@@ -171,6 +174,7 @@ class AnnotationRun:
                     if dropped:
                         cache.forget_traces(dropped)
             self._done[shard], self.shard_status[shard] = self.run_dir.shard_state(shard, n)
+            log.info("shard %d of %d: %d traces already done", shard, n, len(self._done[shard]))
         self._reject_keys = self.run_dir.reject_keys()
 
     async def run(self, items: Iterable[ShardedItem]) -> RunCounts:
@@ -253,6 +257,8 @@ class AnnotationRun:
                 continue
             annotation = await self._annotate(record)
             writers.annotation(shard, annotation)
+            log.info("trace %s: %s (%s, confidence %.3f, %d span(s))", record.trace_id, annotation.status,
+                     annotation.status_reason, annotation.confidence, len(annotation.spans))
             self._done[shard].add(record.trace_id)
             self.shard_status[shard][annotation.status] += 1
             self.counts.status[annotation.status] += 1

@@ -91,6 +91,31 @@ def pick_output(output: Path | None, legacy: Path | None, default: Path | None =
     return default if chosen is None else chosen
 
 
+def log_steps_to_stderr() -> None:
+    """--verbose: splitreason's own INFO lines on stderr (libraries stay at their own levels, so a
+    verbose run shows our steps, not transformers' or httpx's chatter). Every run's `sys.stderr` is
+    looked up at each line, so --quiet's redirection and pytest's capture both see them."""
+    import logging
+    import sys
+
+    class _CurrentStderr(logging.StreamHandler):
+        @property
+        def stream(self):  # type: ignore[override]
+            return sys.stderr
+
+        @stream.setter
+        def stream(self, _value) -> None:
+            pass
+
+    logger = logging.getLogger("splitreason")
+    if not any(getattr(handler, "_splitreason", False) for handler in logger.handlers):
+        handler = _CurrentStderr()
+        handler._splitreason = True  # type: ignore[attr-defined]
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+
 def with_verbosity(command):  # type: ignore[no-untyped-def]
     """The command with --quiet/-q and --verbose/-v (every command has them; cli.py applies this).
 
@@ -117,10 +142,7 @@ def with_verbosity(command):  # type: ignore[no-untyped-def]
         if quiet and verbose:
             raise UsageError("--quiet and --verbose contradict each other; give one")
         if verbose:
-            import logging
-
-            logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-            logging.getLogger("splitreason").setLevel(logging.INFO)
+            log_steps_to_stderr()
         if not quiet:
             return command(*args, **kwargs)
         saved = sys.stderr

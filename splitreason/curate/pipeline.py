@@ -22,6 +22,7 @@ a crash never leaves a half-curated directory that looks finished.
 from __future__ import annotations
 
 import heapq
+import logging
 import shutil
 import tempfile
 import time
@@ -42,6 +43,8 @@ from splitreason.io.run_dir import check_output_path
 from splitreason.io.selection import TraceSelector
 from splitreason.io.shards import write_shards
 from splitreason.schemas import Exclusion, Reject, Trace
+
+log = logging.getLogger(__name__)
 
 CURATE_FILE = "curate.json"
 EXTRA_FILES = ("exclusions.jsonl", "clusters.jsonl", "contamination.jsonl", CURATE_FILE)
@@ -77,14 +80,20 @@ def run_curate(settings: CurateSettings, on_trace=None) -> dict:
     lock = None
     try:
         plan = build_plan(settings, work)  # loads tokenizer, language model, evaluation sets: errors before any work
+        log.info("input %s; steps: %s", source, ", ".join(_planned_steps(plan)) or "selection only")
         if plan.boilerplate_sample:
+            log.info("learning stock phrasing from up to %d problems of the input", plan.boilerplate_sample)
             plan.decontaminator.learn_corpus(corpus_sample(input_problems(source, settings), plan.boilerplate_sample))
         lock = claim_output_dir(settings.out)
+        log.info("claimed %s; writing into %s until complete", settings.out, work)
         check_output(settings.out, source, settings.overwrite)  # again, under the lock
         with environment_errors(f"{settings.out} was left as it was (curate writes into a work directory and "
                                 "swaps it in only when complete)", path=settings.out):
             summary = _curate(settings, plan, source, rows, work, started, on_trace)
+            for step in summary.get("steps", []):
+                log.info("step %s: %s", step.get("step"), {key: value for key, value in step.items() if key != "step"})
             replace_locked_dir(lock, work / "curated", work / "previous")
+            log.info("swapped the finished directory into %s", settings.out)
         return summary
     except BaseException:
         if lock is not None:
@@ -96,6 +105,12 @@ def run_curate(settings: CurateSettings, on_trace=None) -> dict:
         if lock is not None:
             lock.release()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _planned_steps(plan) -> list[str]:
+    return [name for name, on in (("filter", plan.filters), ("decontaminate", plan.decontaminator is not None),
+                                  ("dedup", plan.checkers or plan.embedding is not None),
+                                  ("sample", plan.sampler is not None)) if on]
 
 
 def input_problems(source: str, settings: CurateSettings) -> Iterator[str]:

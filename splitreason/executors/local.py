@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Iterator
 from collections import Counter
@@ -39,6 +40,8 @@ from splitreason.schemas.run_manifest import (
     check_compatible,
 )
 from splitreason.schemas.run_manifest import now as _now
+
+log = logging.getLogger(__name__)
 
 
 def _policy(settings: AnnotateSettings) -> RoutingPolicy:
@@ -120,6 +123,10 @@ def prepare_run(settings: AnnotateSettings) -> PreparedRun:
     config = RunConfig.resolved(settings, source=plan.source, num_shards=plan.num_shards,
                                 judges=[judge.info for judge in judges],
                                 semantic_rescue=rescuer.info if rescuer is not None else None)
+    log.info("input %s: %s shard(s), %s traces expected", plan.source, plan.num_shards,
+             plan.expected if plan.expected is not None else "an unknown number of")
+    log.info("judges: %s", ", ".join(f"{judge.info.name} ({judge.info.backend}, prompt {judge.info.prompt_hash})"
+                                     for judge in judges))
     return PreparedRun(policy=policy, plan=plan, specs=specs, judges=judges, rescuer=rescuer, config=config,
                        items=items)
 
@@ -152,7 +159,9 @@ async def run_annotate(settings: AnnotateSettings, console: Console, *, cost=Non
     try:
         for judge in prepared.judges:
             await judge.start()  # an unreachable judge stops here, before anything is written
+            log.info("judge %s started", judge.info.name)
         lock = claim_output_dir(settings.out)
+        log.info("claimed %s", settings.out)
     except BaseException:
         await _close_all(prepared.judges)
         raise
@@ -161,7 +170,10 @@ async def run_annotate(settings: AnnotateSettings, console: Console, *, cost=Non
         # Another run may have finished in OUT between the checks above and the lock: check again.
         previous = settled_manifest(run_dir, prepared.config)
         if previous is None and run_dir.manifest_path.exists():
+            log.info("%s holds no annotated trace: starting it afresh", settings.out)
             run_dir.clear_unannotated()
+        elif previous is not None:
+            log.info("continuing the run in %s (%d earlier invocation(s))", settings.out, len(previous.invocations))
         run = AnnotationRun(run_dir, prepared.judges, _options(settings, prepared))
         with environment_errors(lambda: _saved(run, settings.out), path=settings.out):
             return await _run_locked(settings, prepared, run_dir, run, previous, console, cost)
@@ -231,6 +243,9 @@ async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir
             cache.close()
 
     totals = run_dir.seal_shards(run.shard_status, plan.num_shards, run.rejects_recorded)
+    log.info("sealed %d shard(s): %s; %s input reject(s)", plan.num_shards,
+             ", ".join(f"{status} {count}" for status, count in totals.get("status", {}).items()) or "empty",
+             totals.get("input_rejects", 0))
     invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
     if transport_stats:
         invocation["retries"] = sum(stats.retries for stats in transport_stats)

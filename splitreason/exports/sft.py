@@ -14,6 +14,7 @@ metadata says whether it was reviewed (see review/reconcile.py for how several r
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from splitreason.models.tokens import TokenCounter
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
 from splitreason.schemas.review import ReviewOutcome
+
+log = logging.getLogger(__name__)
 
 ExportFormat = Literal["messages", "prompt-completion"]
 
@@ -124,7 +127,9 @@ def write_export(
         for annotation, outcome in records:
             spans = exported_spans(annotation, outcome, statuses)
             if spans is None:
-                summary.skipped["rejected in review" if outcome is not None else annotation.status] += 1
+                why = "rejected in review" if outcome is not None else annotation.status
+                summary.skipped[why] += 1
+                log.info("trace %s: left out (%s)", annotation.trace_id, why)
                 continue
             summary.reviewed += outcome is not None
             row = export_row(annotation, instruction=instruction, fmt=fmt, review=outcome)
@@ -132,6 +137,8 @@ def write_export(
                 summary.heuristic += 1
                 summary.heuristic_reviewed += outcome is not None
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            log.info("trace %s: exported, %d span(s)%s", annotation.trace_id, len(spans),
+                     ", reviewed" if outcome is not None else "")
             summary.rows += 1
             summary.total_chars += len(annotation.trace)
             summary.offload_chars += sum(span.end - span.start for span in spans)

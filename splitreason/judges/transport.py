@@ -9,6 +9,7 @@ into these two types; the transport never guesses from message text.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from splitreason.io.redaction import redact
 from splitreason.schemas.annotate import AnnotateSettings as _S
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -111,6 +114,11 @@ class Transport:
 
     def _count_retry(self, state: RetryCallState) -> None:
         self.stats.retries += 1
+        error = state.outcome.exception() if state.outcome is not None else None
+        wait = state.next_action.sleep if state.next_action is not None else 0.0
+        # the message is the server's, already redacted where transports build it; the kind says why
+        log.info("judge request failed (%s), attempt %d; retrying in %.1f s", getattr(error, "kind", type(error).__name__),
+                 state.attempt_number, wait)
 
 
 def retry_after_seconds(headers: object) -> float | None:

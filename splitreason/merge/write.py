@@ -9,6 +9,7 @@ what makes merging the same parts twice a no-op.
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from splitreason.merge.checks import MergePlan, plan_merge
 from splitreason.merge.parts import MergeError, Part, ShardCopy, read_base, read_part
 from splitreason.schemas.run_manifest import RunManifest
 from splitreason.schemas.run_manifest import now as _now
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -92,6 +95,7 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     atomic_write_json(run_dir.manifest_path, manifest.to_json())
     for index, (copy, content) in sorted(new.items()):
         if copy.path.exists():
+            log.info("shard %d: %d trace(s) from %s", index, len(content.trace_ids), copy.root)
             _copy_checked(copy, content.sha256, run_dir.shard_path(index, plan.config.num_shards))
 
     # The same function a local run seals its shards with, so done.json and the totals are its own.
@@ -101,6 +105,7 @@ def write_merge(plan: MergePlan, out: Path) -> MergeResult:
     if plan.rejects or run_dir.rejects_path.exists():
         atomic_write_bytes(run_dir.rejects_path, b"".join(plan.rejects))
     result.cache_rows = _merge_caches([part.root for part in plan.parts], run_dir.cache_path)
+    log.info("merged %d cached answer(s) into %s", result.cache_rows, run_dir.cache_path)
     manifest = manifest.model_copy(update={"state": "complete" if plan.complete else "incomplete",
                                            "finished": _now(), "totals": totals})
     atomic_write_json(run_dir.manifest_path, manifest.to_json())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from splitreason.schemas.training import TrainRecord, TrainSettings
 from splitreason.train import TrainDataError, TrainingFailed
+
+log = logging.getLogger(__name__)
 
 __all__ = ["check_model", "fit_and_save", "is_main_process", "note_training", "wait_for_main"]
 
@@ -50,8 +53,10 @@ def fit_and_save(trainer, settings: TrainSettings, tokenizer, checkpoint: str | 
     started = time.monotonic()
     try:
         if checkpoint is not None and _at_last_step(checkpoint, trainer.args.max_steps):
+            log.info("%s is at the last step: loading it, nothing left to train", checkpoint)
             _restore_finished(trainer, checkpoint)
         else:
+            log.info("training %s", f"from {checkpoint}" if checkpoint else "from the start")
             trainer.train(resume_from_checkpoint=checkpoint)
     except torch.OutOfMemoryError:
         raise TrainingFailed("out of memory: lower --batch-size or --max-length, or add --gradient-checkpointing "
@@ -61,6 +66,7 @@ def fit_and_save(trainer, settings: TrainSettings, tokenizer, checkpoint: str | 
             raise TrainingFailed(f"disk full while training into {settings.out}; free space and rerun with --resume") from None
         raise
     seconds = time.monotonic() - started
+    log.info("trained for %.1f s; saving the model into %s", seconds, settings.out)
     if settings.lora_r > 0:
         trainer.accelerator.wait_for_everyone()
         if trainer.is_world_process_zero():

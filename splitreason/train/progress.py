@@ -1,15 +1,18 @@
 """What a training run shows and logs, as transformers `TrainerCallback`s (main process only):
 a rich progress bar on stderr (step, loss, tokens/s, ETA) and OUT/log.jsonl, one JSON object per
-logging step (step, epoch, loss, learning rate, tokens/s, …), appended and flushed as it goes."""
+logging step (step, epoch, loss, learning rate, tokens/s, …), appended a whole line at a time through
+io.jsonl's writer (a line cut by a kill is repaired on resume), and the same step as a --verbose line."""
 
 from __future__ import annotations
 
-import json
+import logging
 import math
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
+
+log = logging.getLogger(__name__)
 
 __all__ = ["JsonlLog", "ProgressBar"]
 
@@ -40,14 +43,22 @@ class JsonlLog(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
+        from splitreason.io.jsonl import JsonlAppender
+
         entry = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4),
                  **{key: _plain(value) for key, value in logs.items()},
                  "tokens_seen": int(state.num_input_tokens_seen or 0),
                  "tokens_per_second": round(self.rate(int(state.num_input_tokens_seen or 0)), 1),
                  "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            handle.flush()
+        with JsonlAppender(self.path) as handle:
+            handle.write(entry)
+        log.info("step %d of %d: %s", state.global_step, state.max_steps,
+                 ", ".join(f"{key} {value:.4g}" if isinstance(value, float) else f"{key} {value}"
+                           for key, value in entry.items() if key not in ("step", "time")))
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            log.info("saved checkpoint-%d in %s", state.global_step, args.output_dir)
 
 
 class ProgressBar(TrainerCallback):
