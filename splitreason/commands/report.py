@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from splitreason.commands.options import OUTPUT, AsJson, RunDirArg, result_console
-from splitreason.errors import ServiceUnavailable
+from splitreason.errors import ServiceUnavailable, one_line
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
@@ -104,5 +104,5 @@ def _read_labels(path: Path):
             first = error.errors()[0]
             detail = f"{'.'.join(map(str, first['loc'])) or 'the file'}: {first['msg']}"
         else:
-            detail = " ".join(str(error).split())[:200]
+            detail = one_line(error, 200)
         raise UsageError(f"--labels {path} is not the JSON of `splitreason evaluate labels --json` ({detail})") from None

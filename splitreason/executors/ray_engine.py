@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from splitreason.errors import one_line
 from splitreason.executors.local import prepare_run, settled_manifest, stored_settings
 from splitreason.executors.ray_parts import (
     PARTS_DIR,
@@ -220,7 +221,7 @@ def _result(ray, ref, shard: int) -> dict:
     try:
         return ray.get(ref)
     except Exception as error:  # noqa: BLE001 - a dead worker or node, after its retries
-        message = redact(" ".join(str(error).split()))[:300] or type(error).__name__
+        message = one_line(redact(str(error))) or type(error).__name__
         return {"shard": shard, "ok": False, "host": "?", "error": f"{type(error).__name__}: {message}"}
 
 

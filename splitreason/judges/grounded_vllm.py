@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from splitreason.errors import one_line
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.models.scoring import TokenScores, windows
 
@@ -32,7 +33,7 @@ class VLLMScorer:
             try:
                 self.engines.append(LLM(model=model, **engine_args))
             except Exception as error:  # vLLM raises many types while loading; all mean "cannot use it"
-                detail = " ".join(str(error).split())[:300]
+                detail = one_line(error)
                 raise JudgeUnavailable(f"judge {judge_name}: vLLM cannot load {model}: {detail}") from None
 
     def context_length(self) -> int:

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from splitreason.errors import one_line
 from splitreason.judges.base import JudgeUnavailable
 from splitreason.judges.cache import Completion, RequestCache
 from splitreason.judges.llm import LLMJudge, LLMJudgeConfig
@@ -150,7 +151,7 @@ class VLLMJudge(LLMJudge):
         try:
             self._serve(running)
         except BaseException as error:  # the engine died, or a bug here: fail every request, hang none
-            first = " ".join(str(error).split())[:300]
+            first = one_line(error)
             self._crashed = JudgeUnavailable(f"judge {self.name}: the vLLM engine stopped ({type(error).__name__}: "
                                              f"{first}); outputs so far are saved, run the same command to resume")
             for future, loop in running.values():

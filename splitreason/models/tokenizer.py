@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from splitreason.errors import one_line
 from splitreason.io.hub import require_hub_for_model
 from splitreason.models import ModelError, ModelExtraMissing
 
@@ -42,7 +43,7 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, need_offsets: bool = Fals
         else:
             tokenizer = AutoTokenizer.from_pretrained(str(path) if path.exists() else name)
     except (OSError, ValueError, KeyError, TypeError) as error:
-        detail = " ".join(str(error).split())[:300]
+        detail = one_line(error)
         raise ModelError(f"cannot load {what} {name}: {detail}") from None
     if need_offsets and not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{what} {name} has no fast version; character offsets are needed")

@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticUndefined
 
-from splitreason.errors import UsageError
+from splitreason.errors import UsageError, one_line
 
 __all__ = ["CommandSettings", "SettingsError", "TraceSelectionSettings", "load_config_file", "operational"]
 
@@ -153,4 +153,4 @@ def _one_line(error: ValidationError, command: str) -> str:
 
 
 def _first_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
+    return one_line(error, 200)

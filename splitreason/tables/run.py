@@ -46,6 +46,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from splitreason.errors import one_line
 from splitreason.io.run_dir import RunDir, RunDirError
 
 # polars allocates through jemalloc, which by default keeps freed pages for 10 s: reading a run block
@@ -500,7 +501,7 @@ class Run:
         try:
             return frame.collect(engine="streaming")
         except (pl.exceptions.PolarsError, OSError) as error:
-            first = " ".join(str(error).split())[:300]
+            first = one_line(error)
             where = f"{source} (run {self.path})" if source is not None else f"the files of run {self.path}"
             raise RunTablesError(f"cannot read {where}: {first}; were they edited by hand?") from error
 
