@@ -97,3 +97,15 @@ def test_a_run_json_that_is_not_a_manifest_is_one_line(tmp_path: Path) -> None:
     (out / "run.json").write_text(json.dumps(stored), encoding="utf-8")
     assert_one_clean_error(run_cli("annotate", "-o", out, "--limit", "1", "--no-progress"),
                            "is not a splitreason run manifest", "state")
+
+
+def test_each_invocation_keeps_its_own_settings(tmp_path: Path) -> None:
+    # A resume may change operational settings; run.json's `settings` are the latest, and every
+    # invocation says what it ran with, so the history of a run is never rewritten by its last part.
+    out = tmp_path / "out"
+    ok(run_cli("annotate", "--limit", "3", "-o", out, "--concurrency", "2", "-q"))
+    ok(run_cli("annotate", "--limit", "6", "-o", out, "--concurrency", "5", "-q"))
+    manifest = RunManifest.load(json.loads((out / "run.json").read_text()))
+    assert [entry["settings"]["concurrency"] for entry in manifest.invocations] == [2, 5]
+    assert [entry["settings"]["limit"] for entry in manifest.invocations] == [3, 6]
+    assert manifest.settings["concurrency"] == 5

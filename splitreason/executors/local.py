@@ -246,7 +246,10 @@ async def _run_locked(settings: AnnotateSettings, prepared: PreparedRun, run_dir
     log.info("sealed %d shard(s): %s; %s input reject(s)", plan.num_shards,
              ", ".join(f"{status} {count}" for status, count in totals.get("status", {}).items()) or "empty",
              totals.get("input_rejects", 0))
-    invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict()}
+    # Each invocation's own settings: run.json's `settings` are the latest, and a resume may change the
+    # operational ones (concurrency, rate, timeouts) that the fingerprint leaves free.
+    invocation = {"finished": _now(), **counts.as_dict(), "selection": plan.selection_stats.to_dict(),
+                  "settings": manifest.settings}
     if transport_stats:
         invocation["retries"] = sum(stats.retries for stats in transport_stats)
         invocation["errors"] = dict(sum((Counter(stats.errors) for stats in transport_stats), Counter()))

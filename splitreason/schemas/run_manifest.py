@@ -7,7 +7,7 @@ and `merge` alike.
       settings     the AnnotateSettings as given (JSON), so a run can be repeated (absent in runs
                    written before it was recorded)
       state        running | interrupted | failed | complete | incomplete | merging
-      invocations  one entry per invocation that finished (counts, selection, retries)
+      invocations  one entry per invocation that finished (counts, selection, retries, its settings)
       totals       what the sealed shards hold
 
 Runs written before this model existed have the same keys; they read and resume unchanged.
@@ -15,10 +15,7 @@ Runs written before this model existed have the same keys; they read and resume 
 
 from __future__ import annotations
 
-import platform
-import sys
 import time
-from importlib import metadata
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from splitreason.errors import UsageError
 from splitreason.schemas.annotate import AnnotateSettings as _S
 from splitreason.schemas.annotation import JudgeInfo
+from splitreason.schemas.provenance import package_versions
 
 __all__ = ["INPUT_SETTINGS", "RUN_FORMAT", "RunConfig", "RunConfigError", "RunManifest", "RunState",
            "check_compatible", "environment_versions", "now"]
@@ -171,13 +169,7 @@ class RunManifest(BaseModel):
 def environment_versions() -> dict[str, str]:
     from splitreason import __version__
 
-    versions = {"splitreason": __version__, "python": sys.version.split()[0], "platform": platform.platform()}
-    for package in _VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
+    return {"splitreason": __version__, **package_versions(_VERSIONED_PACKAGES, with_platform=True)}
 
 
 def now() -> str:

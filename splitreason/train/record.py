@@ -4,10 +4,10 @@ revision) and the losses read back from the trainer's log history."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from splitreason.schemas.provenance import package_versions
 
 __all__ = ["git_revision", "losses", "versions"]
 
@@ -15,13 +15,7 @@ _LIBRARIES = ("splitreason", "torch", "transformers", "trl", "peft", "accelerate
 
 
 def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": sys.version.split()[0]}
-    for name in _LIBRARIES:
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return package_versions(_LIBRARIES, missing_as_none=True)
 
 
 def git_revision() -> str | None:
