@@ -76,11 +76,28 @@ def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, .
 
 def settings_options(settings_class):  # type: ignore[no-untyped-def]
     """`opt(name, *flags, panel=..., **click_kwargs)`: a typer option whose help is the settings
-    field's description (so it is written once, in the model)."""
+    field's description and whose range is the field's bounds (`ge`/`le`/`gt`/`lt`), so both are
+    written once, in the model, and click shows the range in help and refuses a value outside it."""
     def opt(name: str, *flags: str, panel: str, **kwargs):  # type: ignore[no-untyped-def]
+        for key, value in field_range(settings_class, name).items():
+            kwargs.setdefault(key, value)
         return typer.Option(*flags, help=settings_class.help(name), rich_help_panel=panel, **kwargs)
 
     return opt
+
+
+def field_range(settings_class, name: str) -> dict:
+    """click's min/max from a settings field's inclusive bounds (`ge`/`le`). typer has no open
+    bounds: a `gt`/`lt` field is left to the model, which refuses the value in one line as well."""
+    import annotated_types
+
+    bounds: dict = {}
+    for constraint in settings_class.model_fields[name].metadata:
+        if isinstance(constraint, annotated_types.Ge):
+            bounds["min"] = constraint.ge
+        elif isinstance(constraint, annotated_types.Le):
+            bounds["max"] = constraint.le
+    return bounds
 
 
 def pick_output(output: Path | None, legacy: Path | None, default: Path | None = None) -> Path | None:
