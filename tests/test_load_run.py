@@ -176,9 +176,9 @@ def test_reviews_that_apply_nowhere_are_counted_and_said(reviewed_run: Path, tmp
         store.save(Review(trace_id=victim.trace_id, reviewer="yan", origin="ui", decision="accepted",
                           spans=[_span(long_text, len(victim.trace), len(long_text))], reviewed_at=NOW))
     run = splitreason.load_run(out)
-    assert run.skipped_reviews == {"not_in_run": 1, "unmergeable": 1}
+    assert run.skipped_reviews == {"not_in_run": 1, "spans_do_not_fit": 1}
     states = dict(run.collect(run.review_outcomes.select("trace_id", "state")).iter_rows())
-    assert states["not-in-this-run:0"] == "not_in_run" and states[victim.trace_id] == "unmergeable"
+    assert states["not-in-this-run:0"] == "not_in_run" and states[victim.trace_id] == "spans_do_not_fit"
 
     stats = ok(run_cli("stats", out, "--json"))
     assert json.loads(stats.stdout) == before  # applied nowhere

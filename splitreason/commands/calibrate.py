@@ -1,6 +1,6 @@
 """`splitreason calibrate OUT`: how the judge's confidence relates to what reviewers changed.
 
-Reading OUT (annotations, OUT/review.sqlite merged per trace, run.json) happens here; the numbers
+Reading OUT (annotations, OUT/review.sqlite reconciled per trace, run.json) happens here; the numbers
 come from splitreason/review/calibrate.py, which documents them.
 """
 
@@ -25,7 +25,7 @@ err = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 _SKIP_REASONS = {
     "not_in_run": "reviewed trace(s) not among this run's annotations, left out",
-    "unmergeable": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
+    "spans_do_not_fit": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
     "judge_failed": "reviewed trace(s) that are judge failures (never sent to review), left out",
 }
 
@@ -46,7 +46,7 @@ class ReviewedRun:
 
 
 def load_reviewed_run(out: Path) -> ReviewedRun:
-    """Annotations of OUT and whether the merged reviews changed each reviewed trace (the run's
+    """Annotations of OUT and whether the reconciled reviews changed each reviewed trace (the run's
     polars frames, tables/run.py: reviews reconciled there, once)."""
     import polars as pl
 
@@ -63,7 +63,7 @@ def load_reviewed_run(out: Path) -> ReviewedRun:
     outcomes = loaded.collect(loaded.review_outcomes.select("trace_id", "state", "changed"))
     if not outcomes.height:
         raise CalibrateError(f"{out / 'review.sqlite'} holds no reviews; {hint}")
-    changed = dict(outcomes.filter(pl.col("state") == "merged").select("trace_id", "changed").iter_rows())
+    changed = dict(outcomes.filter(pl.col("state") == "applied").select("trace_id", "changed").iter_rows())
     if not changed:
         raise CalibrateError(f"none of the {outcomes.height} reviewed traces in {out / 'review.sqlite'} belongs to "
                              "this run's annotations; were the reviews made for another run?")

@@ -9,7 +9,7 @@
 
 Human review wins over the judge: a trace people reviewed is exported with the merged reviewed
 spans whatever the judge's status was, a trace they rejected is left out, and every row's
-metadata says whether it was reviewed (see review/reconcile.py for how several reviewers merge).
+metadata says whether it was reviewed (see review/reconcile.py for how several reviewers' reviews are reconciled).
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ class ExportSummary:
 def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,
                    statuses: frozenset[str] = frozenset({"accepted"})) -> list | None:
     """The spans this trace is exported with, or None when it is left out: human review wins (a
-    trace rejected in review is left out, a reviewed one keeps the merged reviewed spans whatever
+    trace rejected in review is left out, a reviewed one keeps the reconciled reviewed spans whatever
     its status); an unreviewed trace is exported with the judge's spans when its status is in
     `statuses`. `splitreason report` counts the offload share by the same rule."""
     if outcome is not None:
@@ -116,8 +116,8 @@ def write_export(
 ) -> ExportSummary:
     """Write the export atomically: a crash leaves the previous file, never half a file.
 
-    `records`: each annotation with its merged review outcome or None (tables/run.py
-    `Run.iter_with_outcomes`): reviewed traces are exported with their merged reviewed spans
+    `records`: each annotation with its reconciled review outcome or None (tables/run.py
+    `Run.iter_with_outcomes`): reviewed traces are exported with their reconciled reviewed spans
     whatever their status, or left out when the reviewers rejected them.
     """
     summary = ExportSummary()

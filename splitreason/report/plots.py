@@ -141,7 +141,7 @@ def review(waiting: int, decisions: Mapping[str, int], judge_agreement: Sequence
             ("rejected", decisions.get("rejected", 0), STATUS_COLORS["rejected"])]
     axes[0].bar([name for name, _, _ in bars], [n for _, n, _ in bars], color=[c for _, _, c in bars])
     axes[0].set_ylabel("traces")
-    axes[0].set_title("review progress (merged decision)", fontsize=10)
+    axes[0].set_title("review progress (reconciled decision)", fontsize=10)
     _counts(axes[0].yaxis)
     if judge_agreement:
         axes[1].hist(judge_agreement, bins=10, range=(0, 1), color=ACCENT)

@@ -95,7 +95,7 @@ def add_block(stats: RunStats, block: pl.DataFrame) -> None:
         judge_usage.completion_tokens += completion
         judge_usage.per_trace.extend(per_trace_tokens)
 
-    # Human review: the merged outcome of each reviewed trace (tables/run.py review_outcomes).
+    # Human review: the reconciled outcome of each reviewed trace (tables/run.py review_outcomes).
     review = stats.review
     review.waiting += block.filter((pl.col("status") == "review") & ~pl.col("reviewed")).height
     reviewed = block.select("reviewed", "review_decision", "review_changed", "reviewers", "review_decision_agreement",
@@ -129,7 +129,7 @@ def run_stats(run: Run, *, with_offload: bool = False, on_block: Callable[[pl.Da
 
 def exported_chars(statuses: frozenset[str] = frozenset({"accepted"})):
     """Characters inside the spans a trace is exported with, null when it is left out: the rule of
-    exports/sft.py `exported_spans` on the frame's columns (a merged review wins: rejected is left
+    exports/sft.py `exported_spans` on the frame's columns (a reconciled review wins: rejected is left
     out, accepted keeps the reviewed spans whatever the status; else the judge's spans when the
     status is in `statuses`)."""
     import polars as pl

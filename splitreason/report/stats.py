@@ -23,7 +23,7 @@ class ReviewStats:
 
     waiting: int = 0  # status review, nobody has decided yet
     reviewed: int = 0  # traces with at least one decision (any status)
-    decisions: Counter = field(default_factory=Counter)  # merged decision per reviewed trace
+    decisions: Counter = field(default_factory=Counter)  # reconciled decision per reviewed trace
     changed: int = 0
     reviewers: Counter = field(default_factory=Counter)  # decisions per reviewer
     judge_agreement: list[float] = field(default_factory=list)  # accepted traces: reviewed vs judge spans

@@ -10,28 +10,28 @@ the annotation files are scanned with only the columns a query selects (the trac
 held for a query that does not ask for it). The commands read big runs without holding them:
 `Run.iter_annotation_blocks(columns)` gives the annotations frame in blocks of whole lines
 (stats, report), `Run.read_annotations(columns)` those blocks' few columns together (calibrate),
-and `Run.iter_with_outcomes()` each validated record with its merged review outcome (export, whose
+and `Run.iter_with_outcomes()` each validated record with its reconciled review outcome (export, whose
 rows are the records' exact text).
 
 Frames (every column is listed in the `*_COLUMNS` tables below, with its dtype and meaning;
 `Run.describe()` prints them):
 
 - `annotations`: one row per annotated trace, in file order (shard by shard), with the judge's
-  numbers and, where people reviewed the trace, the merged review outcome (`review_*` columns).
+  numbers and, where people reviewed the trace, the reconciled review outcome (`review_*` columns).
 - `spans`: one row per span the judge marked (offsets are Python code points, end exclusive).
 - `rejects`: one row per input row that could not become a trace (OUT/rejects.jsonl).
 - `reviews`: one row per stored review decision (OUT/review.sqlite): reviewer, path, decision.
-- `review_outcomes`: one row per reviewed trace id: the reviews merged by the policy of
-  review/reconcile.py (`state` says whether it applies to this run: `merged`, `not_in_run` or
-  `unmergeable`; only `merged` outcomes reach the `review_*` columns of `annotations`).
+- `review_outcomes`: one row per reviewed trace id: the reviews reconciled by the policy of
+  review/reconcile.py (`state` says whether it applies to this run: `applied`, `not_in_run` or
+  `spans_do_not_fit`; only `applied` outcomes reach the `review_*` columns of `annotations`).
 - `exclusions`: one row per trace `splitreason curate` removed before the run (CURATED/
   exclusions.jsonl), found as the report finds the curation: `curation=DIR`, else the run's input
   when it holds a curate.json; empty when there is none.
 - `manifest`: OUT/run.json as a dict ({} for a directory without one).
 
 Reviews are applied in one place (`review_outcomes`, with review/reconcile.py's policy): export
-writes the merged spans of a trace whose outcome is `merged`, stats and the report count them,
-calibrate compares them with the judge. A review that is `not_in_run` or `unmergeable` (its
+writes the reconciled spans of a trace whose outcome is `applied`, stats and the report count them,
+calibrate compares them with the judge. A review that is `not_in_run` or `spans_do_not_fit` (its
 spans do not fit this run's trace: reviewed against another version) is applied nowhere and
 counted in `Run.skipped_reviews`, which each command reports.
 """
@@ -91,15 +91,15 @@ ANNOTATIONS_COLUMNS: dict[str, tuple[str, str]] = {
     "agreement": ("f64", "Mean pairwise character F1 between samples/judges (null for one sample)."),
     "samples": ("u32", "Judge samples kept (0 for one sample)."),
     "spans": ("list[struct[6]]", "The judge's spans: start, end, text, score, reason, match."),
-    "reviewed": ("bool", "People reviewed the trace and their outcome applies (review_outcomes state merged)."),
-    "review_decision": ("str", "accepted or rejected: the merged decision (null when not reviewed)."),
+    "reviewed": ("bool", "People reviewed the trace and their outcome applies (review_outcomes state applied)."),
+    "review_decision": ("str", "accepted or rejected: the reconciled decision (null when not reviewed)."),
     "review_changed": ("bool", "The reviewed outcome differs from the judge (rejected, or other spans)."),
     "reviewers": ("list[str]", "Everyone whose review counted, sorted (null when not reviewed)."),
-    "review_decision_agreement": ("f64", "Share of reviewers who made the merged decision."),
+    "review_decision_agreement": ("f64", "Share of reviewers who made the reconciled decision."),
     "review_span_agreement": ("f64", "Mean pairwise character F1 of accepting reviewers (null with < 2)."),
-    "review_judge_agreement": ("f64", "Character F1 of the merged spans against the judge's."),
-    "review_spans": ("list[struct[3]]", "The merged reviewed spans: start, end, text (null when not reviewed)."),
-    "review_span_chars": ("i64", "Characters inside the merged reviewed spans."),
+    "review_judge_agreement": ("f64", "Character F1 of the reconciled spans against the judge's."),
+    "review_spans": ("list[struct[3]]", "The reconciled reviewed spans: start, end, text (null when not reviewed)."),
+    "review_span_chars": ("i64", "Characters inside the reconciled reviewed spans."),
 }
 SPANS_COLUMNS: dict[str, tuple[str, str]] = {
     "trace_id": ("str", "The trace the span belongs to."),
@@ -135,16 +135,16 @@ REVIEWS_COLUMNS: dict[str, tuple[str, str]] = {
 }
 REVIEW_OUTCOMES_COLUMNS: dict[str, tuple[str, str]] = {
     "trace_id": ("str", "The reviewed trace."),
-    "state": ("str", "merged (applies to this run), not_in_run, or unmergeable (spans outside the run's trace)."),
+    "state": ("str", "applied (applies to this run), not_in_run, or spans_do_not_fit (spans outside the run's trace)."),
     "reviews": ("u32", "Stored reviews of the trace (all paths, all reviewers)."),
-    "decision": ("str", "Merged decision (null unless merged)."),
+    "decision": ("str", "Reconciled decision (null unless applied)."),
     "changed": ("bool", "Differs from the judge: rejected, or other spans."),
     "reviewers": ("list[str]", "Everyone whose review counted, sorted."),
-    "decision_agreement": ("f64", "Share of reviewers who made the merged decision."),
+    "decision_agreement": ("f64", "Share of reviewers who made the reconciled decision."),
     "span_agreement": ("f64", "Mean pairwise character F1 of accepting reviewers' spans (null with < 2)."),
-    "judge_agreement": ("f64", "Character F1 of the merged spans against the judge's."),
-    "spans": ("list[struct[3]]", "The merged spans: start, end, text."),
-    "span_chars": ("i64", "Characters inside the merged spans."),
+    "judge_agreement": ("f64", "Character F1 of the reconciled spans against the judge's."),
+    "spans": ("list[struct[3]]", "The reconciled spans: start, end, text."),
+    "span_chars": ("i64", "Characters inside the reconciled spans."),
 }
 EXCLUSIONS_COLUMNS: dict[str, tuple[str, str]] = {
     "trace_id": ("str", "The removed trace."),
@@ -166,7 +166,7 @@ FRAME_COLUMNS = {"annotations": ANNOTATIONS_COLUMNS, "spans": SPANS_COLUMNS, "re
 # Why a review applies nowhere (Run.skipped_reviews), as the commands warn about it.
 SKIPPED_REVIEWS = {
     "not_in_run": "reviewed trace(s) not among this run's annotations, left out",
-    "unmergeable": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
+    "spans_do_not_fit": "reviewed trace(s) with spans that do not fit the run's trace text, left out",
 }
 
 
@@ -304,7 +304,7 @@ class Run:
             completion_tokens=pl.col("usage").struct.field("completion_tokens"),
             agreement="agreement", samples=pl.col("samples").list.len(), spans="spans",
         )
-        outcomes = self.review_outcomes.filter(pl.col("state") == "merged").select(
+        outcomes = self.review_outcomes.filter(pl.col("state") == "applied").select(
             "trace_id", reviewed=pl.lit(True), review_decision="decision", review_changed="changed",
             reviewers="reviewers", review_decision_agreement="decision_agreement",
             review_span_agreement="span_agreement", review_judge_agreement="judge_agreement",
@@ -362,8 +362,8 @@ class Run:
 
         rows = []
         for trace_id, reviews in self._stored_reviews.items():
-            outcome = self._merged.outcomes.get(trace_id)
-            state = "merged" if outcome is not None else self._merged.problems[trace_id]
+            outcome = self._reconciled.outcomes.get(trace_id)
+            state = "applied" if outcome is not None else self._reconciled.problems[trace_id]
             rows.append({
                 "trace_id": trace_id, "state": state, "reviews": len(reviews),
                 "decision": outcome.decision if outcome else None, "changed": outcome.changed if outcome else None,
@@ -380,7 +380,7 @@ class Run:
                   "span_chars": pl.Int64}
         return pl.DataFrame(rows, schema=schema)
 
-    # -- reviews, merged once ----------------------------------------------------------------
+    # -- reviews, reconciled once ----------------------------------------------------------------
     @property
     def has_review_store(self) -> bool:
         from splitreason.review.store import ReviewStore
@@ -397,7 +397,7 @@ class Run:
             return store.reviews_by_trace()
 
     @cached_property
-    def _merged(self) -> _MergedReviews:
+    def _reconciled(self) -> _ReconciledReviews:
         """Each reviewed trace's outcome by review/reconcile.py's policy, against this run's trace text
         (one scan that keeps only the reviewed traces)."""
         import polars as pl
@@ -405,9 +405,9 @@ class Run:
         from splitreason.review.reconcile import reconcile_reviews
 
         grouped = self._stored_reviews
-        merged = _MergedReviews()
+        reconciled = _ReconciledReviews()
         if not grouped:
-            return merged
+            return reconciled
         wanted = list(grouped)
         text: dict[str, str] = {}
         for path in self.shard_files:
@@ -419,50 +419,50 @@ class Run:
                     text.setdefault(trace_id, trace)  # the first record of an id, as a reader of the files meets it
         for trace_id, reviews in grouped.items():
             if trace_id not in text:
-                merged.problems[trace_id] = "not_in_run"
+                reconciled.problems[trace_id] = "not_in_run"
                 continue
             try:
-                merged.outcomes[trace_id] = reconcile_reviews(text[trace_id], reviews)
+                reconciled.outcomes[trace_id] = reconcile_reviews(text[trace_id], reviews)
             except ValueError:  # spans that do not fit this trace: reviewed against another version of it
-                merged.problems[trace_id] = "unmergeable"
-        return merged
+                reconciled.problems[trace_id] = "spans_do_not_fit"
+        return reconciled
 
     def iter_with_outcomes(self) -> Iterator[tuple[Annotation, ReviewOutcome | None]]:
-        """Each annotation record (validated, as export writes it) with its merged review outcome
-        (None when not reviewed, or when its review applies nowhere), merged against the record's own
+        """Each annotation record (validated, as export writes it) with its reconciled review outcome
+        (None when not reviewed, or when its review applies nowhere), reconciled against the record's own
         trace as it is read, by the same rule as `review_outcomes`: no second pass over the files.
         Once the iteration ends, `skipped_reviews`, `review_warnings()` and `outcomes_by_trace()`
         know every review without reading again."""
         from splitreason.review.reconcile import reconcile_reviews
 
-        if "_merged" in self.__dict__:  # already merged (a frame was read): reuse it
+        if "_reconciled" in self.__dict__:  # already reconciled (a frame was read): reuse it
             for annotation in self.iter_annotations():
-                yield annotation, self._merged.outcomes.get(annotation.trace_id)
+                yield annotation, self._reconciled.outcomes.get(annotation.trace_id)
             return
         grouped = self._stored_reviews
-        merged = _MergedReviews()
+        reconciled = _ReconciledReviews()
         for annotation in self.iter_annotations():
             trace_id = annotation.trace_id
             reviews = grouped.get(trace_id)
-            if reviews and trace_id not in merged.outcomes and trace_id not in merged.problems:
-                try:  # the first record of an id, as `_merged` does
-                    merged.outcomes[trace_id] = reconcile_reviews(annotation.trace, reviews)
+            if reviews and trace_id not in reconciled.outcomes and trace_id not in reconciled.problems:
+                try:  # the first record of an id, as `_reconciled` does
+                    reconciled.outcomes[trace_id] = reconcile_reviews(annotation.trace, reviews)
                 except ValueError:  # spans that do not fit this trace: reviewed against another version of it
-                    merged.problems[trace_id] = "unmergeable"
-            yield annotation, merged.outcomes.get(trace_id)
+                    reconciled.problems[trace_id] = "spans_do_not_fit"
+            yield annotation, reconciled.outcomes.get(trace_id)
         for trace_id in grouped:
-            if trace_id not in merged.outcomes and trace_id not in merged.problems:
-                merged.problems[trace_id] = "not_in_run"
-        self.__dict__["_merged"] = merged  # what the cached property would have computed
+            if trace_id not in reconciled.outcomes and trace_id not in reconciled.problems:
+                reconciled.problems[trace_id] = "not_in_run"
+        self.__dict__["_reconciled"] = reconciled  # what the cached property would have computed
 
     def outcomes_by_trace(self) -> dict[str, ReviewOutcome]:
-        """The merged review outcome of each reviewed trace of this run (state merged)."""
-        return dict(self._merged.outcomes)
+        """The reconciled review outcome of each reviewed trace of this run (state applied)."""
+        return dict(self._reconciled.outcomes)
 
     @property
     def skipped_reviews(self) -> dict[str, int]:
-        """Reviewed trace ids whose reviews apply nowhere, by reason (not_in_run, unmergeable)."""
-        problems = list(self._merged.problems.values())
+        """Reviewed trace ids whose reviews apply nowhere, by reason (not_in_run, spans_do_not_fit)."""
+        problems = list(self._reconciled.problems.values())
         return {reason: problems.count(reason) for reason in SKIPPED_REVIEWS if reason in problems}
 
     def review_warnings(self) -> list[str]:
@@ -515,9 +515,9 @@ class Run:
 
 
 @dataclass
-class _MergedReviews:
+class _ReconciledReviews:
     outcomes: dict[str, ReviewOutcome] = field(default_factory=dict)
-    problems: dict[str, str] = field(default_factory=dict)  # trace id -> not_in_run / unmergeable
+    problems: dict[str, str] = field(default_factory=dict)  # trace id -> not_in_run / spans_do_not_fit
 
 
 def find_curation_dir(config: Mapping[str, Any], explicit: Path | None = None) -> Path | None:
