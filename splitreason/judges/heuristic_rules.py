@@ -280,14 +280,35 @@ def score_steps(
 ) -> tuple[list[float], list[list[float]]]:
     """Score every step. Returns the scores and, for each feature of _FEATURE_NAMES, the list
     of every step's (factor-weighted) contribution, from which the reasons are written."""
-    starts, ends, link = steps.starts, steps.ends, steps.link
+    starts, ends = steps.starts, steps.ends
     s = settings
-    min_chars = s.min_span_chars
-    n = len(starts)
-    zero = [0.0] * n
     spans = list(zip(starts, ends))
+    f_dense, f_tex, f_chain = _computation(text, view, lo, hi, spans, s)
+    scores = [a + b + c for a, b, c in zip(f_dense, f_tex, f_chain)]
+    # A blank before the lower-cased thinking part, so that a cue at its very start has one too.
+    low = b" " + view[lo:hi].translate(_CUE_VIEW)
+    cues = _cue_counts(low, lo, starts, ends)
+    f_reflect, f_context, f_case, f_manip, factors, strong = _cue_features(cues, steps, f_dense, f_tex, scores, s)
+    if problem_tokens:
+        _restatement(factors, strong, low, lo, hi, starts, ends, problem_tokens, s)
 
-    # Computation: classify every character in C, then three counts per step.
+    features = [f_reflect, f_context, f_dense, f_tex, f_chain, f_case, f_manip]
+    for i, factor in factors.items():
+        scores[i] *= factor
+        for values in features:
+            values[i] *= factor
+    # Steps shorter than min_span_chars (only in a thinking part that short) are never chosen.
+    if min(map(sub, ends, starts)) < s.min_span_chars:
+        for i, (start, end) in enumerate(spans):
+            if end - start < s.min_span_chars:
+                scores[i] = 0.0
+    return scores, features
+
+
+def _computation(text: str, view: bytes, lo: int, hi: int, spans: list[tuple[int, int]],
+                 s: HeuristicSettings) -> tuple[list[float], list[float], list[float]]:
+    """Dense operators, TeX and chained equalities per step: every character classified in C, then
+    three counts per step."""
     marked = _TEX_BACKSLASH.sub(_TEX_MARK, view).replace(b"^{", b"^\x03").replace(b"_{", b"_\x03")
     classes: bytes | bytearray = marked.translate(_CLASS)
     if view.count(63) != text.count("?"):  # characters beyond Latin-1: add their operators
@@ -295,19 +316,20 @@ def score_steps(
         for m in _UNICODE_OPS.finditer(text, lo, hi):
             classes[m.start()] = 1
     count = classes.count
-    n_ops = [count(1, s, e) for s, e in spans]
-    n_eq = [count(2, s, e) for s, e in spans]
-    n_tex = [count(3, s, e) for s, e in spans]
+    n_ops = [count(1, start, end) for start, end in spans]
+    n_eq = [count(2, start, end) for start, end in spans]
+    n_tex = [count(3, start, end) for start, end in spans]
     floor = s.density_floor
-    norms = [e - s if e - s > floor else floor for s, e in spans]
+    norms = [end - start if end - start > floor else floor for start, end in spans]
     f_dense = [s.dense * (a + q) / m for a, q, m in zip(n_ops, n_eq, norms)]
     f_tex = [s.tex * x / m for x, m in zip(n_tex, norms)]
     f_chain = [s.chain * (q - 1 if q < 5 else 4) if q > 1 else 0.0 for q in n_eq]
-    scores = [a + b + c for a, b, c in zip(f_dense, f_tex, f_chain)]
+    return f_dense, f_tex, f_chain
 
-    # Cues: one scan over the lower-cased view of the thinking part, padded with a blank so that
-    # a cue at its very start has one too (then match.start() is the cue's offset from lo).
-    low = b" " + view[lo:hi].translate(_CUE_VIEW)
+
+def _cue_counts(low: bytes, lo: int, starts: list[int], ends: list[int]) -> dict[int, list[int]]:
+    """Cue counts per kind, for each step holding a cue: one scan over `low` (the thinking part,
+    lower-cased, after one blank: match.start() is the cue's offset from lo)."""
     cues: dict[int, list[int]] = {}
     kind_of = _CUE_KIND_CACHE.get
     for at, cue in [(m.start(), m.group()) for m in _CUE_SCAN.finditer(low)]:
@@ -321,11 +343,16 @@ def score_steps(
             if counts is None:
                 counts = cues[k] = [0] * len(_CUE_KINDS)
             counts[kind] += 1
+    return cues
 
-    f_reflect = zero.copy()
-    f_context = zero.copy()
-    f_case = zero.copy()
-    f_manip = zero.copy()
+
+def _cue_features(cues: dict[int, list[int]], steps: Steps, f_dense: list[float], f_tex: list[float],
+                  scores: list[float], s: HeuristicSettings):
+    """Reflection, context after a reflection, case analysis and manipulation, added to `scores`;
+    the factors of filler and summary steps; the steps with a strong reflection cue."""
+    n = len(scores)
+    link = steps.link
+    f_reflect, f_context, f_case, f_manip = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
     factors: dict[int, float] = {}
     strong: set[int] = set()  # steps with a strong reflection cue: never filler or restatement
     for i, counts in cues.items():
@@ -344,28 +371,19 @@ def score_steps(
             strong.add(i)
         elif fil or summ:  # "Hmm, let me think" is still filler
             factors[i] = (s.filler_factor if fil else 1.0) * (s.summary_factor if summ else 1.0)
+    return f_reflect, f_context, f_case, f_manip, factors, strong
 
-    # Restatement: early steps that mostly use the problem's own words.
-    if problem_tokens:
-        window = max(int((hi - lo) * s.restate_window_share), s.restate_window_chars)
-        for i in range(bisect_right(starts, lo + window)):
-            if i in strong:
-                continue
-            toks = _tokens(low, starts[i] - lo + 1, ends[i] - lo + 1)
-            if len(toks) >= s.restate_min_tokens and len(toks & problem_tokens) >= s.restate_share * len(toks):
-                factors[i] = factors.get(i, 1.0) * s.restate_factor
 
-    features = [f_reflect, f_context, f_dense, f_tex, f_chain, f_case, f_manip]
-    for i, factor in factors.items():
-        scores[i] *= factor
-        for values in features:
-            values[i] *= factor
-    # Steps shorter than min_chars (only in a thinking part that short) are never chosen.
-    if min(map(sub, ends, starts)) < min_chars:
-        for i, (start, end) in enumerate(spans):
-            if end - start < min_chars:
-                scores[i] = 0.0
-    return scores, features
+def _restatement(factors: dict[int, float], strong: set[int], low: bytes, lo: int, hi: int, starts: list[int],
+                 ends: list[int], problem_tokens: frozenset[bytes], s: HeuristicSettings) -> None:
+    """Early steps that mostly use the problem's own words get the restatement factor."""
+    window = max(int((hi - lo) * s.restate_window_share), s.restate_window_chars)
+    for i in range(bisect_right(starts, lo + window)):
+        if i in strong:
+            continue
+        toks = _tokens(low, starts[i] - lo + 1, ends[i] - lo + 1)
+        if len(toks) >= s.restate_min_tokens and len(toks & problem_tokens) >= s.restate_share * len(toks):
+            factors[i] = factors.get(i, 1.0) * s.restate_factor
 
 
 def reason_for(features: list[list[float]], first: int, last: int) -> str:

@@ -92,7 +92,15 @@ def segment(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> Step
     Steps never contain a think tag and never start or end on whitespace. A piece longer than
     max_chars is cut at whitespace (a single token longer than that stays whole and is never
     chosen); pieces shorter than min_chars join the next piece (or the previous one)."""
-    # Stray tags inside the thinking part are barriers.
+    ps, pe, brk = _pieces(text, lo, hi)
+    if ps and max(map(sub, pe, ps)) > max_chars:
+        ps, pe, brk = _cut_oversized(text, ps, pe, brk, max_chars)
+    return _join_short(text, ps, pe, brk, max_chars, min_chars)
+
+
+def _pieces(text: str, lo: int, hi: int) -> tuple[list[int], list[int], bytearray]:
+    """Atomic pieces (display-math blocks and sentences) as starts, ends and a barrier flag per
+    piece (1 where a region between stray think tags begins: steps never cross a tag)."""
     regions = []
     pos = lo
     if text.find(THINK_OPEN, lo, hi) >= 0 or text.find(THINK_CLOSE, lo, hi) >= 0:
@@ -101,7 +109,6 @@ def segment(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> Step
             pos = m.end()
     regions.append((pos, hi))
 
-    # Atomic pieces: display-math blocks and sentences.
     pieces: list[tuple[int, int]] = []
     barriers = []  # index of the first piece of each region
     sentences = _SENTENCE.finditer
@@ -115,46 +122,49 @@ def segment(text: str, lo: int, hi: int, max_chars: int, min_chars: int) -> Step
             cursor = d_end
         if cursor < r_hi:
             pieces.extend([m.span() for m in sentences(text, cursor, r_hi)])
-    n = len(pieces)
-    ps = [p[0] for p in pieces]
-    pe = [p[1] for p in pieces]
-    brk = bytearray(n + 1)
+    brk = bytearray(len(pieces) + 1)
     for k in barriers:
         brk[k] = 1
+    return [p[0] for p in pieces], [p[1] for p in pieces], brk
 
-    # Oversized pieces are cut at whitespace into chunks of at most max_chars.
-    if n and max(map(sub, pe, ps)) > max_chars:
-        ps2: list[int] = []
-        pe2: list[int] = []
-        brk2 = bytearray()
-        for s, e, b in zip(ps, pe, brk):
-            if e - s <= max_chars:
-                ps2.append(s)
-                pe2.append(e)
-                brk2.append(b)
-                continue
-            cs = ce = -1
-            for m in _NONSPACE_RUN.finditer(text, s, e):
-                ts, te = m.span()
-                if cs < 0:
-                    cs, ce = ts, te
-                elif te - cs <= max_chars:
-                    ce = te
-                else:
-                    ps2.append(cs)
-                    pe2.append(ce)
-                    brk2.append(b)
-                    b = 0
-                    cs, ce = ts, te
-            ps2.append(cs)
-            pe2.append(ce)
+
+def _cut_oversized(text: str, ps: list[int], pe: list[int], brk: bytearray,
+                   max_chars: int) -> tuple[list[int], list[int], bytearray]:
+    """Pieces longer than max_chars cut at whitespace into chunks of at most max_chars (the first
+    chunk keeps the piece's barrier flag)."""
+    ps2: list[int] = []
+    pe2: list[int] = []
+    brk2 = bytearray()
+    for s, e, b in zip(ps, pe, brk):
+        if e - s <= max_chars:
+            ps2.append(s)
+            pe2.append(e)
             brk2.append(b)
-        ps, pe, n = ps2, pe2, len(ps2)
-        brk = brk2 + b"\x00"
+            continue
+        cs = ce = -1
+        for m in _NONSPACE_RUN.finditer(text, s, e):
+            ts, te = m.span()
+            if cs < 0:
+                cs, ce = ts, te
+            elif te - cs <= max_chars:
+                ce = te
+            else:
+                ps2.append(cs)
+                pe2.append(ce)
+                brk2.append(b)
+                b = 0
+                cs, ce = ts, te
+        ps2.append(cs)
+        pe2.append(ce)
+        brk2.append(b)
+    return ps2, pe2, brk2 + b"\x00"
 
-    # Short pieces join their neighbours: the next pieces of the same paragraph first (so
-    # "Wait." goes with the re-computation after it), else the previous step of the same
-    # paragraph, else across a paragraph break (a blank line), next first.
+
+def _join_short(text: str, ps: list[int], pe: list[int], brk: bytearray, max_chars: int, min_chars: int) -> Steps:
+    """Short pieces join their neighbours: the next pieces of the same paragraph first (so "Wait."
+    goes with the re-computation after it), else the previous step of the same paragraph, else
+    across a paragraph break (a blank line), next first."""
+    n = len(ps)
     starts: list[int] = []
     ends: list[int] = []
     link = bytearray()
