@@ -28,10 +28,10 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(*args: str | os.PathLike, timeout: float = 120, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> subprocess.CompletedProcess:
+            cwd: Path | None = None, python_flags: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run `splitreason ARGS` in a fresh interpreter; stdout and stderr are captured as text."""
-    return subprocess.run([sys.executable, "-m", "splitreason.cli", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env or cli_env(), cwd=cwd or REPO)
+    return subprocess.run([sys.executable, *python_flags, "-m", "splitreason.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, env=env or cli_env(), cwd=cwd or REPO)
 
 
 def cli_command(*args: str | os.PathLike) -> list[str]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,14 +137,13 @@ def make_offload_export(root: Path) -> OffloadExport:
 
 def run_cli(*args, timeout: float = 600, env: dict | None = None, python_flags: Sequence[str] = ()
             ) -> subprocess.CompletedProcess:
-    """`python -m splitreason.cli ARGS` in tests/helpers.py's environment, with one torch thread:
+    """tests/helpers.py's `run_cli` for model commands: a longer timeout and one torch thread:
     on a shared 2-core machine two OpenMP threads spin against the other tests' processes and a
     training step takes 20 times longer (measured: 0.18 s against 3.4 s)."""
-    from tests.helpers import REPO, cli_env
+    from tests import helpers
 
-    return subprocess.run([sys.executable, *python_flags, "-m", "splitreason.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env=cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", **(env or {})))
+    return helpers.run_cli(*args, timeout=timeout, python_flags=tuple(python_flags),
+                           env=helpers.cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", **(env or {})))
 
 
 def train_tagged_model(out: Path, data: Path, base: Path, *extra: str) -> Path:

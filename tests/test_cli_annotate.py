@@ -16,6 +16,7 @@ from tests.helpers import (
     annotations,
     assert_one_clean_error,
     cli_env,
+    free_port,
     ok,
     openr1_record,
     read_jsonl,
@@ -230,11 +231,7 @@ def test_out_that_is_a_file_and_bad_policy_are_clear_errors(tmp_path: Path, writ
 
 
 def test_unreachable_judge_is_a_clear_error_and_writes_nothing(tmp_path: Path, write_jsonl) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port with nothing listening
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens on it
     source = write_jsonl("in.jsonl", rows_of(2))
     out = tmp_path / "out"
     result = run_cli("annotate", source, "-o", out, "--no-progress", "--judge", "openai:m",
