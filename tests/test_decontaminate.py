@@ -152,3 +152,16 @@ def test_numbers_are_read_whole_and_lists_stay_lists():
     assert judgement.best.missing_numbers == ["10000"]
     listed = rule.judge("Find the mean of the numbers $1, 2, 4$ and the median of the numbers $4, 5, 6, 7$.")
     assert listed.verdict == "near_match" and listed.best.missing_numbers == ["3"]
+
+
+def test_a_very_short_evaluation_problem_is_caught_whole_and_only_whole():
+    evals = [EvalProblem("fact", "Compute $7!$."), *EVAL]  # EVAL holds "Find $x$." (tiny)
+    rule = SpecificRule([EvalSet("math", "math.jsonl", evals)])
+    for copy in ("Compute $7!$.", "compute \\( 7! \\)", "Problem 4. Compute $7!$. Put your final answer in a box."):
+        judgement = rule.judge(copy)
+        assert (judgement.verdict, judgement.remove, judgement.best.rule) == ("contaminated", True, "exact"), copy
+        assert judgement.best.eval_id == "fact" and judgement.best.eval_numbers == ["7"]
+    assert rule.judge("Find $x$").best.eval_id == "tiny"
+    for other in ("Compute $7$.", "Compute $8!$.", "Compute $7!$ and $8!$.", "Find $x$ and $y$."):
+        assert rule.judge(other).verdict is None, other  # another problem, or a phrase inside one
+    assert rule.too_short["math"] == 2  # still counted: the report says how many were matched whole only

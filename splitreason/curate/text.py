@@ -121,6 +121,16 @@ def strip_instructions(text: str) -> str:
     return _LABEL.sub("", " ".join(kept), count=1)  # "Solve the following. Problem 3. ..." has a label inside
 
 
+def short_problem_key(text: str) -> str:
+    """A very short problem whole, as `math_words` reads it but with its signs kept ("compute 7 !"
+    is not "compute 7"): the text without answer instructions, tokens joined by single spaces, a
+    closing full stop, question mark, colon or comma left out ("!" is a factorial as often as not)."""
+    tokens = _TOKEN.findall(strip_instructions(text))
+    while tokens and tokens[-1] in ".?;:,":
+        tokens.pop()
+    return " ".join(tokens)
+
+
 def math_words(text: str) -> list[str]:
     """Words of the problem without answer instructions; digit runs are words of their own."""
     return _MATH_WORD.findall(strip_instructions(text))

@@ -75,7 +75,7 @@ class EvalSet(_Model):
     name: str
     source: str
     problems: int
-    too_short: int = 0  # problems too short to match
+    too_short: int = 0  # problems too short for n-grams, matched whole only
 
 
 class EvalSetResult(_Model):
