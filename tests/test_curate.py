@@ -165,6 +165,10 @@ def test_decontamination_explains_every_decision(tmp_path, decontamination_input
     assert x["eval_sets"][0]["too_short"] == 1  # "Find $x$."
     assert [e["uuid"] for e in x["examples"]] == ["leak"] and [e["uuid"] for e in x["near_match_examples"]] == ["near"]
     assert "1 near matches (same wording, other numbers), 1 kept" in " ".join(result.stderr.split())
+    # 20 input problems are a thin sample of stock phrasing: said once on stderr and kept in curate.json
+    assert len(x["warnings"]) == 1 and x["warnings"][0].startswith("stock phrasing was learned from 20 distinct")
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: {x['warnings'][0]}"] and "2,000" in warned[0]
 
     strict = tmp_path / "strict"
     ok(run_cli("curate", source, "-o", strict, "--eval-set", evals, "--strict", "--no-near-dedup", "--no-progress"))

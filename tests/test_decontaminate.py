@@ -165,3 +165,10 @@ def test_a_very_short_evaluation_problem_is_caught_whole_and_only_whole():
     for other in ("Compute $7$.", "Compute $8!$.", "Compute $7!$ and $8!$.", "Find $x$ and $y$."):
         assert rule.judge(other).verdict is None, other  # another problem, or a phrase inside one
     assert rule.too_short["math"] == 2  # still counted: the report says how many were matched whole only
+
+
+def test_a_thin_corpus_sample_is_warned_about():
+    assert "from 17 distinct input problems" in Boilerplate(corpus_sampled=17).thin_sample_warning()
+    assert Boilerplate(corpus_sampled=2000).thin_sample_warning() is None
+    rule = SpecificRule([EvalSet("aime", "aime.jsonl", EVAL)])
+    assert len(rule.summary()["warnings"]) == 1  # no sample at all (--boilerplate-sample 0)

@@ -158,6 +158,8 @@ def _print_summary(summary: dict, out: Path) -> None:
         console.print("not decontaminated: no --eval-set given (e.g. --eval-set aime24 --eval-set math500)")
     else:
         console.print(decontamination_line(decontamination), highlight=False)
+        for warning in decontamination.get("warnings", ()):  # --rule ngram has none
+            console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     clusters = summary["dedup"]["largest_clusters"]
     if clusters:
         console.print("largest duplicate clusters: " + "; ".join(f"{c['kind']} x{c['size']} (kept {c['kept']})"

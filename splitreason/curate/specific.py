@@ -314,7 +314,8 @@ class SpecificRule:
     def summary(self) -> dict:
         return {"rule": self.name, "ngram": self.n, "min_overlap_ratio": self.min_overlap_ratio, "strict": self.strict,
                 "eval_sets": describe_sets(self.eval_sets, self.too_short),
-                "boilerplate": self.boilerplate.summary(list(self._index))}
+                "boilerplate": self.boilerplate.summary(list(self._index)),
+                "warnings": [w for w in (self.boilerplate.thin_sample_warning(),) if w]}
 
 
 def _num(value: str) -> tuple[int, str]:
