@@ -141,6 +141,7 @@ class Decontamination(_Model):
     by_eval_set: dict[str, EvalSetResult] = {}
     examples: list[ContaminationExample] = []
     near_match_examples: list[ContaminationExample] = []
+    warnings: list[str] = []  # e.g. a corpus sample too thin to tell stock phrasing
 
 
 class Stratum(_Model):
