@@ -100,7 +100,7 @@ def curate(
     Writes a shard directory that `splitreason annotate OUT` reads, with every removed trace in
     OUT/exclusions.jsonl (step and reason) and the numbers in OUT/curate.json.
     """
-    from splitreason.curate.config import ngram_rule_note
+    from splitreason.curate.config import decontamination_settings, ngram_rule_note
     from splitreason.curate.pipeline import run_curate
     from splitreason.schemas.settings import load_config_file
 
@@ -111,6 +111,7 @@ def curate(
     note = ngram_rule_note(settings, rule_chosen="rule" in typed_on_command_line(ctx)
                            or (config is not None and "rule" in load_config_file(config, S)))
     if note:
+        decontamination_settings(settings)  # a refused option (--ngram 1) is the one line, not the note
         console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if settings.progress:
         summary = _with_progress(settings)
