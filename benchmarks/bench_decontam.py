@@ -5,8 +5,9 @@ labelled set, today's rule (`--rule ngram`) against the default one (`--rule spe
     python benchmarks/bench_decontam.py --quick    # 1 seed, a smaller sweep
 
 The set (benchmarks/decontam_synth.py): an evaluation set of AIME-like and MATH-like problems (two
-per family), every evaluation problem leaked in six ways (verbatim, respaced, another number
-prefix, an answer instruction added, its instruction removed, two sentences reordered), and
+per family), every evaluation problem leaked in seven ways (verbatim, respaced, another number
+prefix, an answer instruction added, its instruction removed, two sentences reordered, its
+numbers written another way: "1{,}000", "\\frac12", ".5"), and
 clean problems in the same stock phrasing: other problems ending (and starting) with the very
 stock sentences of an evaluation problem, the evaluation wording with all or one of its numbers
 changed, and other problems; plus a background corpus of such problems, whose first problems are
@@ -48,12 +49,13 @@ from splitreason.curate.decontaminate import DEFAULT_NGRAM, NgramRule  # noqa: E
 from splitreason.curate.specific import DEFAULT_MIN_OVERLAP_RATIO, DEFAULT_SPECIFIC_NGRAM, SpecificRule  # noqa: E402
 from splitreason.io.eval_sets import EvalProblem, EvalSet  # noqa: E402
 
-LEAKED = ("verbatim", "respaced", "prefix", "instructions_added", "instructions_removed", "reordered")
+LEAKED = ("verbatim", "respaced", "prefix", "instructions_added", "instructions_removed", "reordered",
+          "numbers_reformatted")
 BEYOND = ("reworded",)  # leaked and reworded (synonyms, a clause, a typo): measured apart, outside the bound
 CLEAN = ("boilerplate", "renumbered", "renumbered_one", "other")
 SPURIOUS = ("boilerplate", "other")  # not the same wording: a near match here is a false report
 PER_EVAL = {"verbatim": 1, "respaced": 2, "prefix": 2, "instructions_added": 2, "instructions_removed": 2,
-            "reordered": 2, "reworded": 2, "boilerplate": 4, "renumbered": 1, "renumbered_one": 1}
+            "reordered": 2, "numbers_reformatted": 2, "reworded": 2, "boilerplate": 4, "renumbered": 1, "renumbered_one": 1}
 
 
 def build(part: str, seed: int, per_family: int = 2, others: int = 300, background: int = 3000):
@@ -89,6 +91,8 @@ def _variant(kind: str, problem, families, train, rng: random.Random, instructio
         return synth.without_instruction(problem) if problem.instruction is not None else None
     if kind == "reordered":
         return synth.reordered(problem, rng)
+    if kind == "numbers_reformatted":
+        return synth.numbers_reformatted(problem.text, rng)
     if kind == "reworded":
         return reworded(problem.text, rng)
     if kind == "boilerplate":

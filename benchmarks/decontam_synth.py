@@ -19,6 +19,9 @@ Each labelled training problem has a label (leaked or clean) and a kind:
           instructions_added    an answer instruction added (front or end)
           instructions_removed  the evaluation problem's answer instruction left out
           reordered             two sentences in the other order
+          numbers_reformatted   the same numbers written another way: thousands separators ("1,000",
+                                "1\\,000", "1{,}000", "1,\\!000"), "\\frac ab" for "\\frac{a}{b}", ".5"
+                                for "0.5" (problems holding such a number)
   clean   boilerplate           another family's problem ending (and sometimes starting) with the
                                 very stock sentences of an evaluation problem
           renumbered            the evaluation problem's wording with all its numbers changed
@@ -279,6 +282,26 @@ def reordered(problem: Problem, rng: random.Random) -> str | None:
     i = rng.randrange(len(body) - 1)
     body[i], body[i + 1] = body[i + 1], body[i]
     return " ".join(body)
+
+
+THOUSANDS_SEPARATORS = [",", "\\,", "{,}", ",\\!"]
+
+
+def numbers_reformatted(text: str, rng: random.Random) -> str | None:
+    """The same numbers written another way (None when the problem has no number that can be): each
+    number of four digits or more with a thousands separator, single-digit fractions as "\\frac12",
+    decimals below one without their leading zero."""
+    separator = rng.choice(THOUSANDS_SEPARATORS)
+
+    def grouped(match: re.Match) -> str:
+        digits = match.group()
+        head = len(digits) % 3 or 3
+        return separator.join([digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)])
+
+    changed = re.sub(r"(?<![\d.])\d{4,}(?![\d.])", grouped, text)
+    changed = re.sub(r"\\(d?frac)\{(\d)\}\{(\d)\}", lambda m: f"\\{m.group(1)}{m.group(2)}{m.group(3)}", changed)
+    changed = re.sub(r"(?<![\d.])0\.(?=\d)", ".", changed)
+    return changed if changed != text else None
 
 
 # -- clean problems

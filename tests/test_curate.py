@@ -165,6 +165,10 @@ def test_decontamination_explains_every_decision(tmp_path, decontamination_input
     assert x["eval_sets"][0]["too_short"] == 1  # "Find $x$."
     assert [e["uuid"] for e in x["examples"]] == ["leak"] and [e["uuid"] for e in x["near_match_examples"]] == ["near"]
     assert "1 near matches (same wording, other numbers), 1 kept" in " ".join(result.stderr.split())
+    # 20 input problems are a thin sample of stock phrasing: said once on stderr and kept in curate.json
+    assert len(x["warnings"]) == 1 and x["warnings"][0].startswith("stock phrasing was learned from 20 distinct")
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warned == [f"warning: {x['warnings'][0]}"] and "2,000" in warned[0]
 
     strict = tmp_path / "strict"
     ok(run_cli("curate", source, "-o", strict, "--eval-set", evals, "--strict", "--no-near-dedup", "--no-progress"))
@@ -195,6 +199,24 @@ def test_decontamination_options_of_the_other_rule_are_refused(tmp_path, source,
     assert not (tmp_path / "out").exists()
     no_eval = run_cli("curate", source, "-o", tmp_path / "out", "--min-overlap-ratio", "0.6", "--no-progress")
     assert_one_clean_error(no_eval, "--min-overlap-ratio sets up decontamination, which needs --eval-set")
+
+
+def test_ngram_without_rule_says_which_rule_it_sets(tmp_path, source, eval_file):
+    """An old `--ngram 8` script (when 8-grams were the only rule) now sets the default rule's n: said
+    in one line, not silently; nothing is said once the rule is chosen, on the command line or in --config."""
+    old = ok(run_cli("curate", source, "-o", tmp_path / "old", "--eval-set", eval_file, "--ngram", "8",
+                     "--no-near-dedup", "--no-progress"))
+    notes = [line for line in old.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "--ngram 8 sets the n-gram size of --rule specific" in notes[0]
+    assert "--rule ngram" in notes[0]
+    assert json.loads((tmp_path / "old" / "curate.json").read_text())["decontamination"]["ngram"] == 8
+    chosen = ok(run_cli("curate", source, "-o", tmp_path / "chosen", "--eval-set", eval_file, "--ngram", "8",
+                        "--rule", "specific", "--no-near-dedup", "--no-progress"))
+    config = tmp_path / "curate.toml"
+    config.write_text('rule = "specific"\n')
+    configured = ok(run_cli("curate", source, "-o", tmp_path / "configured", "--eval-set", eval_file, "--ngram", "8",
+                            "--config", config, "--no-near-dedup", "--no-progress"))
+    assert "note:" not in chosen.stderr and "note:" not in configured.stderr
 
 
 def test_sampling_is_stratified_seeded_and_independent_of_input_order(tmp_path):

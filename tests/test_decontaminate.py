@@ -107,3 +107,68 @@ def test_the_ngram_rule_still_counts_shared_ngrams():
     six = rule.judge("The probability is $\\frac{m}{n}$, where $m$ and $n$ are relatively prime positive integers.")
     assert six.verdict == "clean" and six.best.rule == "below_threshold" and six.best.score == 6
     assert rule.judge(URN).best.rule == "ngram" and rule.judge(URN).remove
+
+
+NUMBERS_EVAL = [
+    EvalProblem("sep", "Find the number of positive integers less than $10,\\!000$ whose digits sum to $9$."),
+    EvalProblem("pens", "A store sells $1,000$ pens and $250$ pencils in a week. How many items does it sell in a year?"),
+    EvalProblem("tank", "A tank is $\\frac12$ full and holds $30$ liters more than when it is $\\frac{1}{3}$ full. "
+                        "Find the volume of the tank."),
+    EvalProblem("coin", "A coin lands heads with probability $0.5$ on each of $7$ flips. Find the chance of exactly "
+                        "$3$ heads."),
+    EvalProblem("list", "Find the mean of the numbers $1, 2, 3$ and the median of the numbers $4, 5, 6, 7$."),
+]
+
+
+@pytest.mark.parametrize("eval_id, copy", [
+    ("sep", "Find the number of positive integers less than $10000$ whose digits sum to $9$."),
+    ("sep", "Find the number of positive integers less than $10{,}000$ whose digits sum to $9$."),
+    ("sep", "Find the number of positive integers less than 10\u2009000 whose digits sum to 9. Show your work."),
+    ("pens", "A store sells $1000$ pens and $250$ pencils in a week. How many items does it sell in a year?"),
+    ("pens", "A store sells $1\\,000$ pens and $250$ pencils in a week. How many items does it sell in a year?"),
+    ("tank", "A tank is $\\frac{1}{2}$ full and holds $30$ liters more than when it is $\\tfrac13$ full. "
+             "Find the volume of the tank."),
+    ("tank", "A tank is $\\dfrac1{2}$ full and holds $30$ liters more than when it is $\\frac{1}3$ full. "
+             "Find the volume of the tank."),
+    ("coin", "A coin lands heads with probability $.5$ on each of $7$ flips. Find the chance of exactly $3$ heads."),
+    ("list", "Find the mean of the numbers $1,2,3$ and the median of the numbers $4,5,6,7$."),
+])
+def test_a_leak_with_its_numbers_written_another_way_is_removed(eval_id, copy):
+    rule = SpecificRule([EvalSet("e", "e.jsonl", NUMBERS_EVAL)])
+    judgement = rule.judge(copy)
+    assert (judgement.verdict, judgement.remove, judgement.best.eval_id) == ("contaminated", True, eval_id)
+    assert judgement.best.rule in ("exact", "contains") and judgement.best.missing_numbers == []
+
+
+def test_numbers_are_read_whole_and_lists_stay_lists():
+    assert math_words("less than $10,\\!000$") == ["less", "than", "10000"]
+    assert math_words("$1\\,000\\,000$ and $2{,}500$") == ["1000000", "and", "2500"]
+    assert math_words("$\\frac12 + .25$") == ["frac", "1", "2", "0", "25"]
+    assert math_words("the numbers 1, 2, 3 and 4,5") == ["the", "numbers", "1", "2", "3", "and", "4", "5"]
+    assert math_words("$1,0000$") == ["1", "0000"]  # not groups of three: two numbers
+    rule = SpecificRule([EvalSet("e", "e.jsonl", NUMBERS_EVAL)])
+    judgement = rule.judge(NUMBERS_EVAL[0].problem.replace("10,\\!000", "20,\\!000"))
+    assert judgement.verdict == "near_match" and judgement.best.eval_numbers == ["9", "10000"]
+    assert judgement.best.missing_numbers == ["10000"]
+    listed = rule.judge("Find the mean of the numbers $1, 2, 4$ and the median of the numbers $4, 5, 6, 7$.")
+    assert listed.verdict == "near_match" and listed.best.missing_numbers == ["3"]
+
+
+def test_a_very_short_evaluation_problem_is_caught_whole_and_only_whole():
+    evals = [EvalProblem("fact", "Compute $7!$."), *EVAL]  # EVAL holds "Find $x$." (tiny)
+    rule = SpecificRule([EvalSet("math", "math.jsonl", evals)])
+    for copy in ("Compute $7!$.", "compute \\( 7! \\)", "Problem 4. Compute $7!$. Put your final answer in a box."):
+        judgement = rule.judge(copy)
+        assert (judgement.verdict, judgement.remove, judgement.best.rule) == ("contaminated", True, "exact"), copy
+        assert judgement.best.eval_id == "fact" and judgement.best.eval_numbers == ["7"]
+    assert rule.judge("Find $x$").best.eval_id == "tiny"
+    for other in ("Compute $7$.", "Compute $8!$.", "Compute $7!$ and $8!$.", "Find $x$ and $y$."):
+        assert rule.judge(other).verdict is None, other  # another problem, or a phrase inside one
+    assert rule.too_short["math"] == 2  # still counted: the report says how many were matched whole only
+
+
+def test_a_thin_corpus_sample_is_warned_about():
+    assert "from 17 distinct input problems" in Boilerplate(corpus_sampled=17).thin_sample_warning()
+    assert Boilerplate(corpus_sampled=2000).thin_sample_warning() is None
+    rule = SpecificRule([EvalSet("aime", "aime.jsonl", EVAL)])
+    assert len(rule.summary()["warnings"]) == 1  # no sample at all (--boilerplate-sample 0)

@@ -25,7 +25,7 @@ import pytest
 
 from splitreason.curate.decontaminate import RULE_MEANINGS
 from splitreason.exports.tags import strip_tags
-from tests.builders import SCRIPT_PROBLEM, build_curated_run, save_reviews
+from tests.builders import CORPUS, EVAL, SCRIPT_PROBLEM, URN, build_curated_run, save_reviews
 from tests.browser import launch_chromium
 from tests.helpers import openr1_record, reasoning_trace
 from tests.judge_server import ScriptedJudgeServer
@@ -217,6 +217,32 @@ def test_curation_results_come_from_curate_json(curated_run, page) -> None:
         summary["decontamination"]["examples"][0]["score"])]
     assert pairs[0][4].startswith("find the least prime p · the least prime p greater")
     assert f"kept{summary['counts']['kept']}" in text.replace(" ", "")
+
+
+def test_near_matches_kept_have_their_row_and_examples(curated_run, tmp_path) -> None:
+    """A curation with a near match (the leaked wording with another number, kept) and a thin corpus
+    sample: the "decided by" table has the near_match row (kept, no traces removed), the near match
+    is listed with the numbers it lacks, and the thin-sample warning is on the page."""
+    _, out, _ = curated_run
+    near = URN.replace("$16$ green", "$12$ green")
+    rows = [openr1_record("near", [reasoning_trace(1)], problem=near)]
+    rows += [openr1_record(f"corpus{i}", [reasoning_trace(10 + i)], problem=p) for i, p in enumerate(CORPUS)]
+    source, evals = tmp_path / "in.jsonl", tmp_path / "aime.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    evals.write_text("".join(json.dumps({"id": p.id, "problem": p.problem}) + "\n" for p in EVAL))
+    curated = tmp_path / "curated"
+    ok(run_cli("curate", source, "-o", curated, "--eval-set", evals, "--no-near-dedup", "--no-progress"))
+    target = tmp_path / "report.html"
+    ok(run_cli("report", out, "-o", target, "--curation", curated, "--no-progress"))
+    report = ReportPage(target.read_text(encoding="utf-8"))
+    rules = {row[0]: row[1:] for row in report.table("curation", "decided by")}
+    assert rules["near_match"] == [f"{RULE_MEANINGS['near_match']} (kept)", "1", "0"]
+    shown = [row for row in report.table("curation", "training problem") if row[0].startswith("near")]
+    assert len(shown) == 1 and shown[0][1].startswith("aime urn") and shown[0][2].startswith("near_match")
+    assert shown[0][2].endswith("numbers not in the problem: 16")
+    text = " ".join(report.sections["curation"]["text"].split())
+    assert "Near matches" in text and "1 near matches (1 kept)" in text
+    assert "Warning: stock phrasing was learned from" in text
 
 
 def test_the_page_is_self_contained_and_escapes_the_data(page) -> None:

@@ -26,6 +26,7 @@ from splitreason.commands.options import (
     build_settings,
     pick_output,
     settings_options,
+    typed_on_command_line,
 )
 from splitreason.schemas.curate import CurateSettings as S
 from splitreason.schemas.curate import DecontaminationRule
@@ -96,12 +97,19 @@ def curate(
     Writes a shard directory that `splitreason annotate OUT` reads, with every removed trace in
     OUT/exclusions.jsonl (step and reason) and the numbers in OUT/curate.json.
     """
+    from splitreason.curate.config import decontamination_settings, ngram_rule_note
     from splitreason.curate.pipeline import run_curate
+    from splitreason.schemas.settings import load_config_file
 
     ctx.params["out"] = pick_output(out, legacy_out)
     settings = build_settings(ctx, S, required=("out", "sources", "exclude_sources", "problem_types",
                                                 "exclude_problem_types", "finish_reasons", "languages", "eval_sets",
                                                 "stratify"))
+    note = ngram_rule_note(settings, rule_chosen="rule" in typed_on_command_line(ctx)
+                           or (config is not None and "rule" in load_config_file(config, S)))
+    if note:
+        decontamination_settings(settings)  # a refused option (--ngram 1) is the one line, not the note
+        console.print(f"note: {note}", highlight=False, soft_wrap=True)
     if settings.progress:
         summary = _with_progress(settings)
     else:
@@ -155,6 +163,8 @@ def _print_summary(summary: dict, out: Path) -> None:
         console.print("not decontaminated: no --eval-set given (e.g. --eval-set aime24 --eval-set math500)")
     else:
         console.print(decontamination_line(decontamination), highlight=False)
+        for warning in decontamination.get("warnings", ()):  # --rule ngram has none
+            console.print(f"warning: {warning}", highlight=False, soft_wrap=True)
     clusters = summary["dedup"]["largest_clusters"]
     if clusters:
         console.print("largest duplicate clusters: " + "; ".join(f"{c['kind']} x{c['size']} (kept {c['kept']})"

@@ -84,6 +84,19 @@ def decontamination_settings(options: CurateSettings) -> dict:
     return settings
 
 
+def ngram_rule_note(options: CurateSettings, rule_chosen: bool) -> str | None:
+    """One line when --ngram is given without --rule (on the command line or in --config): which rule
+    it sets. Before --rule existed, --ngram was the size of the only rule's n-grams (any shared 8-gram
+    removed a problem); now the default rule reads it as its own n-gram size, so an old `--ngram 8`
+    script runs with another meaning. Said, not refused: `--ngram 6` for the default rule is a
+    choice of its own, and a refusal would break every script that makes it."""
+    if options.ngram is None or rule_chosen or not options.eval_sets:
+        return None
+    return (f"--ngram {options.ngram} sets the n-gram size of --rule {options.rule.value} (the default rule: the "
+            "share of an evaluation problem's specific words repeated); open-r1's rule, any shared word n-gram, "
+            "is --rule ngram")
+
+
 def build_plan(options: CurateSettings, work: Path | None = None) -> CuratePlan:
     """The steps, with their models and evaluation sets loaded (any problem stops the run here);
     the dedup index goes into `work` (a scratch directory of its own when None)."""

@@ -21,8 +21,11 @@ and the decision, strongest first:
     below_threshold / boilerplate_only   shared n-grams that are not enough, or only stock ones: kept
 
 An evaluation problem shorter than n words is one n-gram of its own length, so it is found inside
-a longer training problem (by `contains`); one of fewer than MIN_SHORT_WORDS words is too short
-to tell a problem from a phrase and is counted as unmatchable. A leak in which the specific part
+a longer training problem (by `contains`). One of fewer than MIN_SHORT_WORDS words ("Compute
+$7!$.") is too short to tell a problem from a phrase inside a longer text ("Find $x$." is in
+every other problem), so it is matched whole only: a training problem that is that problem after
+normalisation, signs kept (`short_problem_key`: "Compute $7!$." is not "Compute $7$."), is
+`exact`; such evaluation problems are counted as `too_short`. A leak in which the specific part
 of E is shorter than n words and is moved to another place (a sentence reordered) is not found:
 no n-gram of it survives the move.
 """
@@ -35,7 +38,7 @@ from dataclasses import dataclass, field
 
 from splitreason.curate.boilerplate import Boilerplate
 from splitreason.curate.decontaminate import Judgement, Pair, describe_sets
-from splitreason.curate.text import math_words
+from splitreason.curate.text import math_words, short_problem_key
 from splitreason.io.eval_sets import EvalSet
 
 DEFAULT_SPECIFIC_NGRAM = 5  # measured: benchmarks/bench_decontam.py
@@ -122,7 +125,8 @@ class SpecificRule:
         self.threshold = min_overlap_ratio
         self.boilerplate = boilerplate or Boilerplate()
         self.entries: list[EvalEntry] = []
-        self.too_short: Counter = Counter()  # per set: problems too short to match
+        self.too_short: Counter = Counter()  # per set: problems too short for n-grams, matched whole only
+        self._short: dict[str, list[tuple[str, str, str, Reading]]] = defaultdict(list)  # short_problem_key -> problems
         self._index: dict[str, list[int]] = defaultdict(list)  # masked gram -> entries
         self._lengths = {n}  # gram lengths to look for in training problems
         for eval_set in eval_sets:
@@ -138,6 +142,7 @@ class SpecificRule:
         reading = Reading.of(text)
         if len(reading.words) < MIN_SHORT_WORDS:
             self.too_short[set_name] += 1
+            self._short[short_problem_key(text)].append((set_name, eval_id, text, reading))
             return
         length = min(self.n, len(reading.words))
         self._lengths.add(length)
@@ -238,6 +243,10 @@ class SpecificRule:
     # -- deciding
     def judge(self, problem: str) -> Judgement:
         reading = Reading.of(problem)
+        if len(reading.words) < MIN_SHORT_WORDS and self._short:  # only so short a problem can be one of them
+            copies = self._short_copies(problem)
+            if copies:
+                return Judgement.of(copies, strict=self.strict)
         grams = self._grams(reading)
         shared = self._candidates(grams)
         decided = [(self._decide(self.entries[index], reading, entry_grams), index)
@@ -255,6 +264,16 @@ class SpecificRule:
             index = entry_of[id(pair)]
             self._explain(pair, self.entries[index], reading, shared[index])
         return judgement
+
+    def _short_copies(self, problem: str) -> list[Pair]:
+        """The very short evaluation problems that `problem` is, whole."""
+        key = short_problem_key(problem)
+        pairs = []
+        for set_name, eval_id, text, reading in self._short.get(key, ()):
+            numbers = sorted(reading.numbers.elements(), key=_num)
+            pairs.append(Pair(set_name, eval_id, text, "contaminated", "exact", 1.0, ngrams=[key],
+                              eval_numbers=numbers))
+        return pairs
 
     def _stock_neighbour(self, grams: dict[str, None]) -> int | None:
         """The evaluation problem sharing the most stock grams with the problem, looking at no more
@@ -295,7 +314,8 @@ class SpecificRule:
     def summary(self) -> dict:
         return {"rule": self.name, "ngram": self.n, "min_overlap_ratio": self.min_overlap_ratio, "strict": self.strict,
                 "eval_sets": describe_sets(self.eval_sets, self.too_short),
-                "boilerplate": self.boilerplate.summary(list(self._index))}
+                "boilerplate": self.boilerplate.summary(list(self._index)),
+                "warnings": [w for w in (self.boilerplate.thin_sample_warning(),) if w]}
 
 
 def _num(value: str) -> tuple[int, str]:

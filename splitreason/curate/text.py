@@ -4,7 +4,11 @@ Two statements of the same problem rarely differ in substance; they differ in La
 (``$x$``, ``\\(x\\)``), spacing commands (``\\,``, ``\\quad``), ``\\dfrac`` for ``\\frac`` (and
 ``\\dbinom`` for ``\\binom``), case, whitespace, a leading "Problem 3." label and a final full
 stop. `problem_key` removes exactly those, so exact dedup never merges two problems that differ
-in a number or a word.
+in a number or a word. Numbers are read as one way of writing them: thousands separators between
+digit groups of three ("10,000", "10{,}000", "10\\,000", "10,\\!000", a thin space) are dropped,
+"\\frac12" is "\\frac{1}{2}" and ".5" is "0.5", so that "$10,\\!000$" is the number 10000 and not
+the numbers 10 and 0. A comma followed by a space ("1, 2, 3") or by other than exactly three
+digits ("1,2,3") separates a list and stays.
 
 `words` is the lower-cased run of letters and digits that n-gram based steps (MinHash near-dup
 detection, the n-gram decontamination rule) compare: punctuation and LaTeX markup do not count.
@@ -23,6 +27,15 @@ import unicodedata
 _DELIMITERS = re.compile(r"\\[()\[\]]|\$+")
 _SPACING = re.compile(r"\\(?:[,;:! ]|quad\b|qquad\b|left\b|right\b|displaystyle\b|textstyle\b)|~")
 _FRAC_VARIANTS = re.compile(r"\\[dt](frac|binom)\b")
+# A group of 1-3 digits followed by groups of exactly three, each after a thousands separator:
+# ",", "{,}", "\,", ",\!", "\!", "\ ", a thin or no-break space (before NFKC turns those into spaces).
+_THOUSANDS_SEPARATOR = r"(?:\{,\}|,\\!|\\[,!]|\\ |,|[\u2009\u202f\u00a0])"
+_GROUPED_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:" + _THOUSANDS_SEPARATOR + r"\d{3})+(?!\d|,\d)")
+_SEPARATOR = re.compile(_THOUSANDS_SEPARATOR)
+# \frac12, \tfrac1{2}, \dfrac{1}2, \frac ab: LaTeX's one-character arguments, braced as \frac{1}{2}.
+_FRAC_ARGUMENT = r"\s*([a-zA-Z\d]|\{[^{}]*\})"
+_SHORT_FRAC = re.compile(r"\\[dt]?(frac|binom)(?![a-zA-Z])" + _FRAC_ARGUMENT + _FRAC_ARGUMENT)
+_BARE_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")  # ".5": a decimal without its leading zero
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:(?:problem|example|task|exercise|question)\s*)?\d+(?:\.\d+)*\s*[.):]\s+",
                     re.IGNORECASE)
 _TOKEN = re.compile(r"\w+|[^\w\s]")
@@ -49,9 +62,21 @@ _INSTRUCTION = re.compile(
     r")")
 
 
+def numbers_written_one_way(text: str) -> str:
+    """Thousands separators dropped, \\frac12 braced as \\frac{1}{2}, ".5" as "0.5"."""
+    text = _GROUPED_NUMBER.sub(lambda m: _SEPARATOR.sub("", m.group()), text)
+    text = _SHORT_FRAC.sub(lambda m: f"\\{m.group(1)}{_braced(m.group(2))}{_braced(m.group(3))}", text)
+    return _BARE_DECIMAL.sub("0.", text)
+
+
+def _braced(argument: str) -> str:
+    return argument if argument.startswith("{") else "{" + argument + "}"
+
+
 def canonical(text: str) -> str:
-    """NFKC, case-folded, without LaTeX delimiters, spacing commands or a leading label."""
-    text = unicodedata.normalize("NFKC", text).casefold()
+    """NFKC, case-folded, numbers written one way, without LaTeX delimiters, spacing commands or a
+    leading label."""
+    text = unicodedata.normalize("NFKC", numbers_written_one_way(text)).casefold()
     text = _LABEL.sub("", text, count=1)
     text = _FRAC_VARIANTS.sub(r"\\\1", text)
     text = _SPACING.sub(" ", text)
@@ -94,6 +119,16 @@ def strip_instructions(text: str) -> str:
     kept = [sentence for sentence in _SENTENCE_END.split(canonical(text))
             if sentence.strip() and not _INSTRUCTION.match(sentence.strip())]
     return _LABEL.sub("", " ".join(kept), count=1)  # "Solve the following. Problem 3. ..." has a label inside
+
+
+def short_problem_key(text: str) -> str:
+    """A very short problem whole, as `math_words` reads it but with its signs kept ("compute 7 !"
+    is not "compute 7"): the text without answer instructions, tokens joined by single spaces, a
+    closing full stop, question mark, colon or comma left out ("!" is a factorial as often as not)."""
+    tokens = _TOKEN.findall(strip_instructions(text))
+    while tokens and tokens[-1] in ".?;:,":
+        tokens.pop()
+    return " ".join(tokens)
 
 
 def math_words(text: str) -> list[str]:

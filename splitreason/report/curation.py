@@ -75,7 +75,7 @@ class EvalSet(_Model):
     name: str
     source: str
     problems: int
-    too_short: int = 0  # problems too short to match
+    too_short: int = 0  # problems too short for n-grams, matched whole only
 
 
 class EvalSetResult(_Model):
@@ -141,6 +141,7 @@ class Decontamination(_Model):
     by_eval_set: dict[str, EvalSetResult] = {}
     examples: list[ContaminationExample] = []
     near_match_examples: list[ContaminationExample] = []
+    warnings: list[str] = []  # e.g. a corpus sample too thin to tell stock phrasing
 
 
 class Stratum(_Model):
