@@ -73,15 +73,20 @@ def _reflow(text: str) -> str:
 def _escape_help(command) -> None:  # type: ignore[no-untyped-def]
     """Help is text, not rich markup: "(extra [embed])" must show its brackets. Escaped once, here,
     for every command, option and argument, so no help string has to remember it; command help is
-    reflowed to the terminal's width."""
+    reflowed to the terminal's width. A flag shows no value type (it takes none)."""
     from rich.markup import escape
 
     for name in ("help", "short_help", "epilog"):
         if isinstance(getattr(command, name, None), str):
             setattr(command, name, escape(_reflow(getattr(command, name))))
-    for param in getattr(command, "params", []):
+    from typer._click import Context
+
+    help_option = command.get_help_option(Context(command)) if hasattr(command, "get_help_option") else None
+    for param in [*getattr(command, "params", []), *([help_option] if help_option else [])]:
         if isinstance(getattr(param, "help", None), str):
             param.help = escape(param.help)
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # a flag takes no value: typer would show it as `--json <bool>`
     for sub in getattr(command, "commands", {}).values():
         _escape_help(sub)
 

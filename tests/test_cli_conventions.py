@@ -71,7 +71,15 @@ def test_closed_sets_are_choices_and_help_is_text_not_markup() -> None:
     assert choices("export", "--format") == ["messages", "prompt-completion"]
     assert choices("review serve", "--status") == ["review", "all"]
     assert choices("curate", "--rule") == ["specific", "ngram"]
+    for name in ("evaluate offload", "evaluate labels", "evaluate tags"):
+        assert choices(name, "--dtype") == ["auto", "float32", "bfloat16", "float16"], name
+    from splitreason.evaluate.rates import gpus
+
+    assert choices("evaluate simulate", "--gpu") == list(gpus())  # the schema's closed set is gpus.toml's
+    assert_one_clean_error(run_cli("evaluate", "labels", "run", "--small", "m", "--dtype", "float8"),
+                           "'float8' is not one of")
     help_text = ok(run_cli("annotate", "--help")).stdout
+    assert "<bool>" not in help_text  # a flag takes no value
     assert "(extra [embed])" in help_text  # rich would swallow an unescaped [embed]
     assert "[local|ray]" in help_text.replace("<", "[").replace(">", "]") or "local|ray" in help_text
     for panel in ("Input", "Judge", "Routing", "Output", "Performance"):
