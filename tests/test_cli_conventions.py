@@ -100,6 +100,24 @@ def test_long_option_lists_are_grouped_into_panels() -> None:
     headers = [line.split("─ ", 1)[1].split(" ", 1)[0] for line in train_help.splitlines() if line.startswith("╭─ ")]
     assert headers[1] == "Input" and headers[-1] == "Output"  # what to give first, where it goes last
     assert {"Training", "Rollouts", "Rewards", "Handoff", "Model"} <= set(headers)
+    annotate_help = ok(run_cli("annotate", "--help")).stdout
+    headers = [line.split("─ ", 1)[1].split(" ", 1)[0] for line in annotate_help.splitlines() if line.startswith("╭─ ")]
+    assert headers[:3] == ["Arguments", "Options", "Input"] and headers[-1] == "Output", headers
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_shows_input_first_and_output_last(name: str) -> None:
+    """typer shows the default panels (Arguments, Options: --help and ungrouped options) first, then
+    the named panels in the order of their first option: Input first, Output last, and --json and
+    -o/--output are in Output."""
+    options = [param for param in COMMANDS[name].params if param.param_type_name == "option" and not param.hidden]
+    panels = list(dict.fromkeys(param.rich_help_panel for param in options if param.rich_help_panel))
+    assert panels[-1] == "Output", f"{name}: {panels}"
+    if "Input" in panels:
+        assert panels[0] == "Input", f"{name}: {panels}"
+    for param in options:
+        if {"--json", "--output"} & set(param.opts):
+            assert param.rich_help_panel == "Output", f"{name} {param.opts}: in {param.rich_help_panel or 'Options'}"
 
 
 def test_results_on_stdout_as_json_progress_and_notes_on_stderr(tmp_path: Path) -> None:
