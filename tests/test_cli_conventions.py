@@ -154,3 +154,29 @@ def test_results_on_stdout_as_json_progress_and_notes_on_stderr(tmp_path: Path) 
     piped = ok(run_cli("stats", out)).stdout  # captured = piped: plain columns, nothing cut
     assert "│" not in piped and "…" not in piped and "accepted" in piped
     assert_one_clean_error(run_cli("stats", out, "-q", "-v"), "--quiet and --verbose")
+
+
+def test_dash_is_refused_where_the_output_is_a_directory(tmp_path: Path) -> None:
+    """`-` streams one file to stdout; a directory output named `-` is one line, and no folder `-`
+    is left to break a later `export -o -` ("file '-' is a directory")."""
+    out = tmp_path / "out"
+    ok(run_cli("annotate", "--limit", "2", "-o", out, "--no-progress"))
+    (tmp_path / "p.jsonl").write_text('{"problem": "1+1?", "answer": "2"}\n', encoding="utf-8")
+    for args, option in [(("export", out, "-o", "-", "--hf-dataset", "-"), "--hf-dataset -"),
+                         (("annotate", "--limit", "2", "-o", "-"), "-o -"),
+                         (("curate", out, "-o", "-"), "-o -"),
+                         (("train", "grpo", "--model", "m", "--problems", "p.jsonl", "-o", "-"), "-o -"),
+                         (("evaluate", "offload", "--small", "a", "--large", "b", "--eval-set", "p.jsonl", "-o", "-"),
+                          "-o -")]:
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2 and not result.stdout, result.stdout
+        assert_one_clean_error(result, option, "is a directory and cannot go to stdout")
+        assert not (tmp_path / "-").exists(), args
+    rows = ok(run_cli("export", out, "-o", "-", cwd=tmp_path)).stdout
+    assert rows.strip() and all(json.loads(line) for line in rows.splitlines())
+
+
+def test_grade_checks_its_local_file_before_the_hub(tmp_path: Path) -> None:
+    # The hub is offline in tests: before, the missing file was noticed only after the hub line.
+    assert_one_clean_error(run_cli("evaluate", "grade", tmp_path / "nofile.jsonl", "--eval-set", "aime24"),
+                           "input not found", "nofile.jsonl")

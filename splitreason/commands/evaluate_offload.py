@@ -69,6 +69,10 @@ def offload(
     ctx.params.pop("as_json", None)
     if not ctx.params.get("modes"):  # typer gives () for a list option not given: the field's default applies
         ctx.params["modes"] = None
+    if output is not None:  # OUT is a directory: `-o -` would make a folder named `-`
+        from splitreason.io.lock import refuse_dash_for_directory
+
+        refuse_dash_for_directory(output)
     settings = build_settings(ctx, S, required=("eval_set", "output", "modes"))
     with _progress(settings.progress and console.is_terminal) as advance:
         result = run_offload(settings, progress=advance)
