@@ -73,17 +73,44 @@ def _reflow(text: str) -> str:
 def _escape_help(command) -> None:  # type: ignore[no-untyped-def]
     """Help is text, not rich markup: "(extra [embed])" must show its brackets. Escaped once, here,
     for every command, option and argument, so no help string has to remember it; command help is
-    reflowed to the terminal's width."""
+    reflowed to the terminal's width. A flag shows no value type (it takes none)."""
     from rich.markup import escape
 
     for name in ("help", "short_help", "epilog"):
         if isinstance(getattr(command, name, None), str):
             setattr(command, name, escape(_reflow(getattr(command, name))))
-    for param in getattr(command, "params", []):
+    from typer._click import Context
+
+    help_option = command.get_help_option(Context(command)) if hasattr(command, "get_help_option") else None
+    for param in [*getattr(command, "params", []), *([help_option] if help_option else [])]:
         if isinstance(getattr(param, "help", None), str):
             param.help = escape(param.help)
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # a flag takes no value: typer would show it as `--json <bool>`
+    _panels_in_order(command)
     for sub in getattr(command, "commands", {}).values():
         _escape_help(sub)
+
+
+def _panels_in_order(command) -> None:  # type: ignore[no-untyped-def]
+    """Every command's help reads the same way: what to give first (the Input panel), where it goes
+    last (the Output panel, which holds --json and -o/--output too). typer shows panels in the order
+    of their first option, so the options are ordered here (stably: each panel keeps its own order)."""
+    from splitreason.commands.options import INPUT, OUTPUT
+
+    params = getattr(command, "params", None)
+    if not params:
+        return
+    for param in params:
+        if param.param_type_name == "option" and getattr(param, "rich_help_panel", None) is None \
+                and {"--json", "--output"} & set(param.opts):
+            param.rich_help_panel = OUTPUT
+
+    def rank(param) -> int:  # type: ignore[no-untyped-def]
+        panel = getattr(param, "rich_help_panel", None)
+        return 0 if param.param_type_name != "option" or panel == INPUT else 2 if panel == OUTPUT else 1
+
+    params.sort(key=rank)
 
 
 def command():  # type: ignore[no-untyped-def]

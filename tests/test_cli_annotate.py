@@ -274,7 +274,8 @@ def test_out_inside_the_input_directory_is_refused(tmp_path: Path) -> None:
 def test_judges_command_lists_heuristic(tmp_path: Path) -> None:
     result = ok(run_cli("judges", env=cli_env(HOME=str(tmp_path))))
     assert "heuristic" in result.stdout and "rules (for trying the pipeline offline)" in result.stdout
-    # What the heuristic judge is, said once and plainly, on one line.
-    [note] = [line for line in result.stdout.splitlines() if line.startswith("Note:")]
+    # What the heuristic judge is, said once and plainly, on one line: a note, so on stderr.
+    assert "Note:" not in result.stdout
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("Note:")]
     assert "for trying the pipeline offline" in note and "barely above chance" in note
     assert "not that it chose the right steps" in note

@@ -71,7 +71,15 @@ def test_closed_sets_are_choices_and_help_is_text_not_markup() -> None:
     assert choices("export", "--format") == ["messages", "prompt-completion"]
     assert choices("review serve", "--status") == ["review", "all"]
     assert choices("curate", "--rule") == ["specific", "ngram"]
+    for name in ("evaluate offload", "evaluate labels", "evaluate tags"):
+        assert choices(name, "--dtype") == ["auto", "float32", "bfloat16", "float16"], name
+    from splitreason.evaluate.rates import gpus
+
+    assert choices("evaluate simulate", "--gpu") == list(gpus())  # the schema's closed set is gpus.toml's
+    assert_one_clean_error(run_cli("evaluate", "labels", "run", "--small", "m", "--dtype", "float8"),
+                           "'float8' is not one of")
     help_text = ok(run_cli("annotate", "--help")).stdout
+    assert "<bool>" not in help_text  # a flag takes no value
     assert "(extra [embed])" in help_text  # rich would swallow an unescaped [embed]
     assert "[local|ray]" in help_text.replace("<", "[").replace(">", "]") or "local|ray" in help_text
     for panel in ("Input", "Judge", "Routing", "Output", "Performance"):
@@ -92,6 +100,24 @@ def test_long_option_lists_are_grouped_into_panels() -> None:
     headers = [line.split("─ ", 1)[1].split(" ", 1)[0] for line in train_help.splitlines() if line.startswith("╭─ ")]
     assert headers[1] == "Input" and headers[-1] == "Output"  # what to give first, where it goes last
     assert {"Training", "Rollouts", "Rewards", "Handoff", "Model"} <= set(headers)
+    annotate_help = ok(run_cli("annotate", "--help")).stdout
+    headers = [line.split("─ ", 1)[1].split(" ", 1)[0] for line in annotate_help.splitlines() if line.startswith("╭─ ")]
+    assert headers[:3] == ["Arguments", "Options", "Input"] and headers[-1] == "Output", headers
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_command_shows_input_first_and_output_last(name: str) -> None:
+    """typer shows the default panels (Arguments, Options: --help and ungrouped options) first, then
+    the named panels in the order of their first option: Input first, Output last, and --json and
+    -o/--output are in Output."""
+    options = [param for param in COMMANDS[name].params if param.param_type_name == "option" and not param.hidden]
+    panels = list(dict.fromkeys(param.rich_help_panel for param in options if param.rich_help_panel))
+    assert panels[-1] == "Output", f"{name}: {panels}"
+    if "Input" in panels:
+        assert panels[0] == "Input", f"{name}: {panels}"
+    for param in options:
+        if {"--json", "--output"} & set(param.opts):
+            assert param.rich_help_panel == "Output", f"{name} {param.opts}: in {param.rich_help_panel or 'Options'}"
 
 
 def test_results_on_stdout_as_json_progress_and_notes_on_stderr(tmp_path: Path) -> None:
@@ -128,3 +154,29 @@ def test_results_on_stdout_as_json_progress_and_notes_on_stderr(tmp_path: Path) 
     piped = ok(run_cli("stats", out)).stdout  # captured = piped: plain columns, nothing cut
     assert "│" not in piped and "…" not in piped and "accepted" in piped
     assert_one_clean_error(run_cli("stats", out, "-q", "-v"), "--quiet and --verbose")
+
+
+def test_dash_is_refused_where_the_output_is_a_directory(tmp_path: Path) -> None:
+    """`-` streams one file to stdout; a directory output named `-` is one line, and no folder `-`
+    is left to break a later `export -o -` ("file '-' is a directory")."""
+    out = tmp_path / "out"
+    ok(run_cli("annotate", "--limit", "2", "-o", out, "--no-progress"))
+    (tmp_path / "p.jsonl").write_text('{"problem": "1+1?", "answer": "2"}\n', encoding="utf-8")
+    for args, option in [(("export", out, "-o", "-", "--hf-dataset", "-"), "--hf-dataset -"),
+                         (("annotate", "--limit", "2", "-o", "-"), "-o -"),
+                         (("curate", out, "-o", "-"), "-o -"),
+                         (("train", "grpo", "--model", "m", "--problems", "p.jsonl", "-o", "-"), "-o -"),
+                         (("evaluate", "offload", "--small", "a", "--large", "b", "--eval-set", "p.jsonl", "-o", "-"),
+                          "-o -")]:
+        result = run_cli(*args, cwd=tmp_path)
+        assert result.returncode == 2 and not result.stdout, result.stdout
+        assert_one_clean_error(result, option, "is a directory and cannot go to stdout")
+        assert not (tmp_path / "-").exists(), args
+    rows = ok(run_cli("export", out, "-o", "-", cwd=tmp_path)).stdout
+    assert rows.strip() and all(json.loads(line) for line in rows.splitlines())
+
+
+def test_grade_checks_its_local_file_before_the_hub(tmp_path: Path) -> None:
+    # The hub is offline in tests: before, the missing file was noticed only after the hub line.
+    assert_one_clean_error(run_cli("evaluate", "grade", tmp_path / "nofile.jsonl", "--eval-set", "aime24"),
+                           "input not found", "nofile.jsonl")

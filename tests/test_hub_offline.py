@@ -187,3 +187,22 @@ def test_a_model_by_hub_id_with_the_hub_unusable_is_one_line_at_once(tmp_path: P
     assert_one_clean_error(result, "someone/some-model", "is not a local path", "hf download")
     assert seconds < CLI_SECONDS, f"{command}: {seconds:.1f} s"
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unusable_hub_is_told_before_transformers_is_imported(tmp_path: Path) -> None:
+    """Importing transformers (and torch under it) takes seconds: a hub id that cannot be had is one
+    line before that, so the error comes well inside CLI_SECONDS even on a loaded machine."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from splitreason.io.hub import HubUnavailable\n"
+             "from splitreason.models.tokenizer import load_tokenizer\n"
+             "try:\n"
+             "    load_tokenizer('someone/some-model')\n"
+             "except HubUnavailable:\n"
+             "    print(sorted(name for name in ('torch', 'transformers') if name in sys.modules))\n")
+    env = online_env(tmp_path, HF_ENDPOINT=f"http://127.0.0.1:{free_port()}")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=60,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr

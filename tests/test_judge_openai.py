@@ -197,6 +197,9 @@ def test_truncated_answer_keeps_its_complete_spans(judge_server, write_jsonl, tm
     trace = two["trace"]
     assert [span["text"] for span in two["spans"]] == sentences(trace)[1:3]
     assert not two["status_reason"].startswith("judge_")
+    # ... but marked: a cut answer goes to a person, never accepted unseen.
+    assert two["status"] == "review" and two["status_reason"] == "truncated_answer"
+    assert records["none_done"]["status"] == "accepted"  # its second, larger answer was whole
     [entry] = server.requests_for("two_done")
     assert two["usage"] == {"prompt_tokens": entry.tokens[0], "completion_tokens": 4096}
     # No quote finished: asked again, with a larger budget.
@@ -233,17 +236,35 @@ def test_non_json_answer_is_asked_again_then_rejected(judge_server, write_jsonl,
     assert server.actions_for("blank_once") == ["empty", "ok"]
     assert records["blank_once"]["status"] == "accepted"
 
-    # The same answer to the same request twice: a third would only buy it again (it was 4 before).
+    # At temperature 0 the identical payload would buy the identical answer: asked again once, with the
+    # parse error quoted (a different payload), then rejected. Never two requests with one payload.
+    for case in ("prose_once", "blank_once", "prose", "blank"):
+        shas = [entry.payload_sha for entry in server.requests_for(case)]
+        assert len(shas) == len(set(shas)), case
     assert server.actions_for("prose") == ["nonjson"] * 2
-    assert len({entry.payload_sha for entry in server.requests_for("prose")}) == 1
+    repair = server.requests_for("prose")[1].payload["messages"][-1]["content"]
+    assert "could not be used (no JSON object found in the answer)" in repair
     assert records["prose"]["status"] == "rejected"
     assert records["prose"]["status_reason"].startswith("judge_unusable_answer: no usable answer in 2 attempts")
     assert "no JSON object" in records["prose"]["status_reason"]
-    assert "the same answer twice" in records["prose"]["status_reason"]
+    assert "asked again once with the error quoted" in records["prose"]["status_reason"]
     assert server.actions_for("blank") == ["empty"] * 2
     assert records["blank"]["status_reason"].startswith("judge_unusable_answer:")
     assert "empty answer" in records["blank"]["status_reason"]
     assert counts.reasons["judge_unusable_answer"] == 2
+
+
+def test_above_temperature_zero_a_retry_is_a_new_sample(judge_server, write_jsonl, tmp_path):
+    server = judge_server(script={"prose_once": ["nonjson", "ok"], "prose": ["nonjson"]})
+    source = write_jsonl("in.jsonl", case_rows(["prose_once", "prose"]))
+    annotate(server, source, tmp_path / "out", temperature=0.7)
+
+    records = by_case(read_annotations(tmp_path / "out"))
+    [first, second] = server.requests_for("prose_once")
+    assert first.payload_sha == second.payload_sha and records["prose_once"]["status"] == "accepted"
+    # ... but the same answer to the same request twice ends the attempts.
+    assert server.actions_for("prose") == ["nonjson"] * 2
+    assert "the same answer twice" in records["prose"]["status_reason"]
 
 
 def test_empty_spans_list_goes_to_review(judge_server, write_jsonl, tmp_path):

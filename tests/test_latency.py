@@ -184,7 +184,7 @@ def test_simulate_bad_input_is_one_line(tmp_path: Path) -> None:
         ((*paper, "--evaluation", tmp_path), "holds no samples.jsonl"),
         (("--offload-share", "0.1"), "no rate for --small-prefill"),
         (("--profile", "nope", "--offload-share", "0.1"), "neither a shipped profile"),
-        (("--gpu", "b300", "--small-params", "1", "--large-params", "8", "--offload-share", "0.1"), "unknown GPU"),
+        (("--gpu", "b300", "--small-params", "1", "--large-params", "8", "--offload-share", "0.1"), "'b300' is not one of"),
         (("--gpu", "a100", "--offload-share", "0.1"), "--small-params"),
         ((*paper, "--offload-share", "1.5"), "offload-share"),
     ]

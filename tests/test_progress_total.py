@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from splitreason.io import inputs
 from splitreason.io.inputs import count_rows, plan_input
-from tests.helpers import ok, openr1_record, reasoning_trace, run_cli
+from tests.helpers import cli_env, ok, openr1_record, reasoning_trace, run_cli
 
 
 def _rows(n: int) -> list[dict]:
@@ -55,18 +56,69 @@ def test_row_counts_come_from_metadata_or_a_line_count(tmp_path: Path, monkeypat
 def test_the_bar_counts_input_rows_to_their_total(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(row) + "\n" for row in _rows(12)), encoding="utf-8")
-    # COLUMNS wide enough for every column; rich prints the bar's last state when stderr is not a terminal.
-    result = ok(run_cli("annotate", source, "-o", tmp_path / "out"))
+    # 80 columns, as in a default terminal or a pipe; rich prints the last state when stderr is not a terminal.
+    result = ok(run_cli("annotate", source, "-o", tmp_path / "out", env=cli_env(COLUMNS="80")))
     bar = [line for line in result.stderr.splitlines() if line.startswith("annotating")]
-    assert bar and "12/12" in bar[-1] and "rows/s" in bar[-1] and "eta" in bar[-1], result.stderr
-    assert "tokens" not in bar[-1]  # the offline heuristic judge costs no tokens
+    assert bar and "12/12 rows" in bar[-1] and "rows/s" in bar[-1] and "eta 0:00:00" in bar[-1], result.stderr
+    assert "…" not in bar[-1] and len(bar[-1]) <= 80, bar[-1]
+    assert "tok" not in bar[-1]  # the offline heuristic judge costs no tokens
+
+
+def _final_line(width: int, *, terminal: bool, rows: int = 1760, cost=None) -> list[str]:
+    """The lines a 1,760-row run over a paid judge leaves on a console `width` columns wide."""
+    import io
+
+    from rich.console import Console
+
+    from splitreason.annotator.progress import progress_bar
+    from splitreason.annotator.runner import RunCounts
+    from splitreason.schemas import Usage
+
+    stream = io.StringIO()
+    console = Console(file=stream, width=width, force_terminal=terminal, color_system=None)
+    read = [0]
+    with progress_bar(console, True, None, rows=rows, rows_read=lambda: read[0], tokens=True, cost=cost) as tracker:
+        counts = RunCounts(usage=Usage(prompt_tokens=1_000_000, completion_tokens=100_000))
+        for _ in range(rows // 10):
+            read[0] += 10
+            counts.status["accepted"] += 10
+            tracker.update(counts, None)
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", stream.getvalue()).replace("\r", "\n")  # cursor moves
+    return [line for line in plain.splitlines() if "annotating" in line]
+
+
+@pytest.mark.parametrize("width", [80, 100])
+@pytest.mark.parametrize("terminal", [True, False])
+def test_the_line_fits_the_width_with_total_rate_and_eta(width: int, terminal: bool) -> None:
+    from splitreason.commands.annotate import _cost_so_far
+    from splitreason.schemas.annotate import AnnotateSettings
+
+    lines = _final_line(width, terminal=terminal, cost=_cost_so_far(AnnotateSettings(judge=["gpt-4o"])))
+    last = lines[-1].rstrip()
+    assert len(last) <= width and "…" not in last, last
+    for needle in ("1760/1760 rows", "rows/s", "eta 0:00:00", "1.1M tok $3.50"):
+        assert needle in last, last
+    if width >= 80:  # the status counts fit too; the bar where there is room
+        assert "✓1760" in last, last
+    if terminal and width >= 100:
+        assert "━" in last, last
+
+
+def test_not_a_terminal_prints_a_plain_line_now_and_then(monkeypatch) -> None:
+    from splitreason.annotator import progress
+
+    assert len(_final_line(80, terminal=False)) == 1  # a fast run: its last state only
+    monkeypatch.setattr(progress, "PLAIN_LINE_EVERY_S", 0.0)
+    lines = _final_line(80, terminal=False, rows=40)
+    assert len(lines) == 5 and "10/40 rows" in lines[0] and "40/40 rows" in lines[-1], lines
+    assert all("━" not in line for line in lines[:-1])  # periodic lines are plain text
 
 
 @pytest.mark.parametrize("limit", ["3"])
 def test_limit_is_the_total(tmp_path: Path, limit: str) -> None:
     result = ok(run_cli("annotate", "--limit", limit, "-o", tmp_path / "out"))
     bar = [line for line in result.stderr.splitlines() if line.startswith("annotating")]
-    assert bar and f"{limit}/{limit}" in bar[-1] and "traces/s" in bar[-1], result.stderr
+    assert bar and f"{limit}/{limit} traces" in bar[-1] and "traces/s" in bar[-1], result.stderr
 
 
 def test_paid_judges_show_tokens_and_dollars_so_far() -> None:
@@ -86,9 +138,9 @@ def test_paid_judges_show_tokens_and_dollars_so_far() -> None:
     assert _cost_so_far(AnnotateSettings(judge=["openai:some-model"]))(10, 10) is None  # no price: never guessed
 
     stream = io.StringIO()
-    console = Console(file=stream, width=200, force_terminal=False)
+    console = Console(file=stream, width=80, force_terminal=False)
     with progress_bar(console, True, 4, tokens=True, cost=cost) as tracker:
         counts = RunCounts(usage=Usage(prompt_tokens=1_000_000, completion_tokens=100_000))
         counts.status["accepted"] += 2
         tracker.update(counts, None)
-    assert "tokens 1,100,000 ($3.50)" in stream.getvalue()
+    assert "1.1M tok $3.50" in stream.getvalue()

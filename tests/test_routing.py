@@ -29,5 +29,7 @@ def test_one_bad_quote_in_six_costs_about_thirty_percent():
 def test_a_semantic_span_sends_a_confident_trace_to_review():
     assert route(POLICY, excerpts=3, hallucinated=0, coverage=0.15, score=0.9) == ("accepted", "ok")
     assert route(POLICY, excerpts=3, hallucinated=0, coverage=0.15, score=0.9, semantic=True) == ("review", "semantic_match")
+    assert route(POLICY, excerpts=3, hallucinated=0, coverage=0.15, score=0.9, truncated=True) == ("review", "truncated_answer")
+    assert route(POLICY, excerpts=3, hallucinated=0, coverage=0.15, score=0.1, truncated=True) == ("rejected", "low_confidence")
     # ... but a trace that is bad anyway is still rejected
     assert route(POLICY, excerpts=3, hallucinated=0, coverage=0.15, score=0.2, semantic=True) == ("rejected", "low_confidence")

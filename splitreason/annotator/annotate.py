@@ -108,7 +108,8 @@ def build_annotation(
     coverage = round(covered / len(trace.text), 6) if trace.text else 0.0
     score = confidence(spans, hallucinated_count, excerpts, coverage, policy.target_coverage, agreement)
     status, reason = route(policy, excerpts=excerpts, hallucinated=hallucinated_count, coverage=coverage,
-                           score=score, agreement=agreement, semantic=any(span.match == "semantic" for span in spans))
+                           score=score, agreement=agreement, semantic=any(span.match == "semantic" for span in spans),
+                           truncated=any(outcome.verdict.truncated for outcome in usable))  # type: ignore[union-attr]
     return Annotation(
         **_trace_fields(trace),
         spans=spans,

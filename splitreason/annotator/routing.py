@@ -23,6 +23,7 @@ Routing, first rule that applies:
     coverage < min_coverage             -> review    coverage_below_min
     confidence < reject_threshold       -> rejected  low_confidence
     a span found by semantic rescue     -> review    semantic_match
+    an answer cut at max_tokens         -> review    truncated_answer
     confidence < accept_threshold       -> review    low_confidence
     otherwise                           -> accepted  ok
 """
@@ -72,7 +73,7 @@ def confidence(spans: list[Span], hallucinated: int, excerpts: int, coverage: fl
 
 
 def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: float, score: float,
-          agreement: float | None = None, semantic: bool = False) -> tuple[Status, str]:
+          agreement: float | None = None, semantic: bool = False, truncated: bool = False) -> tuple[Status, str]:
     if excerpts and hallucinated == excerpts:
         return "rejected", "all_hallucinated"
     if coverage > policy.max_coverage:
@@ -87,6 +88,8 @@ def route(policy: RoutingPolicy, *, excerpts: int, hallucinated: int, coverage: 
         return "rejected", "low_confidence"
     if semantic:  # a span found by meaning is a guess for a person to check, never accepted unseen
         return "review", "semantic_match"
+    if truncated:  # its finished spans are kept, but what the cut lost is unknown: a person checks it
+        return "review", "truncated_answer"
     if score < policy.accept_threshold:
         return "review", "low_confidence"
     return "accepted", "ok"

@@ -42,12 +42,18 @@ def grade(
     settings = Settings.build({k: v for k, v in given.items() if v is not None},
                               explicit=typed_on_command_line(ctx), config_file=config)
     from splitreason.evaluate.grading import Grader
-    from splitreason.evaluate.predictions import grade_predictions, read_predictions
+    from splitreason.evaluate.predictions import check_predictions_file, grade_predictions, read_predictions
     from splitreason.io.eval_sets import load_eval_set
     from splitreason.io.environment import environment_errors
     from splitreason.io.jsonl import atomic_writer, record_to_line
     from splitreason.io.lock import claim_output_file
 
+    to_stdout = settings.output is not None and str(settings.output) == "-"
+    if to_stdout and as_json:
+        from splitreason.errors import UsageError
+
+        raise UsageError("-o - writes the graded rows to stdout; --json would mix the figures into them: give one")
+    check_predictions_file(settings.predictions)  # local files first: the evaluation set may need the hub
     evaluation = load_eval_set(settings.eval_set, problem_field=settings.problem_field,
                                answer_field=settings.answer_field, id_field=settings.id_field, need_answers=True)
     rows = read_predictions(settings.predictions, evaluation, id_field=settings.id_field)
@@ -60,11 +66,6 @@ def grade(
     with Grader(timeout_s=settings.timeout_s, workers=settings.workers or None) as grader:
         graded = _with_progress(lambda tick: grade_predictions(rows, evaluation, grader, on_done=tick),
                                 total=len(rows) - rejected, enabled=not as_json and console.is_terminal)
-    to_stdout = settings.output is not None and str(settings.output) == "-"
-    if to_stdout and as_json:
-        from splitreason.errors import UsageError
-
-        raise UsageError("-o - writes the graded rows to stdout; --json would mix the figures into them: give one")
     if to_stdout:
         for row in graded.rows:
             sys.stdout.buffer.write(record_to_line(row.output()))

@@ -14,6 +14,8 @@ from rich.console import Console
 from splitreason.commands.options import build_settings
 from splitreason.schemas.label_eval import LabelsEvalSettings as S
 
+Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
+
 console = Console(stderr=True, emoji=False, markup=False)
 
 
@@ -26,7 +28,7 @@ def labels(
                                                 "the command line wins).", dir_okay=False)] = None,
     max_length: Annotated[int | None, typer.Option(help=S.help("max_length"))] = S.default("max_length"),
     device: Annotated[str, typer.Option(help=S.help("device"))] = S.default("device"),
-    dtype: Annotated[str, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
+    dtype: Annotated[Dtype, typer.Option(help=S.help("dtype"))] = S.default("dtype"),
     batch_size: Annotated[int, typer.Option(help=S.help("batch_size"))] = S.default("batch_size"),
     json_output: Annotated[bool, typer.Option("--json", help=S.help("json_output"))] = S.default("json_output"),
     progress: Annotated[bool, typer.Option(help=S.help("progress"))] = S.default("progress"),

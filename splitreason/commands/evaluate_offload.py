@@ -14,6 +14,8 @@ from splitreason.commands.options import (HANDOFF, INPUT, LATENCY, OUTPUT, PERFO
                                           build_settings, settings_options)
 from splitreason.schemas.evaluate_offload import EvaluateOffloadSettings as S
 
+Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
+
 console = Console(stderr=True, emoji=False, highlight=False)
 opt = settings_options(S)
 
@@ -46,7 +48,7 @@ def offload(
     random_segment_tokens: Annotated[int | None, opt("random_segment_tokens", panel=HANDOFF)] = None,
     backend: Annotated[Backend, opt("backend", panel=PERFORMANCE)] = S.default("backend"),
     device: Annotated[str, opt("device", panel=PERFORMANCE)] = S.default("device"),
-    dtype: Annotated[str, opt("dtype", panel=PERFORMANCE)] = S.default("dtype"),
+    dtype: Annotated[Dtype, opt("dtype", panel=PERFORMANCE)] = S.default("dtype"),
     vllm_max_model_len: Annotated[int | None, opt("vllm_max_model_len", panel=PERFORMANCE)] = None,
     profile: Annotated[str, opt("profile", panel=LATENCY)] = S.default("profile"),
     timeout_s: Annotated[float, opt("timeout_s", "--timeout-s", panel=PERFORMANCE)] = S.default("timeout_s"),
@@ -67,6 +69,10 @@ def offload(
     ctx.params.pop("as_json", None)
     if not ctx.params.get("modes"):  # typer gives () for a list option not given: the field's default applies
         ctx.params["modes"] = None
+    if output is not None:  # OUT is a directory: `-o -` would make a folder named `-`
+        from splitreason.io.lock import refuse_dash_for_directory
+
+        refuse_dash_for_directory(output)
     settings = build_settings(ctx, S, required=("eval_set", "output", "modes"))
     with _progress(settings.progress and console.is_terminal) as advance:
         result = run_offload(settings, progress=advance)

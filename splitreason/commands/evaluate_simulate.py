@@ -11,6 +11,8 @@ import typer
 from splitreason.commands.options import INPUT, LATENCY, OUTPUT, ConfigFile, result_console, typed_on_command_line
 from splitreason.schemas.evaluate_simulate import EvaluateSimulateSettings as Settings
 
+Gpu = Settings.model_fields["gpu"].annotation  # a closed set: the CLI shows its choices
+
 
 def _option(name: str, *flags: str, panel: str = INPUT, **extra):  # type: ignore[no-untyped-def]
     return typer.Option(*flags, help=Settings.help(name), rich_help_panel=panel, **extra)
@@ -32,7 +34,7 @@ def simulate(
     small_decode: Annotated[float | None, _option("small_decode", panel=LATENCY)] = None,
     large_prefill: Annotated[float | None, _option("large_prefill", panel=LATENCY)] = None,
     large_decode: Annotated[float | None, _option("large_decode", panel=LATENCY)] = None,
-    gpu: Annotated[str | None, _option("gpu", panel=LATENCY)] = None,
+    gpu: Annotated[Gpu, _option("gpu", panel=LATENCY, case_sensitive=False)] = None,
     small_params: Annotated[float | None, _option("small_params", panel=LATENCY)] = None,
     large_params: Annotated[float | None, _option("large_params", panel=LATENCY)] = None,
     bytes_per_param: Annotated[float, _option("bytes_per_param", panel=LATENCY)] = Settings.default("bytes_per_param"),

@@ -62,7 +62,11 @@ def export(
     from splitreason.io.lock import claim_output_file
     from splitreason.tables.run import load_run
 
+    from splitreason.io.lock import refuse_dash_for_directory
+
     to_stdout = str(output) == "-"
+    if hf_dataset is not None:
+        refuse_dash_for_directory(hf_dataset, "--hf-dataset")  # before anything is written
     if to_stdout and as_json:
         raise UsageError("-o - writes the rows to stdout; --json would mix the summary into them: give one")
     if push_to_hub is not None:

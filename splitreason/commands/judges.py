@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.table import Table
 
 from splitreason.commands.options import AsJson, JudgesFile, result_console
@@ -44,4 +45,5 @@ def judges(judges_file: JudgesFile = None, as_json: AsJson = False) -> None:
                   highlight=False)
     from splitreason.judges.kinds import HEURISTIC_NOTE
 
-    console.print(f"Note: {HEURISTIC_NOTE}.", highlight=False, soft_wrap=True)
+    # a note, not a result: on stderr, as every command's notes (README, "Command-line conventions")
+    Console(stderr=True, markup=False, emoji=False).print(f"Note: {HEURISTIC_NOTE}.", highlight=False, soft_wrap=True)

@@ -105,6 +105,10 @@ def pick_output(output: Path | None, legacy: Path | None, default: Path | None =
     if output is not None and legacy is not None and output != legacy:
         raise UsageError(f"--output {output} and --out {legacy} disagree; give one (--out is the old name of --output)")
     chosen = output if output is not None else legacy
+    if chosen is not None:  # these outputs are directories: `-o -` would make a folder named `-`
+        from splitreason.io.lock import refuse_dash_for_directory
+
+        refuse_dash_for_directory(chosen)
     return default if chosen is None else chosen
 
 

@@ -65,6 +65,10 @@ def grpo(
 
     if decontaminate_against is None:
         ctx.params.pop("decontaminate_against", None)
+    if out is not None:  # OUT is a directory: `-o -` would make a folder named `-`
+        from splitreason.io.lock import refuse_dash_for_directory
+
+        refuse_dash_for_directory(out)
     settings = build_settings(ctx, S, required=("model", "problems", "out"))
     result = run_grpo(settings, console=console if settings.progress else None)
     print_result(result, settings, as_json=as_json, summary=_summary)

@@ -65,11 +65,21 @@ class GradedPredictions:
         return [row for row in self.rows if row.reject is not None]
 
 
-def read_predictions(path: Path, eval_set: EvalSet, *, id_field: str | None = None) -> list[PredictionRow]:
-    """Every row of `path`, each matched to its problem or carrying the reason it cannot be."""
+def check_predictions_file(path: Path) -> None:
+    """What can be said of the file before the evaluation set is loaded (which may need the hub):
+    a JSONL file that exists."""
     path = Path(path)
     if not path.name.lower().endswith(_JSONL_SUFFIXES):
         raise PredictionsError(f"predictions file {path} is not JSONL (expected a .jsonl or .jsonl.gz file)")
+    if not path.is_file():
+        raise PredictionsError(f"predictions: input not found: {path}" if not path.exists()
+                               else f"predictions file {path} is not a file")
+
+
+def read_predictions(path: Path, eval_set: EvalSet, *, id_field: str | None = None) -> list[PredictionRow]:
+    """Every row of `path`, each matched to its problem or carrying the reason it cannot be."""
+    path = Path(path)
+    check_predictions_file(path)
     key = id_field or "id"
     by_id = eval_set.by_id()
     by_index = {problem.index: problem for problem in eval_set.problems}

@@ -161,6 +161,14 @@ def _same_file(fd: int, path: Path) -> bool:
     return (opened.st_dev, opened.st_ino) == (there.st_dev, there.st_ino)
 
 
+def refuse_dash_for_directory(path: Path, option: str = "-o") -> None:
+    """`-` streams to stdout only where a command writes one file; as a directory it would be a folder
+    named `-` that later breaks `-o -` (a file '-' that is a directory)."""
+    if str(path) == "-":
+        raise OutputNotWritable(f"{option} -: this output is a directory and cannot go to stdout (- streams only "
+                                "where a command writes one file: export, report, evaluate grade); give a directory")
+
+
 def claim_output_dir(out: Path, what: str | None = None) -> OutputLock:
     """Create the run directory `out` if needed and lock it (OUT/.lock) for this run.
 
@@ -170,6 +178,7 @@ def claim_output_dir(out: Path, what: str | None = None) -> OutputLock:
     if this call created it."""
     out = Path(out)
     what = what or f"output directory {out}"
+    refuse_dash_for_directory(out)
     if out.exists() and not out.is_dir():
         raise OutputNotWritable(f"output {out} exists and is not a directory; choose another output (-o)")
     if (blocker := first_file_on_path(out)) is not None:

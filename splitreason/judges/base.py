@@ -37,6 +37,8 @@ class Verdict:
     usage: Usage = field(default_factory=Usage)
     requests: int = 0  # HTTP requests actually sent (0 when every answer came from the cache)
     cache_hits: int = 0
+    # Cut at max_tokens: the spans it finished are kept, but a person should see what was cut.
+    truncated: bool = False
 
 
 class JudgeFailed(Exception):

@@ -7,9 +7,10 @@ asked again -- is decided here, once.
 What an unusable answer costs is bounded:
 - an answer cut at max_tokens keeps the spans it finished; when it finished none, it is asked
   again with twice the max_tokens (up to `max_tokens_ceiling`), never with the same payload;
-- an answer that cannot be parsed is asked again (servers are not always deterministic, even at
-  temperature 0), but an answer that repeats -- the same payload, the same text -- ends the
-  attempts: it would only be bought again.
+- an answer that cannot be parsed, at temperature 0, is asked again once with a note quoting the
+  parse error (a different payload: the identical one would only buy the same answer again), then
+  the trace fails with its reason; above temperature 0 a retry is a new sample, but an answer that
+  repeats -- the same payload, the same text -- ends the attempts.
 """
 
 from __future__ import annotations
@@ -64,6 +65,14 @@ class LLMJudgeConfig:
     max_answer_attempts: int = 4
     # The most max_tokens a truncated answer is asked again with (doubling from sampling.max_tokens).
     max_tokens_ceiling: int = 32768
+
+
+def _with_repair_note(payload: dict[str, Any], error: str) -> dict[str, Any]:
+    """The payload with a note after its last user message saying why the answer was unusable."""
+    messages = [dict(message) for message in payload["messages"]]
+    messages[-1]["content"] += (f"\n\nYour previous answer could not be used ({error}). Answer again with ONLY "
+                                "the JSON object described above.")
+    return {**payload, "messages": messages}
 
 
 def build_messages(trace: Trace, target_coverage: float, max_spans: int) -> list[dict[str, str]]:
@@ -127,13 +136,14 @@ class LLMJudge(Judge):
         usage = verdict.usage
         problem = ""
         answers_seen: set[tuple[str, str]] = set()  # (payload, answer text) pairs already paid for
+        repaired = False  # at temperature 0, asked again once with the parse error quoted
         for attempt in range(self.config.max_answer_attempts):
             completion = await self._answer(trace_id, payload, attempt, verdict, sample)
             usage.add(Usage(prompt_tokens=completion.prompt_tokens, completion_tokens=completion.completion_tokens))
             if completion.finish_reason in ("length", "max_tokens"):
                 finished = complete_spans(completion.text)
                 if finished:  # the quotes it completed are as good as any: keep them, pay nothing more
-                    verdict.excerpts = finished
+                    verdict.excerpts, verdict.truncated = finished, True
                     return verdict
                 budget = payload.get("max_tokens")
                 problem = f"answer truncated at {completion.completion_tokens} tokens (max_tokens {budget})"
@@ -146,7 +156,15 @@ class LLMJudge(Judge):
                 verdict.excerpts = parse_answer(completion.text)
             except UnparseableAnswer as error:
                 problem = f"unusable answer ({error})"
-                seen = (cache_key(payload, 0), completion.text)
+                if self.config.sampling.temperature <= 0:
+                    # Deterministic: the same payload would buy the same answer again. Ask once more
+                    # with the error quoted (a different request), then stop.
+                    if repaired:
+                        problem += "; asked again once with the error quoted, not asked again"
+                        break
+                    payload, repaired = _with_repair_note(payload, str(error)), True
+                    continue
+                seen = (cache_key(payload, 0), completion.text)  # above 0 a retry is a new sample
                 if seen in answers_seen:
                     problem += "; the same answer twice to the same request, not asked again"
                     break

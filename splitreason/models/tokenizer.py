@@ -27,16 +27,19 @@ def load_tokenizer(name_or_path: str | os.PathLike, *, need_offsets: bool = Fals
     beside a config.json would otherwise be taken for the model family's own class).
     `need_offsets`: the tokenizer must be a fast one (character offsets of every token).
     """
-    try:
-        from transformers import AutoTokenizer, PreTrainedTokenizerFast
-    except ImportError:
-        raise ModelExtraMissing(f"loading a {what} needs transformers: pip install 'splitreason[tokenize]'") from None
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:
+        raise ModelExtraMissing(f"loading a {what} needs transformers: pip install 'splitreason[tokenize]'")
     name = str(name_or_path)
     path = Path(name).expanduser()
     if looks_local(name) and not path.exists():
         raise ModelError(f"cannot load {what} {name}: it does not exist")
     if not path.exists():
         require_hub_for_model(name, what)
+    # transformers (and torch under it) take seconds to import: only once the model can be had
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
     try:
         if path.is_dir() and (path / "tokenizer.json").is_file() and not _names_class(path):
             tokenizer = PreTrainedTokenizerFast.from_pretrained(str(path))

@@ -28,6 +28,7 @@ REASONS = {
     "coverage_below_min": "spans cover too little of the trace",
     "coverage_above_max": "spans cover too much of the trace",
     "semantic_match": "a span was found by meaning, not quoted",
+    "truncated_answer": "the judge's answer was cut at max_tokens (its finished spans are kept)",
     "all_hallucinated": "every quote is missing from the trace",
 }
 #: How much of the problem the queue sends for its snippet (the page shortens it further).

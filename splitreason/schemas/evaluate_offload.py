@@ -8,7 +8,7 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from splitreason.schemas.settings import CommandSettings, operational
+from splitreason.schemas.settings import CommandSettings, ModelDtype, operational
 
 __all__ = ["EvaluateOffloadSettings", "OFFLOAD_MODES"]
 
@@ -62,7 +62,7 @@ class EvaluateOffloadSettings(CommandSettings):
                                               "(default: the mean length of learned's segments on the same problem, "
                                               "else --chunk-tokens).")
     device: str = Field("auto", description="hf backend: device (auto: a GPU when there is one).")
-    dtype: str = Field("auto", description="hf backend: dtype (auto: bfloat16 on a GPU that has it, else float32).")
+    dtype: ModelDtype = Field("auto", description="hf backend: dtype (auto: bfloat16 on a GPU that has it, else float32).")
     vllm_max_model_len: int | None = operational(None, ge=1, description="vllm backend: the servers' "
                                                  "--max-model-len (default: the model's).")
     profile: str = operational("a6000-paper", description="Rates for the projected latency in the summary: a shipped "

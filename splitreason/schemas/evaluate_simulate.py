@@ -10,6 +10,9 @@ from pydantic_core import PydanticCustomError
 
 from splitreason.schemas.settings import CommandSettings
 
+#: The GPUs of evaluate/gpus.toml (a test keeps the two the same).
+GpuName = Literal["a6000", "a100-40gb", "a100", "h100-pcie", "h100", "h200"]
+
 __all__ = ["EvaluateSimulateSettings"]
 
 _RATE = "tokens/s at batch size 1"
@@ -42,8 +45,7 @@ class EvaluateSimulateSettings(CommandSettings):
     small_decode: float | None = Field(None, gt=0, description=f"Small model's decode rate, {_RATE}.")
     large_prefill: float | None = Field(None, gt=0, description=f"Large model's prefill rate, {_RATE}.")
     large_decode: float | None = Field(None, gt=0, description=f"Large model's decode rate, {_RATE}.")
-    gpu: str | None = Field(None, description="Roofline rates on this GPU (a6000, a100, a100-40gb, h100, "
-                            "h100-pcie, h200) from --small-params and --large-params.")
+    gpu: GpuName | None = Field(None, description="Roofline rates on this GPU from --small-params and --large-params.")
     small_params: float | None = Field(None, gt=0, description="Roofline: the small model's parameters, in billions.")
     large_params: float | None = Field(None, gt=0, description="Roofline: the large model's parameters, in billions.")
     bytes_per_param: float = Field(2.0, gt=0, description="Roofline: bytes per weight (2 for BF16, 1 for FP8/INT8).")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitreason.schemas.settings import CommandSettings, operational
+from splitreason.schemas.settings import CommandSettings, ModelDtype, operational
 
 __all__ = ["LabelMetrics", "LabelsEvalSettings", "LabelsReport", "RunAgreement"]
 
@@ -31,7 +31,7 @@ class LabelsEvalSettings(CommandSettings):
     max_length: int | None = Field(default=None, ge=16, description="Score in windows of this many tokens "
                                                                      "(default: the models' context).")
     device: str = operational("auto", description="Where to run: auto (a GPU when there is one), cpu, cuda, cuda:1, …")
-    dtype: str = operational("auto", description="auto (bf16 on a GPU that has it, fp32 on the CPU), float32, "
+    dtype: ModelDtype = operational("auto", description="auto (bf16 on a GPU that has it, fp32 on the CPU), float32, "
                                                  "bfloat16, float16.")
     batch_size: int = operational(8, ge=1, description="Traces per forward pass.")
     json_output: bool = operational(False, description="Print one JSON object instead of a table.")

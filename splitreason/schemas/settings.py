@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticUndefined
 
 from splitreason.errors import UsageError, one_line
 
-__all__ = ["CommandSettings", "SettingsError", "TraceSelectionSettings", "load_config_file", "operational"]
+__all__ = ["CommandSettings", "ModelDtype", "SettingsError", "TraceSelectionSettings", "load_config_file", "operational"]
 
 _OPERATIONAL = "operational"
+
+#: The dtypes a model is loaded in (models/loading.py pick_dtype); auto: bf16 on a GPU that has it, else fp32.
+ModelDtype = Literal["auto", "float32", "bfloat16", "float16"]
 
 
 class SettingsError(UsageError, ValueError):

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from splitreason.schemas.settings import CommandSettings, operational
+from splitreason.schemas.settings import CommandSettings, ModelDtype, operational
 
 __all__ = ["TagMetrics", "TagsEvalSettings"]
 
@@ -29,7 +29,7 @@ class TagsEvalSettings(CommandSettings):
     skip_bad_rows: bool = Field(default=False, description="Leave out rows whose tags are unbalanced, nested or empty (counted) instead of refusing the data.")
     max_length: int | None = Field(default=None, ge=16, description="Score in windows of this many tokens (default: the model's context).")
     device: str = operational("auto", description="Where to run: auto (a GPU when there is one), cpu, cuda, cuda:1, …")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = operational("auto", description="auto (bf16 on a GPU that has it, fp32 on the CPU), float32, bfloat16, float16.")
+    dtype: ModelDtype = operational("auto", description="auto (bf16 on a GPU that has it, fp32 on the CPU), float32, bfloat16, float16.")
     batch_size: int = operational(8, ge=1, description="Rows per forward pass.")
     json_output: bool = operational(False, description="Print one JSON object instead of a table.")
     progress: bool = operational(True, description="Show a progress bar on stderr.")
