@@ -131,12 +131,37 @@ def test_through_annotate_resume_cache_and_export(grounded_pair, tmp_path):
 
 def test_surprisal_on_the_bundled_sample(grounded_pair, tmp_path):
     out = tmp_path / "sample"
-    result = ok(run_cli("annotate", "-o", out, "--judge", f"surprisal:{grounded_pair.small}", "--limit", "3",
-                        "--no-progress", timeout=300))
+    judge = f"surprisal:{grounded_pair.small}"
+    result = ok(run_cli("annotate", "-o", out, "--judge", judge, "--limit", "3", "--no-progress", timeout=300))
     records = annotations(out)
     assert len(records) == 3 and all(r["spans"] for r in records)
     assert all(abs(r["coverage"] - 0.15) <= 0.02 for r in records)
     assert "heuristic is fixed rules" not in result.stderr
+    # resumed with more traces: the first three stay, two are added; export takes all five
+    ok(run_cli("annotate", "-o", out, "--judge", judge, "--limit", "5", "--no-progress", timeout=300))
+    manifest = json.loads((out / "run.json").read_text())
+    assert [inv["annotated"] for inv in manifest["invocations"]] == [3, 2]
+    resumed = {r["trace_id"]: r for r in annotations(out)}
+    assert len(resumed) == 5 and all(resumed[r["trace_id"]] == r for r in records)  # the first three unchanged
+    ok(run_cli("export", out, "-o", out / "train.jsonl"))
+    assert len((out / "train.jsonl").read_text().splitlines()) == 5
+
+
+def test_device_dtype_and_window_length_reach_the_judges(grounded_pair, tmp_path):
+    # annotate's --device/--dtype/--max-length are the model-grounded judges' (provenance included): a
+    # 64-token window reads each sample trace (thousands of tokens) in many windows.
+    out = tmp_path / "windows"
+    ok(run_cli("annotate", "-o", out, "--judge", f"surprisal:{grounded_pair.small}", "--limit", "2", "--device", "cpu",
+               "--dtype", "float32", "--max-length", "64", "--no-progress", timeout=300))
+    params = annotations(out)[0]["judge"]["params"]
+    assert (params["max_len"], params["dtype"]) == (64, "float32")
+    batching = next(iter(json.loads((out / "run.json").read_text())["invocations"][0]["batching"].values()))
+    assert batching["windows"] > 20 * 2
+    # another window length changes the spans: resuming with it is refused
+    assert_one_clean_error(run_cli("annotate", "-o", out, "--judge", f"surprisal:{grounded_pair.small}", "--limit",
+                                   "3", "--max-length", "128", "--no-progress", timeout=300), "different settings")
+    assert_one_clean_error(run_cli("annotate", "-o", tmp_path / "bad", "--judge", f"surprisal:{grounded_pair.small}",
+                                   "--dtype", "float8", "--no-progress"), "float8")
 
 
 def test_bad_input_is_one_line(grounded_pair, tmp_path):

@@ -13,6 +13,7 @@ from rich.console import Console
 from splitreason.commands.options import (
     INPUT,
     JUDGE,
+    MODEL,
     OUTPUT,
     PERFORMANCE,
     ROUTING,
@@ -30,6 +31,7 @@ from splitreason.commands.options import (
 )
 from splitreason.schemas.annotate import AnnotateSettings as S
 from splitreason.schemas.annotate import Divergence, Engine, ResponseFormat, ScoringEngine
+from splitreason.schemas.settings import ModelDtype
 
 console = Console(stderr=True, markup=False, emoji=False)  # paths like "a[b]" print as they are
 
@@ -63,10 +65,13 @@ def annotate(
     response_format: Annotated[ResponseFormat | None, _opt("response_format", panel=JUDGE)] = None,
     max_spans: Annotated[int, _opt("max_spans", panel=JUDGE)] = S.default("max_spans"),
     max_excerpt_chars: Annotated[int, _opt("max_excerpt_chars", panel=JUDGE)] = S.default("max_excerpt_chars"),
-    vllm_args: Annotated[list[str] | None, _opt("vllm_args", "--vllm-arg", panel=JUDGE)] = None,
-    batch_size: Annotated[int, _opt("batch_size", panel=JUDGE)] = S.default("batch_size"),
-    divergence: Annotated[Divergence, _opt("divergence", panel=JUDGE)] = S.default("divergence"),
-    scoring_engine: Annotated[ScoringEngine, _opt("scoring_engine", panel=JUDGE)] = S.default("scoring_engine"),
+    vllm_args: Annotated[list[str] | None, _opt("vllm_args", "--vllm-arg", panel=MODEL)] = None,
+    batch_size: Annotated[int, _opt("batch_size", panel=MODEL)] = S.default("batch_size"),
+    divergence: Annotated[Divergence, _opt("divergence", panel=MODEL)] = S.default("divergence"),
+    scoring_engine: Annotated[ScoringEngine, _opt("scoring_engine", panel=MODEL)] = S.default("scoring_engine"),
+    device: Annotated[str, _opt("device", panel=MODEL)] = S.default("device"),
+    dtype: Annotated[ModelDtype, _opt("dtype", panel=MODEL)] = S.default("dtype"),
+    max_length: Annotated[int | None, _opt("max_length", panel=MODEL)] = S.default("max_length"),
     target_coverage: Annotated[float, _opt("target_coverage", panel=ROUTING)] = S.default("target_coverage"),
     min_coverage: Annotated[float, _opt("min_coverage", panel=ROUTING)] = S.default("min_coverage"),
     max_coverage: Annotated[float, _opt("max_coverage", panel=ROUTING)] = S.default("max_coverage"),

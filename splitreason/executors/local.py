@@ -69,7 +69,8 @@ def judge_settings(settings: AnnotateSettings) -> JudgeSettings:
         max_excerpt_chars=settings.max_excerpt_chars,
         vllm_engine_args=dict(settings.vllm_args),
         grounded=GroundedSettings(batch_size=settings.batch_size, divergence=settings.divergence.value,
-                                  engine=settings.scoring_engine.value, engine_args=dict(settings.vllm_args)),
+                                  engine=settings.scoring_engine.value, engine_args=dict(settings.vllm_args),
+                                  device=settings.device, dtype=settings.dtype, max_len=settings.max_length),
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from splitreason.schemas.settings import CommandSettings, TraceSelectionSettings, operational
+from splitreason.schemas.settings import CommandSettings, ModelDtype, TraceSelectionSettings, operational
 
 __all__ = ["AnnotateSettings", "Divergence", "Engine", "ResponseFormat", "ScoringEngine", "parse_engine_args"]
 
@@ -110,6 +110,13 @@ class AnnotateSettings(TraceSelectionSettings, CommandSettings):
     scoring_engine: ScoringEngine = Field(ScoringEngine.hf, description="How the model-grounded judges read traces: "
                                           "hf (transformers here) or vllm (in-process engines, prompt logprobs; "
                                           "--vllm-arg are their engine arguments; no --divergence kl).")
+    device: str = Field("auto", description="Where the model-grounded judges run (hf engine): auto (a GPU "
+                    "when there is one), cpu, cuda, cuda:1, …")
+    dtype: ModelDtype = Field("auto", description="Their dtype (hf engine): auto (bfloat16 on a GPU that has it, "
+                              "float32 on the CPU), float32, bfloat16, float16.")
+    max_length: int | None = Field(None, ge=16, description="Tokens per window when the model-grounded judges "
+                                   "read a trace longer than this (default: the models' context); each window "
+                                   "after the first re-reads up to 256 tokens of context before it.")
     # routing
     target_coverage: float = Field(0.15, ge=0.001, le=0.999, description="Share of trace characters to mark.")
     min_coverage: float = Field(0.02, ge=0.0, le=1.0, description="Below this coverage a trace goes to review.")
