@@ -96,7 +96,7 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
     large_tokenizer = load_tokenizer(settings.large, what="large model's tokenizer") if needs_large else None
     if small_tokenizer is not None and large_tokenizer is not None:
         check_shared_vocabulary(small_tokenizer, large_tokenizer, small_name=f"small model ({settings.small})",
-                                large_name=f"large model ({settings.large})")
+                                large_name=f"large model ({settings.large})", large_rows=_embedding_rows(settings.large))
     runners = {}
     if settings.backend == "hf":
         from splitreason.evaluate.handoff.hf import HFRunner
@@ -138,6 +138,20 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
         yield pair
     finally:
         pair.close()
+
+
+def _embedding_rows(path: str) -> int | None:
+    """The large model's vocabulary size as its config declares it (its embedding rows), read before
+    any weights load; None when the config cannot be read here (the check then rests on the tokenizers)."""
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path)
+    except Exception:  # noqa: BLE001 - an unreadable config only skips this part of the check
+        return None
+    config = getattr(config, "get_text_config", lambda: config)()
+    rows = getattr(config, "vocab_size", None)
+    return int(rows) if isinstance(rows, int) else None
 
 
 def _load_model(path: str, settings: EvaluateOffloadSettings, what: str):
