@@ -166,3 +166,34 @@ def test_settings_that_cannot_run_are_refused_when_built():
         with pytest.raises(SettingsError, match=needle):
             EvaluateOffloadSettings.build({**base, **change})
     assert EvaluateOffloadSettings.build({**base, "modes": ["random"], "offload_share": 0.05}).modes == ["random"]
+
+
+def test_a_resume_on_a_rewritten_eval_set_is_refused_and_summaries_count_only_its_problems(tagged_model, tmp_path):
+    def write_set(rows):
+        path = tmp_path / "eval.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+
+    def small_alone(eval_set, out):
+        return run_cli("evaluate", "offload", "--small", tagged_model, "--eval-set", eval_set, "-o", out, *FAST,
+                       "--max-tokens", "12", "--mode", "small", "--json")
+
+    out = tmp_path / "out"
+    first = write_set([{"id": "a", "problem": "Problem 20000: work out the value.", "answer": "1"},
+                       {"id": "b", "problem": "Problem 20001: work out the value.", "answer": "2"}])
+    ok(small_alone(first, out))
+    samples = (out / "samples.jsonl").read_bytes()
+    # the same file rewritten: other ids, and problem a with another problem and gold
+    rewritten = write_set([{"id": "c", "problem": "Problem 20002: work out the value.", "answer": "3"},
+                           {"id": "a", "problem": "Problem 20003: work out the value.", "answer": "4"}])
+    result = small_alone(rewritten, out)
+    assert result.returncode == 2
+    assert_one_clean_error(result, "other contents", "new -o")
+    assert (out / "samples.jsonl").read_bytes() == samples
+    # an OUT whose manifest predates the fingerprint: the summary counts only the set's problems
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["eval_set"]["sha256"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    shrunk = write_set([{"id": "a", "problem": "Problem 20000: work out the value.", "answer": "1"}])
+    summary = json.loads(ok(small_alone(shrunk, out)).stdout)
+    assert summary["problems"] == 1 and summary["modes"]["small"]["samples"] == 1
