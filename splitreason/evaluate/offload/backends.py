@@ -126,7 +126,8 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
         # reached before OUT is claimed: an unreachable server is one line and nothing is written
         servers = {}
         if needs_small:
-            servers["small"] = OpenAIServerRunner(urls["small"], small_tokenizer, what="small model")
+            servers["small"] = OpenAIServerRunner(urls["small"], small_tokenizer, what="small model",
+                                                  close_threshold=settings.close_threshold)
         if needs_large:
             servers["large"] = OpenAIServerRunner(urls["large"], large_tokenizer, what="large model")
         runners = {name: (lambda server=server: server) for name, server in servers.items()}
