@@ -48,6 +48,10 @@ def offload(
     device: Annotated[str, opt("device", panel=PERFORMANCE)] = S.default("device"),
     dtype: Annotated[str, opt("dtype", panel=PERFORMANCE)] = S.default("dtype"),
     vllm_max_model_len: Annotated[int | None, opt("vllm_max_model_len", panel=PERFORMANCE)] = None,
+    small_gpu_share: Annotated[float, opt("small_gpu_share", panel=PERFORMANCE)] = S.default("small_gpu_share"),
+    large_gpu_share: Annotated[float, opt("large_gpu_share", panel=PERFORMANCE)] = S.default("large_gpu_share"),
+    large_tensor_parallel: Annotated[int, opt("large_tensor_parallel", panel=PERFORMANCE)] = S.default(
+        "large_tensor_parallel"),
     profile: Annotated[str, opt("profile", panel=LATENCY)] = S.default("profile"),
     timeout_s: Annotated[float, opt("timeout_s", "--timeout-s", panel=PERFORMANCE)] = S.default("timeout_s"),
     output: Annotated[Path | None, opt("output", "--output", "-o", panel=OUTPUT, show_default=False)] = None,

@@ -120,7 +120,9 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
             for role in [role for role, needed in (("small", needs_small), ("large", needs_large)) if needed]:
                 same = [other for other, url in urls.items() if url and paths[other] == paths[role]]
                 urls[role] = urls[same[0]] if same else stack.enter_context(vllm_server(
-                    paths[role], role=role, dtype=settings.dtype, max_model_len=settings.vllm_max_model_len))
+                    paths[role], role=role, dtype=settings.dtype, max_model_len=settings.vllm_max_model_len,
+                    gpu_share=settings.small_gpu_share if role == "small" else settings.large_gpu_share,
+                    tensor_parallel=settings.large_tensor_parallel if role == "large" else 1))
         elif needs_small and not settings.small_url or needs_large and not settings.large_url:
             raise BackendUnavailable("the openai backend needs --small-url and --large-url for these modes")
         # reached before OUT is claimed: an unreachable server is one line and nothing is written
