@@ -128,7 +128,9 @@ def print_summary(summary: dict) -> None:
                       f"{figures['tokens_mean']:.0f}", f"{figures['offload_share']:.1%}",
                       f"{figures['handoffs_per_sample']:.2f}", f"{figures['forced_closes_per_sample']:.2f}",
                       f"{figures['wall_s_mean']:.2f}", speedup)
-    Console(markup=False, emoji=False, highlight=False).print(table)
+    from splitreason.commands.options import result_console
+
+    result_console().print(table)  # plain columns in a pipe: headers are not cut to "offlo…"
     print("acc: mean over samples; maj: majority vote over a problem's samples; offload: the large model's share "
-          "of all tokens; handoffs, forced: per sample; wall s: measured generation per sample; speed-up: projected, "
+          "of all tokens; handoffs, forced (closes cut at --max-segment-tokens or by the answer's end): per sample; wall s: measured generation per sample; speed-up: projected, "
           f"large alone over the pair on the same answers, pipelined/sequential, rates: {summary['rates']}")

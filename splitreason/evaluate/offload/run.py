@@ -87,6 +87,10 @@ def run_offload(settings: EvaluateOffloadSettings, *, progress: Callable[[int, i
     from splitreason.io.lock import claim_output_dir
 
     evaluation = load_problems(settings)
+    notes = []
+    if settings.samples > 1 and settings.temperature == 0:
+        notes.append(f"--samples {settings.samples} at --temperature 0: the samples of a problem are the same greedy "
+                     "answer; give a temperature above 0 for different samples")
     with open_pair(settings) as pair:  # tokenizers, vocabulary check, prompts; models load lazily
         lock = claim_output_dir(settings.output, f"evaluation output {settings.output}")
         try:
@@ -96,7 +100,9 @@ def run_offload(settings: EvaluateOffloadSettings, *, progress: Callable[[int, i
             raise
         with lock, environment_errors(f"the samples written so far are kept in {settings.output / SAMPLES}; "
                                       "run the same command again to resume", path=settings.output):
-            return _run(settings, evaluation, pair, previous, progress)
+            result = _run(settings, evaluation, pair, previous, progress)
+    result.notes[:0] = notes
+    return result
 
 
 def _check_out(settings: EvaluateOffloadSettings, evaluation: EvalSet) -> dict | None:
