@@ -7,7 +7,8 @@ Run from the repository root:
         --max-tokens 4096 --chunk-tokens 64                    # a real pair on a GPU
 
 Step 1 runs the learned handoff (`splitreason.evaluate.handoff.run_trace`, transformers backend,
-greedy) on a few problems and records every close check it made: the small model's context and the
+sampled at `--temperature`, default 0.7, so that the problems' contexts differ; the close check
+itself is the greedy rule) on a few problems and records every close check it made: the small model's context and the
 chunk the large model wrote. Step 2 replays each close check three ways, each on a session whose
 cache already holds the context before the chunk (priming is not timed), and checks they agree:
 
@@ -192,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.processor() or platform.machine(), "device": str(small.model.device),
             "threads": args.threads, "small": str(small_path), "large": str(large_path),
             "settings": {"chunk_tokens": args.chunk_tokens, "max_segment_tokens": args.max_segment_tokens,
-                         "max_tokens": args.max_tokens, "problems": len(problems)},
+                         "max_tokens": args.max_tokens, "problems": len(problems),
+                         "temperature": args.temperature, "close_rule": "greedy"},
             "traces": {"count": len(traces), "seconds": traces_s,
                        "tokens": sum(sum(trace.tokens_by_model().values()) for trace in traces),
                        "large_tokens": sum(trace.tokens_by_model()["large"] for trace in traces),

@@ -166,3 +166,63 @@ def test_settings_that_cannot_run_are_refused_when_built():
         with pytest.raises(SettingsError, match=needle):
             EvaluateOffloadSettings.build({**base, **change})
     assert EvaluateOffloadSettings.build({**base, "modes": ["random"], "offload_share": 0.05}).modes == ["random"]
+
+
+def test_a_resume_on_a_rewritten_eval_set_is_refused_and_summaries_count_only_its_problems(tagged_model, tmp_path):
+    def write_set(rows):
+        path = tmp_path / "eval.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+        return path
+
+    def small_alone(eval_set, out):
+        return run_cli("evaluate", "offload", "--small", tagged_model, "--eval-set", eval_set, "-o", out, *FAST,
+                       "--max-tokens", "12", "--mode", "small", "--json")
+
+    out = tmp_path / "out"
+    first = write_set([{"id": "a", "problem": "Problem 20000: work out the value.", "answer": "1"},
+                       {"id": "b", "problem": "Problem 20001: work out the value.", "answer": "2"}])
+    ok(small_alone(first, out))
+    samples = (out / "samples.jsonl").read_bytes()
+    # the same file rewritten: other ids, and problem a with another problem and gold
+    rewritten = write_set([{"id": "c", "problem": "Problem 20002: work out the value.", "answer": "3"},
+                           {"id": "a", "problem": "Problem 20003: work out the value.", "answer": "4"}])
+    result = small_alone(rewritten, out)
+    assert result.returncode == 2
+    assert_one_clean_error(result, "other contents", "new -o")
+    assert (out / "samples.jsonl").read_bytes() == samples
+    # an OUT whose manifest predates the fingerprint: the summary counts only the set's problems
+    manifest = json.loads((out / "manifest.json").read_text())
+    del manifest["eval_set"]["sha256"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    shrunk = write_set([{"id": "a", "problem": "Problem 20000: work out the value.", "answer": "1"}])
+    summary = json.loads(ok(small_alone(shrunk, out)).stdout)
+    assert summary["problems"] == 1 and summary["modes"]["small"]["samples"] == 1
+
+
+def test_instruction_override_and_none_change_the_small_prompt_ids(tagged_model):
+    from transformers import PreTrainedTokenizerFast
+
+    from splitreason.evaluate.offload.prompts import PromptBuilder
+    from splitreason.schemas.export import user_content
+
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tagged_model))
+    problem = "Problem 20000: work out the value step by step."
+
+    def prompt(instruction):
+        return tokenizer.decode(PromptBuilder.for_small(tokenizer, str(tagged_model), instruction).ids(problem))
+
+    recorded, override, none = prompt(None), prompt("Mark the steps you find hard."), prompt("")
+    assert "wrap the steps that are hardest" in recorded  # train.json's instruction
+    assert "Mark the steps you find hard." in override and "wrap the steps" not in override
+    assert problem in none and "wrap the steps" not in none and "Mark the steps" not in none
+    assert user_content(problem, None) in none and len(none) < len(recorded)
+
+
+def test_a_piped_table_keeps_its_headers_and_greedy_samples_get_a_note(tagged_model, eval_file, tmp_path):
+    result = ok(run_cli("evaluate", "offload", "--small", tagged_model, "--eval-set", eval_file, "-o", tmp_path / "out",
+                        *FAST, "--max-tokens", "12", "--mode", "small", "--samples", "2"))
+    header = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("mode"))
+    assert header.split() == ["mode", "acc", "(95%", "CI)", "maj", "tokens", "offload", "handoffs", "forced", "wall",
+                              "s", "speed-up"]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert len(notes) == 1 and "--samples 2 at --temperature 0" in notes[0]

@@ -238,6 +238,10 @@ def test_modes_small_large_and_random(pair, tagged_model, problems):
     assert random_run.close_checks == 0 and random_run.handoffs > 0
     lengths = random_run.large_segment_lengths()
     assert all(length == 5 for length in lengths[:-1]) and lengths[-1] <= 5
+    # a segment that ends at its planned length is the plan, not a forced close
+    large_segments = [segment for segment in random_run.segments if segment.model == "large"]
+    assert not any(segment.forced for segment in large_segments[:-1])
+    assert random_run.forced_closes == int(random_run.ended_in_segment) == sum(bool(s.forced) for s in large_segments)
     # the tags the runtime placed are not the small model's choice
     assert sum(random_run.completion_mask) == random_run.tokens_by_model()["small"]
 

@@ -187,6 +187,8 @@ def test_simulate_bad_input_is_one_line(tmp_path: Path) -> None:
         (("--gpu", "b300", "--small-params", "1", "--large-params", "8", "--offload-share", "0.1"), "'b300' is not one of"),
         (("--gpu", "a100", "--offload-share", "0.1"), "--small-params"),
         ((*paper, "--offload-share", "1.5"), "offload-share"),
+        (("--gpu", "a100", "--small-params", "1.5e9", "--large-params", "32", "--offload-share", "0.1"),
+         "parameters in billions (1.5 for a 1.5B model)"),
     ]
     for args, needle in cases:
         assert_one_clean_error(run_cli("evaluate", "simulate", *args), needle)

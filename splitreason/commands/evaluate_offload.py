@@ -50,6 +50,10 @@ def offload(
     device: Annotated[str, opt("device", panel=PERFORMANCE)] = S.default("device"),
     dtype: Annotated[Dtype, opt("dtype", panel=PERFORMANCE)] = S.default("dtype"),
     vllm_max_model_len: Annotated[int | None, opt("vllm_max_model_len", panel=PERFORMANCE)] = None,
+    small_gpu_share: Annotated[float, opt("small_gpu_share", panel=PERFORMANCE)] = S.default("small_gpu_share"),
+    large_gpu_share: Annotated[float, opt("large_gpu_share", panel=PERFORMANCE)] = S.default("large_gpu_share"),
+    large_tensor_parallel: Annotated[int, opt("large_tensor_parallel", panel=PERFORMANCE)] = S.default(
+        "large_tensor_parallel"),
     profile: Annotated[str, opt("profile", panel=LATENCY)] = S.default("profile"),
     timeout_s: Annotated[float, opt("timeout_s", "--timeout-s", panel=PERFORMANCE)] = S.default("timeout_s"),
     output: Annotated[Path | None, opt("output", "--output", "-o", panel=OUTPUT, show_default=False)] = None,
@@ -130,7 +134,9 @@ def print_summary(summary: dict) -> None:
                       f"{figures['tokens_mean']:.0f}", f"{figures['offload_share']:.1%}",
                       f"{figures['handoffs_per_sample']:.2f}", f"{figures['forced_closes_per_sample']:.2f}",
                       f"{figures['wall_s_mean']:.2f}", speedup)
-    Console(markup=False, emoji=False, highlight=False).print(table)
+    from splitreason.commands.options import result_console
+
+    result_console().print(table)  # plain columns in a pipe: headers are not cut to "offlo…"
     print("acc: mean over samples; maj: majority vote over a problem's samples; offload: the large model's share "
-          "of all tokens; handoffs, forced: per sample; wall s: measured generation per sample; speed-up: projected, "
+          "of all tokens; handoffs, forced (closes cut at --max-segment-tokens or by the answer's end): per sample; wall s: measured generation per sample; speed-up: projected, "
           f"large alone over the pair on the same answers, pipelined/sequential, rates: {summary['rates']}")

@@ -65,6 +65,12 @@ class EvaluateOffloadSettings(CommandSettings):
     dtype: ModelDtype = Field("auto", description="hf backend: dtype (auto: bfloat16 on a GPU that has it, else float32).")
     vllm_max_model_len: int | None = operational(None, ge=1, description="vllm backend: the servers' "
                                                  "--max-model-len (default: the model's).")
+    small_gpu_share: float = operational(0.25, gt=0, le=1, description="vllm backend on a GPU: the share of the "
+                                         "GPU's memory the small model's server takes (--gpu-memory-utilization).")
+    large_gpu_share: float = operational(0.6, gt=0, le=1, description="vllm backend on a GPU: the share of each "
+                                         "GPU's memory the large model's server takes (with the small one's, at most 1).")
+    large_tensor_parallel: int = operational(1, ge=1, description="vllm backend: GPUs the large model's server "
+                                             "spans (--tensor-parallel-size), for a model one GPU cannot hold.")
     profile: str = operational("a6000-paper", description="Rates for the projected latency in the summary: a shipped "
                                "profile (a6000-paper) or a TOML file (see evaluate simulate).")
     timeout_s: float = operational(10.0, gt=0, description="Seconds one answer may take to grade (a slower one is "
@@ -84,6 +90,11 @@ class EvaluateOffloadSettings(CommandSettings):
             raise _invalid(f"mode {sorted(modes & {'learned', 'large', 'random'})[0]} needs --large")
         if "random" in modes and "learned" not in modes and self.offload_share is None:
             raise _invalid("mode random alone needs --offload-share (with mode learned it takes learned's share)")
+        both_started = (self.backend == "vllm" and modes & {"learned", "small", "random"}
+                        and modes & {"learned", "large", "random"} and self.small != self.large)
+        if both_started and self.small_gpu_share + self.large_gpu_share > 1:
+            raise _invalid(f"--small-gpu-share {self.small_gpu_share} and --large-gpu-share {self.large_gpu_share} add "
+                           "up to more than 1: both servers share the first GPU")
         if self.backend == "openai" and not (self.small_url or self.large_url):
             raise _invalid("the openai backend needs --small-url and --large-url")
         return self

@@ -59,7 +59,14 @@ class EvaluateSimulateSettings(CommandSettings):
             raise _invalid("--paper-rounding applies to a synthetic answer (--offload-share)")
         if self.gpu is not None and (self.small_params is None or self.large_params is None):
             raise _invalid("--gpu needs --small-params and --large-params (billions of parameters)")
+        for flag, value in (("--small-params", self.small_params), ("--large-params", self.large_params)):
+            if value is not None and value > MAX_BILLIONS:
+                raise _invalid(f"{flag} {value:g} is more than {MAX_BILLIONS:,} billion: parameters in billions "
+                               "(1.5 for a 1.5B model)")
         return self
+
+
+MAX_BILLIONS = 10_000  # a count beyond this was surely given in parameters, not billions
 
 
 def _invalid(message: str) -> PydanticCustomError:

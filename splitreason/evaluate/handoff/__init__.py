@@ -47,10 +47,13 @@ def tag_ids_of(tokenizer) -> TagIds:
 
 
 def check_shared_vocabulary(small_tokenizer, large_tokenizer, *, small_name: str = "small model",
-                            large_name: str = "large model") -> None:
-    """The runtime passes token ids from one model to the other: every token the large model knows
-    must have the same id in the small model's vocabulary (the small one may have more: the tags
-    `train sft` added). Otherwise one `VocabularyMismatch` line."""
+                            large_name: str = "large model", large_rows: int | None = None) -> None:
+    """The runtime passes token ids from one model to the other, both ways: every token the large
+    model knows must have the same id in the small model's vocabulary, and every token the small
+    model can write (all of its vocabulary but the tags, which the large model never sees) must be
+    one the large model knows, under the same id, and below `large_rows` (the large model's
+    embedding rows, when known: a tokenizer may list more ids than the model has rows). Otherwise
+    one `VocabularyMismatch` line."""
     small_vocab = small_tokenizer.get_vocab()
     large_vocab = large_tokenizer.get_vocab()
     differing = [token for token, index in large_vocab.items() if small_vocab.get(token) != index]
@@ -60,3 +63,19 @@ def check_shared_vocabulary(small_tokenizer, large_tokenizer, *, small_name: str
             f"the {small_name} and the {large_name} do not share a vocabulary ({len(differing)} of the large "
             f"model's {len(large_vocab)} tokens differ, e.g. {example!r}: id {large_vocab[example]} against "
             f"{small_vocab.get(example)}); offloading passes token ids, so both need the same tokenizer")
+    tags = tag_ids_of(small_tokenizer)
+    tag_ids = tags.all_ids if tags.single else set()  # text tags are ordinary tokens both models know
+    extra = sorted(index for token, index in small_vocab.items() if index not in tag_ids and token not in large_vocab)
+    if extra:
+        token = small_tokenizer.convert_ids_to_tokens(extra[0])
+        raise VocabularyMismatch(
+            f"the {small_name} knows {len(extra)} tokens the {large_name} does not (beyond the offload tags), "
+            f"e.g. {token!r} (id {extra[0]}): a segment the small model writes would reach the large model with ids "
+            "it cannot read; offloading passes token ids, so both need the same tokenizer")
+    if large_rows is not None:
+        unreadable = sorted(index for index in small_vocab.values() if index not in tag_ids and index >= large_rows)
+        if unreadable:
+            raise VocabularyMismatch(
+                f"the {large_name} has {large_rows} embedding rows but the {small_name}'s tokenizer can write "
+                f"{len(unreadable)} ids at or above that (e.g. {unreadable[0]}), which the large model cannot "
+                "read; offloading passes token ids, so both need the same tokenizer and embedding size")

@@ -4,12 +4,18 @@ through `/v1/completions` with prompts as token ids.
 
     generation    one completion request per call: the context's ids as the prompt, the stop
                   tag as a stop token id, banned ids by logit_bias, the new ids back
-                  (`return_token_ids`); the server's prefix cache makes the shared prefix free
+                  (`return_token_ids`); the server's prefix cache spares re-reading the shared prefix
     close check   ONE request per chunk: the context as the prompt with `prompt_logprobs`, which
                   gives the greedy token (rank 1) after every prompt position; the prediction after
-                  the chunk's last token comes from the one token generated. With
-                  `--close-threshold` the close tag's probability is read from the top 20
-                  (a tag outside the top 20 counts as probability 0).
+                  the chunk's last token comes from the one token generated. It asks only as many
+                  top tokens as the rule needs (`top_logprobs_needed`): 1 under the greedy rule; with
+                  `--close-threshold t`, floor(1/t) (a token of probability >= t ranks at most
+                  there), capped at vLLM's 20 (below t = 0.05 a tag outside the top 20 counts as
+                  probability 0).
+                  Cost: vLLM (0.32) does not READ its prefix cache for a request with prompt
+                  logprobs (`SamplingParams.skip_reading_prefix_cache`): every close check
+                  prefills the whole context again, prompt and answer so far, on the small
+                  model's server. Cheap for a small model and short answers, not free.
 
 Tags must be single tokens here (the hf backend handles tags that are text). Connection errors,
 timeouts and 5xx answers are retried a few times with backoff; a server that cannot be reached
@@ -33,15 +39,26 @@ _ATTEMPTS = 4
 _TOP = 20  # vLLM's default cap on logprobs
 
 
+def top_logprobs_needed(close_threshold: float | None) -> int:
+    """How many top tokens per position the close check must ask for: the greedy rule reads rank 1
+    only; a threshold t needs every token that can have probability >= t, and such a token ranks at
+    most floor(1/t) (k tokens ranked above it each have at least its probability)."""
+    if close_threshold is None:
+        return 1
+    return max(1, min(_TOP, math.floor(1 / close_threshold)))
+
+
 class ServerUnavailable(ServiceUnavailable):
     """A model server cannot be reached or does not answer as an OpenAI-compatible vLLM server."""
 
 
 class OpenAIServerRunner:
-    def __init__(self, base_url: str, tokenizer: Any, *, what: str = "model", timeout_s: float = 600.0):
+    def __init__(self, base_url: str, tokenizer: Any, *, what: str = "model", timeout_s: float = 600.0,
+                 close_threshold: float | None = None):
         import httpx
 
         self.base_url = base_url.rstrip("/")
+        self.close_top = top_logprobs_needed(close_threshold)  # the close check's logprobs per position
         self.tokenizer = tokenizer
         self.what = what
         self.client = httpx.Client(timeout=timeout_s)
@@ -128,7 +145,7 @@ class OpenAIServerSession:
         return Generation(ids, "eos")
 
     def next_token_views(self, context: Sequence[int], start: int, watch: Collection[int]) -> list[PositionView]:
-        top = _TOP if watch else 1
+        top = self.runner.close_top
         choice = self._complete({"prompt": list(context), "max_tokens": 1, "temperature": 0.0,
                                  "prompt_logprobs": top, "logprobs": top, "return_tokens_as_token_ids": True,
                                  "return_token_ids": True, "skip_special_tokens": False})

@@ -283,7 +283,10 @@ def _segment(trace: _Trace, sessions: dict[str, ModelSession], large: ModelRunne
             result.finish = "eos" if chunk.reason == "eos" else "max_tokens"
             return True
         if len(segment.token_ids) >= length:
-            segment.forced = True
-            result.forced_closes += 1
+            # mode random ends each segment at its planned length: that is the plan, not a cut
+            # (counted, every random segment would be a "forced close")
+            if mode != "random":
+                segment.forced = True
+                result.forced_closes += 1
             trace.tag(tags.close_ids, chosen=False)
             return False

@@ -61,7 +61,8 @@ class TraceSegment:
     """A run of the answer written by one model. `token_ids` are as that model wrote them, tags
     excluded (the tags are the boundaries between segments, part of no segment). `forced`: for a
     large segment, whether its close was forced (--max-segment-tokens, or the trace ending inside it)
-    rather than found by the small model's close check; None for small segments."""
+    rather than found by the small model's close check (mode random: a segment ending at its planned
+    length is not forced); None for small segments."""
 
     model: Literal["small", "large"]
     token_ids: list[int]

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from splitreason.errors import ServiceUnavailable
 
-__all__ = ["VllmUnavailable", "vllm_python", "vllm_server"]
+__all__ = ["VllmUnavailable", "server_command", "vllm_python", "vllm_server"]
 
 GPU_SHARE = {"small": 0.25, "large": 0.6}
 
@@ -65,11 +65,34 @@ def _ready(url: str) -> bool:
         return False
 
 
+def server_command(python: str, model: str, *, port: int, role: str, dtype: str = "auto",
+                   max_model_len: int | None = None, gpu_share: float | None = None, tensor_parallel: int = 1,
+                   gpu: bool = True) -> list[str]:
+    """The server's command line. On a GPU: `--gpu-memory-utilization` (`gpu_share`, default the
+    role's share in GPU_SHARE) and `--tensor-parallel-size` when above 1; without one, eager mode."""
+    command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
+               "--port", str(port), "--enable-prefix-caching", "--seed", "0"]
+    if dtype != "auto":
+        command += ["--dtype", {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)]
+    if max_model_len:
+        command += ["--max-model-len", str(max_model_len)]
+    if gpu:
+        share = gpu_share if gpu_share is not None else GPU_SHARE.get(role)
+        if share is not None:
+            command += ["--gpu-memory-utilization", str(share)]
+        if tensor_parallel > 1:
+            command += ["--tensor-parallel-size", str(tensor_parallel)]
+    else:
+        command += ["--enforce-eager"]  # no graph capture on the CPU: starts in seconds, not minutes
+    return command
+
+
 @contextlib.contextmanager
 def vllm_server(model: str, *, role: str, dtype: str = "auto", max_model_len: int | None = None,
-                start_timeout_s: float = 900.0, python: str | None = None, extra_args: Sequence[str] = (),
-                extra_environment: Mapping[str, str] | None = None) -> Iterator[str]:
+                gpu_share: float | None = None, tensor_parallel: int = 1, start_timeout_s: float = 900.0,
+                python: str | None = None, extra_args: Sequence[str] = (), extra_environment: Mapping[str, str] | None = None) -> Iterator[str]:
     """A vLLM server for `model`; yields its base URL (…/v1); stopped (its process group) on exit.
+    `gpu_share` and `tensor_parallel`: see `server_command`.
 
     `python` (default: `vllm_python()`), `extra_args` (appended to the server's command line; the
     last of a repeated flag wins) and `extra_environment` (added to the server's) are for callers with
@@ -79,22 +102,13 @@ def vllm_server(model: str, *, role: str, dtype: str = "auto", max_model_len: in
     url = f"http://127.0.0.1:{port}/v1"
     scratch = Path(tempfile.mkdtemp(prefix=f"splitreason-vllm-{role}-"))
     log_path = scratch / "server.log"
-    command = [python, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model), "--host", "127.0.0.1",
-               "--port", str(port), "--enable-prefix-caching", "--seed", "0"]
-    if dtype != "auto":
-        command += ["--dtype", {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(dtype, dtype)]
-    if max_model_len:
-        command += ["--max-model-len", str(max_model_len)]
+    command = server_command(python, model, port=port, role=role, dtype=dtype, max_model_len=max_model_len,
+                             gpu_share=gpu_share, tensor_parallel=tensor_parallel, gpu=_has_gpu())
     environment = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
     environment.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     environment.update({"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1",
                         "VLLM_CACHE_ROOT": str(scratch / "vllm-cache"),
                         "TORCHINDUCTOR_CACHE_DIR": str(scratch / "inductor-cache")})
-    if _has_gpu():
-        if role in GPU_SHARE:
-            command += ["--gpu-memory-utilization", str(GPU_SHARE[role])]
-    else:
-        command += ["--enforce-eager"]  # no graph capture on the CPU: starts in seconds, not minutes
     command += list(extra_args)
     environment.update(extra_environment or {})
     log = open(log_path, "wb")  # noqa: SIM115 - closed below

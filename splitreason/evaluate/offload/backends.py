@@ -96,7 +96,7 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
     large_tokenizer = load_tokenizer(settings.large, what="large model's tokenizer") if needs_large else None
     if small_tokenizer is not None and large_tokenizer is not None:
         check_shared_vocabulary(small_tokenizer, large_tokenizer, small_name=f"small model ({settings.small})",
-                                large_name=f"large model ({settings.large})")
+                                large_name=f"large model ({settings.large})", large_rows=_embedding_rows(settings.large))
     runners = {}
     if settings.backend == "hf":
         from splitreason.evaluate.handoff.hf import HFRunner
@@ -120,13 +120,16 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
             for role in [role for role, needed in (("small", needs_small), ("large", needs_large)) if needed]:
                 same = [other for other, url in urls.items() if url and paths[other] == paths[role]]
                 urls[role] = urls[same[0]] if same else stack.enter_context(vllm_server(
-                    paths[role], role=role, dtype=settings.dtype, max_model_len=settings.vllm_max_model_len))
+                    paths[role], role=role, dtype=settings.dtype, max_model_len=settings.vllm_max_model_len,
+                    gpu_share=settings.small_gpu_share if role == "small" else settings.large_gpu_share,
+                    tensor_parallel=settings.large_tensor_parallel if role == "large" else 1))
         elif needs_small and not settings.small_url or needs_large and not settings.large_url:
             raise BackendUnavailable("the openai backend needs --small-url and --large-url for these modes")
         # reached before OUT is claimed: an unreachable server is one line and nothing is written
         servers = {}
         if needs_small:
-            servers["small"] = OpenAIServerRunner(urls["small"], small_tokenizer, what="small model")
+            servers["small"] = OpenAIServerRunner(urls["small"], small_tokenizer, what="small model",
+                                                  close_threshold=settings.close_threshold)
         if needs_large:
             servers["large"] = OpenAIServerRunner(urls["large"], large_tokenizer, what="large model")
         runners = {name: (lambda server=server: server) for name, server in servers.items()}
@@ -138,6 +141,20 @@ def _open_pair(settings: EvaluateOffloadSettings, stack: ExitStack) -> Iterator[
         yield pair
     finally:
         pair.close()
+
+
+def _embedding_rows(path: str) -> int | None:
+    """The large model's vocabulary size as its config declares it (its embedding rows), read before
+    any weights load; None when the config cannot be read here (the check then rests on the tokenizers)."""
+    try:
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(path)
+    except Exception:  # noqa: BLE001 - an unreadable config only skips this part of the check
+        return None
+    config = getattr(config, "get_text_config", lambda: config)()
+    rows = getattr(config, "vocab_size", None)
+    return int(rows) if isinstance(rows, int) else None
 
 
 def _load_model(path: str, settings: EvaluateOffloadSettings, what: str):

@@ -1,6 +1,7 @@
 """The offload evaluation run: every (mode, problem, sample) written once to OUT/samples.jsonl.
 
-    OUT/manifest.json    the settings (a resume must match them), the eval set, the prompts used
+    OUT/manifest.json    the settings and the eval set's content fingerprint (a resume must match
+                         both), the prompts used
     OUT/samples.jsonl    one row per (mode, problem, sample), appended and fsynced as each finishes
     OUT/summary.json     per mode: accuracy, tokens, offload share, handoffs, wall time, projected latency
 
@@ -65,6 +66,13 @@ def load_problems(settings: EvaluateOffloadSettings) -> EvalSet:
     return evaluation
 
 
+def eval_set_fingerprint(evaluation: EvalSet) -> str:
+    """sha256 of the problems as loaded (id, problem, gold, in order): a resume on a rewritten set
+    would otherwise keep rows graded against old golds, or of problems no longer in it."""
+    content = [[problem.id, problem.problem, problem.answer] for problem in evaluation.problems]
+    return hashlib.sha256(json.dumps(content, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def handoff_settings(settings: EvaluateOffloadSettings) -> HandoffSettings:
     return HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
                            max_tokens=settings.max_tokens, close_threshold=settings.close_threshold,
@@ -79,19 +87,25 @@ def run_offload(settings: EvaluateOffloadSettings, *, progress: Callable[[int, i
     from splitreason.io.lock import claim_output_dir
 
     evaluation = load_problems(settings)
+    notes = []
+    if settings.samples > 1 and settings.temperature == 0:
+        notes.append(f"--samples {settings.samples} at --temperature 0: the samples of a problem are the same greedy "
+                     "answer; give a temperature above 0 for different samples")
     with open_pair(settings) as pair:  # tokenizers, vocabulary check, prompts; models load lazily
         lock = claim_output_dir(settings.output, f"evaluation output {settings.output}")
         try:
-            previous = _check_out(settings)
+            previous = _check_out(settings, evaluation)
         except BaseException:
             lock.discard()
             raise
         with lock, environment_errors(f"the samples written so far are kept in {settings.output / SAMPLES}; "
                                       "run the same command again to resume", path=settings.output):
-            return _run(settings, evaluation, pair, previous, progress)
+            result = _run(settings, evaluation, pair, previous, progress)
+    result.notes[:0] = notes
+    return result
 
 
-def _check_out(settings: EvaluateOffloadSettings) -> dict | None:
+def _check_out(settings: EvaluateOffloadSettings, evaluation: EvalSet) -> dict | None:
     """The manifest of the run OUT already holds (None: OUT is new); one line when it is another run's."""
     out = settings.output
     manifest_path = out / MANIFEST
@@ -108,6 +122,11 @@ def _check_out(settings: EvaluateOffloadSettings) -> dict | None:
             raise SettingsError(f"{out} holds an evaluation made with other settings ({'; '.join(differences[:3])}"
                                 f"{' …' if len(differences) > 3 else ''}); run it with the same settings to resume, "
                                 "or choose another -o")
+        recorded = (manifest.get("eval_set") or {}).get("sha256")
+        if recorded is not None and recorded != eval_set_fingerprint(evaluation):
+            raise OffloadRunError(f"{out} holds an evaluation of other contents of {settings.eval_set} (its problems, "
+                                  "ids or answers changed since that run); use a new -o to evaluate the set as it "
+                                  "is now")
         return manifest
     others = [path.name for path in out.iterdir() if not path.name.startswith(".")]
     if others:
@@ -127,7 +146,8 @@ def _manifest(settings: EvaluateOffloadSettings, evaluation: EvalSet, pair) -> d
         except metadata.PackageNotFoundError:
             versions[name] = None
     return {"command": "evaluate offload", "format_version": 1, "settings": settings.fingerprint(),
-            "eval_set": {"name": evaluation.name, "source": evaluation.source, "problems": len(evaluation.problems)},
+            "eval_set": {"name": evaluation.name, "source": evaluation.source, "problems": len(evaluation.problems),
+                         "sha256": eval_set_fingerprint(evaluation)},
             "prompts": pair.describe(), "python": sys.version.split()[0], "versions": versions,
             "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
@@ -164,7 +184,11 @@ def _run(settings: EvaluateOffloadSettings, evaluation: EvalSet, pair, previous:
                     result.written += 1
                     if progress:
                         progress(total - len(todo) + result.written, total)
-    ordered = [rows[key] for key in sorted(rows, key=_order_key(evaluation))]
+    # only rows of the set as it is now (an OUT from before the manifest held the set's fingerprint
+    # may hold rows of problems since removed)
+    current = {problem.id for problem in evaluation.problems}
+    ordered = [rows[key] for key in sorted(rows, key=_order_key(evaluation))
+               if key[1] in current and key[2] < settings.samples and key[0] in settings.modes]
     result.summary = summarize_run(ordered, settings, evaluation)
     atomic_write_json(out / SUMMARY, result.summary)
     return result
