@@ -122,9 +122,12 @@ def test_a_killed_run_resumes_where_it_stopped(tagged_model, large_model, eval_f
     assert len(kept) == 2  # killed right after the second row
     with open(samples, "ab") as handle:
         handle.write(b'{"mode": "learned", "problem_')  # a torn line, as a crash mid-write leaves
-    result = ok(offload(tagged_model, large_model, eval_file, out, *args))
+    result = ok(offload(tagged_model, large_model, eval_file, out, *args, "-v"))
     assert f"{4 - len(kept)} samples written, {len(kept)} kept from before" in result.stderr
     assert "torn last line" in result.stderr
+    # -v: where the run resumed and each sample it ran, one line each
+    assert f"2 of 4 samples already in {out}; 2 to run" in result.stderr
+    assert result.stderr.count("splitreason.evaluate.offload.run: ") == 4  # resume point, models, 2 samples
     rows = read_jsonl(samples)
     assert len(rows) == 4 and rows[: len(kept)] == kept
     assert len({(row["mode"], row["problem_id"], row["sample"]) for row in rows}) == 4

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,8 @@ from splitreason.evaluate.handoff.types import HandoffSettings, Sampling
 from splitreason.io.eval_sets import EvalProblem, EvalSet
 from splitreason.schemas.evaluate_offload import EvaluateOffloadSettings
 from splitreason.schemas.settings import SettingsError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["MANIFEST", "SAMPLES", "SUMMARY", "OffloadRun", "run_offload", "sample_seed"]
 
@@ -173,11 +176,16 @@ def _run(settings: EvaluateOffloadSettings, evaluation: EvalSet, pair, previous:
         total = len(evaluation.problems) * settings.samples * len(settings.modes)
         if progress:
             progress(total - len(todo), total)
+        log.info("%d of %d samples already in %s; %d to run", total - len(todo), total, out, len(todo))
         if todo:
             pair.load()  # before the first sample, so that its wall time is generation only
+            log.info("models loaded (%s backend)", settings.backend)
             with Grader(timeout_s=settings.timeout_s) as grader:
                 for mode, problem, sample in todo:
                     row = _one_sample(settings, pair, grader, mode, problem, sample, rows)
+                    log.info("%s / %s / sample %d: %s (answer %s), offload share %.3f, %d handoff(s), %.1f s",
+                             mode, problem.id, sample, "correct" if row["correct"] else "wrong", row["answer"],
+                             row["offload_share"], row["handoffs"], row["wall_s"]["generate"])
                     appender.write(row)
                     appender.flush()
                     rows[(mode, problem.id, sample)] = row
