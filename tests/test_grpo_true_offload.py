@@ -68,7 +68,9 @@ def test_true_offload_rollouts_keep_the_large_models_tokens_out_of_the_loss(tagg
         assert large + segments <= out_of_loss <= large + closes + 1
         assert rollout["tokens_in_loss"] == rollout["completion_tokens"] - out_of_loss
         assert rollout["tokens_in_loss"] >= small
-        assert all(not s["in_loss"] for s in rollout["segments"] if s["model"] == "large")
+        # loss_mask and each segment's share of it are read from the masks TRL trained with
+        assert all(s["tokens_in_loss"] == 0 and not s["in_loss"] for s in rollout["segments"] if s["model"] == "large")
+        assert all(s["tokens_in_loss"] == s["tokens"] for s in rollout["segments"] if s["model"] == "small")
         assert rollout["offload_share"] == pytest.approx(large / (large + small))
         assert rollout["segments"][0]["written_by"] == "small" and "large" in {s["written_by"] for s in rollout["segments"]}
 

@@ -17,7 +17,9 @@ What goes back to TRL per rollout:
                      term is inside that loss, so neither the loss nor the KL sees those tokens.
     segments         what each model wrote, for the rewards (offload share and latency from the
                      real segments) and OUT/rollouts.jsonl
-    loss_mask        the same mask again under a name TRL does not consume, for the rollout log
+
+OUT/rollouts.jsonl's `loss_mask` is not a copy of `env_mask`: it is read from the masks TRL built
+(train/grpo_trainer.py `trained_masks`), so it shows what was really trained on.
 
 The runtime's own `completion_mask` counts a close found by the close check as the small model's
 choice (1); GRPO sets every close that ends a segment to 0, as the issue asks: the close is the runtime's decision, a
@@ -127,7 +129,7 @@ class TrueOffloadRollouts:
         was_training = policy.training
         policy.eval()
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": None, "env_mask": [],
-                                "loss_mask": [], "segments": []}
+                                "segments": []}
         eos = self.tokenizer.eos_token_id
         try:
             with torch.no_grad():
@@ -148,8 +150,8 @@ class TrueOffloadRollouts:
                     out["prompt_ids"].append(prompt_ids)
                     out["completion_ids"].append(ids)
                     out["env_mask"].append(mask)
-                    out["loss_mask"].append(list(mask))
-                    out["segments"].append([_segment(s) for s in result.segments])
+                    starts = _segment_starts(ids, result.segments)
+                    out["segments"].append([_segment(s, start) for s, start in zip(result.segments, starts)])
         finally:
             self.calls += 1
             if was_training:
@@ -170,6 +172,20 @@ def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, .
     return mask
 
 
-def _segment(segment) -> dict[str, Any]:
+def _segment_starts(ids: list[int], segments) -> list[int]:
+    """Where each segment's tokens begin among the completion ids (the segments are in order, tags
+    between them), so the rollout log can read each segment's share of the loss from TRL's mask."""
+    starts, at = [], 0
+    for segment in segments:
+        width = len(segment.token_ids)
+        while width and at + width <= len(ids) and ids[at:at + width] != list(segment.token_ids):
+            at += 1
+        starts.append(at)
+        at += width
+    return starts
+
+
+def _segment(segment, start: int) -> dict[str, Any]:
+    """What each model wrote; `start` is consumed by the rollout log, which adds `in_loss` from TRL's mask."""
     return {"model": segment.model, "written_by": segment.model, "text": segment.text,
-            "tokens": len(segment.token_ids), "forced": bool(segment.forced), "in_loss": segment.model == "small"}
+            "tokens": len(segment.token_ids), "forced": bool(segment.forced), "start": start}
