@@ -11,6 +11,7 @@ import pytest
 
 from tests.helpers import assert_one_clean_error, free_port, read_jsonl
 from tests.offload_fixtures import run_cli
+from tests.tiny_model import build_tiny_model
 
 FAST = ("--num-generations", "2", "--batch-size", "2", "--max-completion-length", "48", "--no-progress",
         "--seed", "0", "--chunk-tokens", "8")
@@ -41,6 +42,12 @@ def test_true_offload_rollouts_keep_the_large_models_tokens_out_of_the_loss(tagg
     from splitreason.schemas.training import TrainRecord
 
     out = tmp_path / "out"
+    # a --large the policy cannot share ids with fails before OUT exists, so the corrected command runs as it is
+    other = build_tiny_model(tmp_path / "other")
+    failed = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST,
+                     "--steps", "2", "--true-offload", "--large", other)
+    assert_one_clean_error(failed, "do not share a vocabulary")
+    assert not out.exists()
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST,
                      "--steps", "2", "--true-offload", "--large", large_model)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -73,6 +80,18 @@ def test_true_offload_rollouts_keep_the_large_models_tokens_out_of_the_loss(tagg
         assert all(s["tokens_in_loss"] == s["tokens"] for s in rollout["segments"] if s["model"] == "small")
         assert rollout["offload_share"] == pytest.approx(large / (large + small))
         assert rollout["segments"][0]["written_by"] == "small" and "large" in {s["written_by"] for s in rollout["segments"]}
+
+
+@pytest.mark.parametrize("large", ["/nonexistent/large-model", "someone/large-model-not-cached"],
+                         ids=["missing-path", "offline-hub-id"])
+def test_a_large_model_that_cannot_load_is_one_line_before_out_exists(tagged_model, problems, tmp_path, large):
+    """Checked before OUT is created (a failed start leaves no OUT to block the corrected rerun);
+    a vocabulary the policy does not share is the slow test's first run, followed by the rerun."""
+    result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "out", *FAST,
+                     "--true-offload", "--large", large)
+    assert result.returncode != 0
+    assert_one_clean_error(result, large)
+    assert not (tmp_path / "out").exists()
 
 
 def test_an_unreachable_large_url_is_one_line(tagged_model, problems, tmp_path):

@@ -37,7 +37,7 @@ from typing import Any
 from splitreason.errors import ServiceUnavailable, UsageError
 from splitreason.schemas.grpo import GRPOSettings
 
-__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large", "load_large"]
+__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large", "check_large_tokenizer", "load_large"]
 
 
 class LargeUnavailable(ServiceUnavailable):
@@ -71,26 +71,47 @@ def check_large(spec: str, *, timeout_s: float = 5.0) -> None:
         raise UsageError(f"--large {spec} is not a model directory (no config.json)")
 
 
-def load_large(settings: GRPOSettings):
-    """The large model's runner: in this process (transformers) for a directory or hub id, or an
-    OpenAI-compatible vLLM server for a URL (issue12's backend: `/v1/completions` with token ids)."""
+def check_large_tokenizer(settings: GRPOSettings, policy_tokenizer):
+    """The large model's tokenizer, loaded and checked against the policy's vocabulary (the runtime
+    passes token ids between them): a missing path, a hub id that cannot be reached, or another
+    vocabulary is one line. `train grpo` calls it before OUT is created, so a bad --large leaves
+    nothing behind; the tokenizer is then handed to `load_large`."""
+    from splitreason.evaluate.handoff import check_shared_vocabulary
+    from splitreason.models.tokenizer import load_tokenizer
+
+    spec = settings.large or ""
+    if _is_url(spec):
+        name = settings.large_tokenizer
+        if name is None:  # the model the server was started with: a path on this machine or a hub id
+            from splitreason.io.redaction import redact
+
+            try:
+                with urllib.request.urlopen(spec.rstrip("/") + "/models", timeout=30) as answer:  # noqa: S310
+                    listed = json.loads(answer.read().decode("utf-8"))
+                name = listed["data"][0].get("root") or listed["data"][0]["id"]
+            except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+                raise LargeUnavailable(f"--large {redact(spec)} lists no model; name its tokenizer with "
+                                       "--large-tokenizer") from None
+        tokenizer = load_tokenizer(name, what="large model's tokenizer (--large-tokenizer)")
+    else:
+        tokenizer = load_tokenizer(spec, what="large model's tokenizer (--large)")
+    check_shared_vocabulary(policy_tokenizer, tokenizer, small_name="policy", large_name=f"large model {spec}")
+    return tokenizer
+
+
+def load_large(settings: GRPOSettings, tokenizer):
+    """The large model's runner with its checked tokenizer (`check_large_tokenizer`): in this process
+    (transformers) for a directory or hub id, or an OpenAI-compatible vLLM server for a URL
+    (issue12's backend: `/v1/completions` with token ids)."""
     from splitreason.evaluate.handoff import HFRunner
 
     spec = settings.large or ""
     if not _is_url(spec):
-        return HFRunner.load(spec, what="large model")
-    from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
-    from splitreason.models.tokenizer import load_tokenizer
+        from splitreason.models.loading import load_causal_lm
 
-    name = settings.large_tokenizer
-    if name is None:  # the model the server was started with: a path on this machine or a hub id
-        with urllib.request.urlopen(spec.rstrip("/") + "/models", timeout=30) as answer:  # noqa: S310
-            listed = json.loads(answer.read().decode("utf-8"))
-        try:
-            name = listed["data"][0].get("root") or listed["data"][0]["id"]
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise LargeUnavailable(f"--large {spec} lists no model; name its tokenizer with --large-tokenizer") from None
-    tokenizer = load_tokenizer(name, what="large model's tokenizer (--large-tokenizer)")
+        return HFRunner(load_causal_lm(spec, device="auto", dtype="auto", what="large model"), tokenizer)
+    from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
+
     return OpenAIServerRunner(spec, tokenizer, what="large model")
 
 
@@ -106,12 +127,12 @@ class TrueOffloadRollouts:
     calls: int = 0
 
     @classmethod
-    def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str]):
-        from splitreason.evaluate.handoff import HandoffSettings, Sampling, check_shared_vocabulary, tag_ids_of
+    def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str], *, large_tokenizer):
+        """`large_tokenizer`: from `check_large_tokenizer`, which checked it against `tokenizer`."""
+        from splitreason.evaluate.handoff import HandoffSettings, Sampling, tag_ids_of
         from splitreason.evaluate.offload.prompts import PromptBuilder
 
-        large = load_large(settings)
-        check_shared_vocabulary(tokenizer, large.tokenizer, small_name="policy", large_name=f"large model {settings.large}")
+        large = load_large(settings, large_tokenizer)
         handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
                                   max_tokens=settings.max_completion_length,
                                   sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p))
