@@ -62,6 +62,8 @@ def test_true_offload_rollouts_keep_the_large_models_tokens_out_of_the_loss(tagg
     assert (tmp_path / "eval" / "samples.jsonl").is_file()
 
     rollouts = read_jsonl(out / "rollouts.jsonl")
+    # --max-completion-length 48 caps the whole completion: tags and the end of turn count
+    assert all(0 < rollout["completion_tokens"] <= 48 for rollout in rollouts)
     offloaded = [r for r in rollouts if any(s["model"] == "large" and s["tokens"] for s in r["segments"])]
     assert offloaded, "no rollout handed a segment to the large model"
     for rollout in offloaded:
@@ -92,6 +94,43 @@ def test_a_large_model_that_cannot_load_is_one_line_before_out_exists(tagged_mod
     assert result.returncode != 0
     assert_one_clean_error(result, large)
     assert not (tmp_path / "out").exists()
+
+
+def _rollouts(tagged_model, large_model, problems, tmp_path, **overrides):
+    """TRL's rollout function as `train grpo --true-offload` builds it, with the policy loaded here."""
+    from splitreason.evaluate.handoff import HFRunner
+    from splitreason.models.loading import load_causal_lm
+    from splitreason.models.tokenizer import load_tokenizer
+    from splitreason.schemas.grpo import GRPOSettings
+    from splitreason.train.grpo import model_prompt
+    from splitreason.train.true_offload import TrueOffloadRollouts, check_large_tokenizer
+
+    settings = GRPOSettings(model=str(tagged_model), problems=str(problems), out=tmp_path / "out", true_offload=True,
+                            large=str(large_model), chunk_tokens=4, **overrides)
+    tokenizer = load_tokenizer(tagged_model)
+    prompt, _ = model_prompt(settings, tokenizer)
+    tokenizer.chat_template = prompt.chat_template
+    problem = "Problem 3: work out the value step by step."
+    messages = prompt.messages(problem)
+    rollouts = TrueOffloadRollouts.create(settings, tokenizer, {messages[-1]["content"]: problem},
+                                          large_tokenizer=check_large_tokenizer(settings, tokenizer))
+    policy = load_causal_lm(tagged_model, device="cpu")
+    return rollouts, policy, HFRunner(policy, tokenizer), messages
+
+
+def test_the_completion_with_its_tags_and_end_of_turn_never_passes_max_completion_length(
+        tagged_model, large_model, problems, tmp_path):
+    """The tiny policy opens a segment after ~12 tokens: limits around that end rollouts inside a
+    segment or just after one, where the tags (and an end of turn) used to come on top."""
+    tagged = 0
+    for limit in (16, 20, 24):
+        rollouts, _, small, messages = _rollouts(tagged_model, large_model, problems, tmp_path,
+                                                 max_completion_length=limit, temperature=1.0)
+        for seed in range(6):
+            _, ids, mask, segments = rollouts.rollout(small, messages, seed)
+            assert len(mask) == len(ids) <= limit, (limit, seed, segments)
+            tagged += any(s["model"] == "large" for s in segments)
+    assert tagged >= 3, "too few rollouts handed a segment to the large model: the tags were not exercised"
 
 
 def test_an_unreachable_large_url_is_one_line(tagged_model, problems, tmp_path):

@@ -133,8 +133,10 @@ class TrueOffloadRollouts:
         from splitreason.evaluate.offload.prompts import PromptBuilder
 
         large = load_large(settings, large_tokenizer)
+        # count_tags: --max-completion-length caps the whole completion TRL trains on (tags and the end
+        # of turn included), not only the segments' tokens as `evaluate offload --max-tokens` does
         handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
-                                  max_tokens=settings.max_completion_length,
+                                  max_tokens=settings.max_completion_length, count_tags=True,
                                   sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p))
         # the large model reads the problem alone under its own template, as in `evaluate offload`
         return cls(settings, tokenizer, large, PromptBuilder.for_large(large.tokenizer), tag_ids_of(tokenizer),
@@ -143,7 +145,7 @@ class TrueOffloadRollouts:
     def __call__(self, prompts: list[list[dict]], trainer) -> dict[str, list]:
         import torch
 
-        from splitreason.evaluate.handoff import HFRunner, run_trace
+        from splitreason.evaluate.handoff import HFRunner
 
         policy = trainer.accelerator.unwrap_model(trainer.model)  # the live weights of this step
         small = HFRunner(policy, self.tokenizer)
@@ -151,33 +153,40 @@ class TrueOffloadRollouts:
         policy.eval()
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": None, "env_mask": [],
                                 "segments": []}
-        eos = self.tokenizer.eos_token_id
         try:
             with torch.no_grad():
                 for index, messages in enumerate(prompts):
-                    # rendered and tokenized as TRL does for the policy's own generation
-                    prompt_ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                                         tokenize=True, return_dict=True)["input_ids"])
-                    problem = self.problems_by_user_turn[messages[-1]["content"]]
                     seed = hash((self.settings.seed, trainer.state.global_step, self.calls, index)) % (2**31)
-                    result = run_trace(small, self.large, small_prompt_ids=prompt_ids,
-                                       large_prompt_ids=self.large_prompt.ids(problem),
-                                       tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
-                    ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
-                    mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
-                    if result.finish == "eos" and eos is not None:
-                        ids.append(eos)  # the end of turn: the policy's choice unless the large model ended
-                        mask.append(0 if result.ended_in_segment else 1)
+                    prompt_ids, ids, mask, segments = self.rollout(small, messages, seed)
                     out["prompt_ids"].append(prompt_ids)
                     out["completion_ids"].append(ids)
                     out["env_mask"].append(mask)
-                    starts = _segment_starts(ids, result.segments)
-                    out["segments"].append([_segment(s, start) for s, start in zip(result.segments, starts)])
+                    out["segments"].append(segments)
         finally:
             self.calls += 1
             if was_training:
                 policy.train()
         return out
+
+    def rollout(self, small, messages: list[dict], seed: int) -> tuple[list[int], list[int], list[int], list[dict]]:
+        """One prompt through the handoff runtime with `small` (an HFRunner on the policy):
+        (prompt ids, completion ids, env_mask, segments)."""
+        from splitreason.evaluate.handoff import run_trace
+
+        # rendered and tokenized as TRL does for the policy's own generation
+        prompt_ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                             return_dict=True)["input_ids"])
+        problem = self.problems_by_user_turn[messages[-1]["content"]]
+        result = run_trace(small, self.large, small_prompt_ids=prompt_ids, large_prompt_ids=self.large_prompt.ids(problem),
+                           tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
+        ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
+        mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
+        eos = self.tokenizer.eos_token_id
+        if result.finish == "eos" and eos is not None:
+            ids.append(eos)  # the end of turn: the policy's choice unless the large model ended
+            mask.append(0 if result.ended_in_segment else 1)
+        starts = _segment_starts(ids, result.segments)
+        return prompt_ids, ids, mask, [_segment(s, start) for s, start in zip(result.segments, starts)]
 
 
 def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, ...]) -> list[int]:

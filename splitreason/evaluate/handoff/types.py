@@ -37,7 +37,11 @@ class HandoffSettings:
 
     chunk_tokens        the large model writes this many tokens before the small model checks for a close
     max_segment_tokens  a large segment this long is closed whatever the small model says (a forced close)
-    max_tokens          cap on the answer's tokens (both models' segments; tags not counted)
+    max_tokens          cap on the answer's tokens (both models' segments; tags not counted unless count_tags)
+    count_tags          False (`evaluate offload`): max_tokens counts the segments' tokens only. True (GRPO's
+                        rollouts, whose completions TRL caps): the tags count too, and room for one close tag is
+                        kept back, so the small model's completion ids with the end of turn that ended them
+                        (which takes one of a generation's tokens) never pass max_tokens
     close_threshold     None: the segment closes where the small model's greedy next token is the close
                         tag; a number: where the close tag's probability is at least this
     """
@@ -47,6 +51,7 @@ class HandoffSettings:
     max_tokens: int = 4096
     close_threshold: float | None = None
     sampling: Sampling = field(default_factory=Sampling)
+    count_tags: bool = False
 
     def __post_init__(self) -> None:
         for name in ("chunk_tokens", "max_segment_tokens", "max_tokens"):
