@@ -133,6 +133,41 @@ def test_the_completion_with_its_tags_and_end_of_turn_never_passes_max_completio
     assert tagged >= 3, "too few rollouts handed a segment to the large model: the tags were not exercised"
 
 
+def test_the_end_of_turn_appended_is_the_one_the_policy_sampled(tagged_model, large_model, problems, tmp_path):
+    """A model whose generation config lists two end-of-turn ids: the rollout ends with the one
+    the policy wrote, in the loss, not the tokenizer's."""
+    from dataclasses import replace
+
+    import torch
+
+    from splitreason.evaluate.handoff import Sampling
+
+    rollouts, policy, small, messages = _rollouts(tagged_model, large_model, problems, tmp_path)
+    rollouts.handoff = replace(rollouts.handoff, sampling=Sampling(temperature=0.0))
+    tokenizer = rollouts.tokenizer
+    prompt_ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                               return_dict=True)["input_ids"]
+    with torch.no_grad():
+        first = int(policy(input_ids=torch.tensor([prompt_ids])).logits[0, -1].argmax())
+    assert first != tokenizer.eos_token_id and first not in rollouts.tags.all_ids
+    policy.generation_config.eos_token_id = [tokenizer.eos_token_id, first]
+    small = type(small)(policy, tokenizer)
+    _, ids, mask, _ = rollouts.rollout(small, messages, 0)
+    assert ids == [first] and mask == [1]
+
+
+def test_the_end_of_turn_of_a_trace_is_the_sampled_one_else_the_fallback():
+    from splitreason.evaluate.handoff import TraceResult
+    from splitreason.train.true_offload import end_of_turn
+
+    def trace(finish, eos_id):
+        return TraceResult(text="", segments=[], completion_ids=[], completion_mask=[], finish=finish, eos_id=eos_id)
+
+    assert end_of_turn(trace("eos", 7), 2) == 7
+    assert end_of_turn(trace("eos", None), 2) == 2  # a large model behind a server that did not say
+    assert end_of_turn(trace("max_tokens", None), 2) is None
+
+
 def test_an_unreachable_large_url_is_one_line(tagged_model, problems, tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "out", *FAST,

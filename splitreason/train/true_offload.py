@@ -181,12 +181,23 @@ class TrueOffloadRollouts:
                            tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
         ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
         mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
-        eos = self.tokenizer.eos_token_id
-        if result.finish == "eos" and eos is not None:
-            ids.append(eos)  # the end of turn: the policy's choice unless the large model ended
+        end = end_of_turn(result, self.tokenizer.eos_token_id)
+        if end is not None:
+            ids.append(end)  # the end of turn: the policy's choice unless the large model ended
             mask.append(0 if result.ended_in_segment else 1)
         starts = _segment_starts(ids, result.segments)
         return prompt_ids, ids, mask, [_segment(s, start) for s, start in zip(result.segments, starts)]
+
+
+def end_of_turn(result, fallback: int | None) -> int | None:
+    """The end of turn to put after a trace that a model ended: the id that model sampled (a model
+    whose generation config lists several may have ended with any of them; training on another
+    would teach a token it never chose). `fallback` (the tokenizer's) only when the backend did not
+    say which, which only a large model behind a server can leave unsaid, and its end of turn is
+    out of the loss. None when the trace ran out of tokens instead."""
+    if result.finish != "eos":
+        return None
+    return result.eos_id if result.eos_id is not None else fallback
 
 
 def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, ...]) -> list[int]:

@@ -205,6 +205,7 @@ def _large_alone(trace: _Trace, session: ModelSession, large: ModelRunner, tags:
     trace.large_context += written.ids
     trace.mask += [0] * len(written.ids)
     result.finish = "eos" if written.reason == "eos" else "max_tokens"
+    result.eos_id = written.eos_id
 
 
 def _banned_for_large(tags: TagIds, large: ModelRunner) -> set[int]:
@@ -239,6 +240,7 @@ def _with_small(trace: _Trace, sessions: dict[str, ModelSession], small: ModelRu
         trace.small_writes(text_ids)
         if written.reason == "eos":
             result.finish = "eos"
+            result.eos_id = written.eos_id
             return
         if written.reason == "stop":
             trace.tag(tags.open_ids, chosen=True)
@@ -289,6 +291,7 @@ def _segment(trace: _Trace, sessions: dict[str, ModelSession], large: ModelRunne
             trace.tag(tags.close_ids, chosen=False)
             result.ended_in_segment = True
             result.finish = "eos" if chunk.reason == "eos" else "max_tokens"
+            result.eos_id = chunk.eos_id
             return True
         if len(segment.token_ids) >= length:
             segment.forced = True

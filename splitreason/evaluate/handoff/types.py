@@ -90,6 +90,8 @@ class TraceResult:
                          the close tags its close check found), 0 for the large model's tokens and for
                          tags the runtime inserted (forced closes, random mode): GRPO's `env_mask`
     finish               "eos" (a model ended the answer), "max_tokens" (the cap was reached)
+    eos_id               with finish "eos": the end-of-turn id the model that ended wrote (a model may have
+                         several); None when its backend did not say
     ended_in_segment     the trace ended while the large model was writing
     handoffs             large segments
     forced_closes        large segments closed by force
@@ -104,6 +106,7 @@ class TraceResult:
     completion_ids: list[int]
     completion_mask: list[int]
     finish: Literal["eos", "max_tokens"]
+    eos_id: int | None = None
     ended_in_segment: bool = False
     handoffs: int = 0
     forced_closes: int = 0
