@@ -121,8 +121,23 @@ def test_problems_without_answers_are_one_line(tagged_model, tmp_path):
     path.write_text(json.dumps({"problem": "Problem 1: work out the value."}) + "\n", encoding="utf-8")
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", path, "-o", tmp_path / "out", *FAST)
     assert result.returncode == 2
-    assert_one_clean_error(result, "no answer field")
+    line = assert_one_clean_error(result, "error: problem set ", "no_answers.jsonl: no answer field", "--answer-field")
+    assert "evaluation set" not in line  # these are the problems trained on
     assert not (tmp_path / "out").exists()
+
+
+def test_an_unreachable_decontamination_set_names_this_commands_option(tagged_model, problems, tmp_path):
+    result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "out", *FAST,
+                     "--decontaminate-against", "aime24")
+    line = assert_one_clean_error(result, "evaluation set aime24", "(--decontaminate-against takes that file or folder)")
+    assert "--eval-set" not in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_seed_help_names_what_grpo_seeds():
+    result = run_cli("train", "grpo", "--help")
+    seed = next(line for line in result.stdout.splitlines() if "--seed" in line)
+    assert "rollouts' sampling" in seed and "split" not in seed
 
 
 def test_a_model_without_tags_is_refused_and_text_tags_are_accepted(offload_export, problems, tmp_path):

@@ -57,10 +57,11 @@ class EvalSet:
         return {problem.id: problem for problem in self.problems}
 
 
-def _pick(row: RawRow, wanted: str | None, candidates: tuple[str, ...], source: str, what: str) -> str | None:
+def _pick(row: RawRow, wanted: str | None, candidates: tuple[str, ...], source: str, what: str,
+          kind: str = "evaluation set") -> str | None:
     if wanted is not None:
         if wanted not in row.data:
-            raise InputError(f"evaluation set {source} has no {what} field {wanted!r} (row {row.row}); fields: "
+            raise InputError(f"{kind} {source} has no {what} field {wanted!r} (row {row.row}); fields: "
                              f"{', '.join(sorted(row.data))[:200]}")
         return wanted
     for name in candidates:
@@ -71,12 +72,15 @@ def _pick(row: RawRow, wanted: str | None, candidates: tuple[str, ...], source: 
 
 def load_eval_set(spec: str, *, problem_field: str | None = None, answer_field: str | None = None,
                   id_field: str | None = None, need_answers: bool = False,
-                  problem_option: str = "--problem-field") -> EvalSet:
+                  problem_option: str = "--problem-field", kind: str = "evaluation set",
+                  set_option: str = "--eval-set") -> EvalSet:
     """Read the evaluation set named by `spec` (an alias, a local file or a hub id).
 
     `need_answers`: every problem must have a non-empty answer (the evaluators grade against it);
     otherwise answers are read where there are some. `problem_option` is the command's option
-    that names the problem field, for the message when none is found.
+    that names the problem field, for the message when none is found. `kind` is what the messages
+    call the set (`train grpo` reads its training problems here: "problem set") and `set_option` the
+    command's option that takes a file in place of a known set's alias.
     """
     split = "train"
     if spec in EVAL_SETS and not Path(spec).exists():
@@ -94,36 +98,36 @@ def load_eval_set(spec: str, *, problem_field: str | None = None, answer_field: 
     try:
         rows = iter_rows(source, hub_split=split)
     except HubUnavailable as error:
-        if name == spec and source != spec:  # an alias: say which, and that --eval-set takes a file too
-            raise HubUnavailable(f"evaluation set {spec}: {error} (--eval-set takes that file or folder)") from error
+        if name == spec and source != spec:  # an alias: say which, and that the option takes a file too
+            raise HubUnavailable(f"{kind} {spec}: {error} ({set_option} takes that file or folder)") from error
         raise
     for position, item in enumerate(rows):
         if not isinstance(item, RawRow):
-            raise InputError(f"evaluation set {source}: unreadable row {item.row} ({item.reason}: {item.detail})")
+            raise InputError(f"{kind} {source}: unreadable row {item.row} ({item.reason}: {item.detail})")
         if columns is None:
-            problem_column = _pick(item, problem_field, PROBLEM_FIELDS, source, "problem")
+            problem_column = _pick(item, problem_field, PROBLEM_FIELDS, source, "problem", kind)
             if problem_column is None:
-                raise InputError(f"evaluation set {source}: no problem field among {', '.join(PROBLEM_FIELDS)} "
+                raise InputError(f"{kind} {source}: no problem field among {', '.join(PROBLEM_FIELDS)} "
                                  f"(row {item.row}); name it with {problem_option}")
-            answer_column = _pick(item, answer_field, ANSWER_FIELDS, source, "answer")
+            answer_column = _pick(item, answer_field, ANSWER_FIELDS, source, "answer", kind)
             if need_answers and answer_column is None:
-                raise InputError(f"evaluation set {source}: no answer field among {', '.join(ANSWER_FIELDS)} "
+                raise InputError(f"{kind} {source}: no answer field among {', '.join(ANSWER_FIELDS)} "
                                  f"(row {item.row}); name it with --answer-field")
-            columns = (problem_column, answer_column, _pick(item, id_field, ID_FIELDS, source, "id"))
+            columns = (problem_column, answer_column, _pick(item, id_field, ID_FIELDS, source, "id", kind))
         problem_column, answer_column, id_column = columns
         for column in (problem_column, answer_column, id_column):
             if column is not None and column not in item.data:
-                raise InputError(f"evaluation set {source}: row {item.row} has no field {column!r}")
+                raise InputError(f"{kind} {source}: row {item.row} has no field {column!r}")
         text = item.data[problem_column]
         if not isinstance(text, str) or not text.strip():
             continue
         answer = item.data.get(answer_column) if answer_column else None
         answer = None if answer is None else str(answer).strip() or None
         if need_answers and answer is None:
-            raise InputError(f"evaluation set {source}: row {item.row} has an empty answer ({answer_column!r})")
+            raise InputError(f"{kind} {source}: row {item.row} has an empty answer ({answer_column!r})")
         identifier = item.data.get(id_column) if id_column else None
         problems.append(EvalProblem(id=str(identifier if identifier is not None else position), problem=text,
                                     answer=answer, index=position))
     if not problems:
-        raise InputError(f"evaluation set {spec} holds no problems")
+        raise InputError(f"{kind} {spec} holds no problems")
     return EvalSet(name=name, source=source, problems=problems)

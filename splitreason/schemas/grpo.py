@@ -51,8 +51,9 @@ class GRPOSettings(TrainSettings):
                                                          "--num-generations with --grad-accum 1).")
     grad_accum: int = Field(default=1, ge=1, description="Micro-steps accumulated per optimizer step.")
     num_generations: int = Field(default=8, ge=2, description="Completions per problem (the group GRPO compares).")
+    seed: int = Field(default=42, description="Seed of the shuffling, the initialisation (LoRA) and the rollouts' sampling.")
     kl_beta: float = Field(default=0.04, ge=0, description="Weight of the KL penalty to the starting model (0: no reference model).")
-    max_completion_length: int = Field(default=4096, ge=4, description="Most tokens per completion (large-model tokens included with --true-offload).")
+    max_completion_length: int = Field(default=4096, ge=4, description="Most tokens per completion (the tags, the end of turn and, with --true-offload, the large model's tokens included).")
     temperature: float = Field(default=0.7, gt=0, description="Sampling temperature of the rollouts.")
     top_p: float = Field(default=1.0, gt=0, le=1, description="Nucleus sampling of the rollouts.")
     # rewards

@@ -1,6 +1,7 @@
 """`splitreason train grpo --model SFT_OUT --problems SET -o OUT`: GRPO on problems with gold answers.
 
     problems (answers required, decontaminated)  ->  OUT planned  ->  the model's prompt and tags
+    (and, with --true-offload, the large model's tokenizer checked against the policy's)
     ->  OUT created and locked  ->  policy (+ LoRA)  ->  GRPOTrainer with our rewards
         (and, with --true-offload, rollouts through the handoff runtime)
     ->  OUT: model, tokenizer, train.json (kind grpo), log.jsonl, rollouts.jsonl
@@ -143,6 +144,11 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dataset = _dataset(problems, prompt, tokenizer)
+    large_tokenizer = None
+    if settings.true_offload:  # a bad --large is one line before OUT exists (a failed start leaves none)
+        from splitreason.train.true_offload import check_large_tokenizer
+
+        large_tokenizer = check_large_tokenizer(settings, tokenizer)
 
     main = is_main_process()
     lock = record = None
@@ -155,7 +161,8 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
             record = _start(settings, out_plan, problems, data_files, prompt, lock.command)
         wait_for_main()
         started = record or TrainRecord.read(settings.out)
-        _train(settings, tokenizer, tags, dataset, started.resumed_from if started else None, record, console)
+        _train(settings, tokenizer, tags, dataset, started.resumed_from if started else None, record, console,
+               large_tokenizer)
         if record is None:  # not the main process
             return GRPOResult(None, notes=notes)
         record.grpo = {**(record.grpo or {}), "over_training": summarize_log(settings.out / LOG)}
@@ -206,7 +213,7 @@ def _start(settings: GRPOSettings, out_plan: OutPlan, problems: Problems, data_f
 
 
 def _train(settings: GRPOSettings, tokenizer, tags, dataset, checkpoint: str | None, record: TrainRecord | None,
-           console) -> None:
+           console, large_tokenizer=None) -> None:
     from splitreason.evaluate.grading import Grader
     from splitreason.evaluate.rates import load_profile
     from splitreason.train.fit import fit_and_save, note_training
@@ -236,7 +243,8 @@ def _train(settings: GRPOSettings, tokenizer, tags, dataset, checkpoint: str | N
             _say(console, f"loading the large model {settings.large}")
             rollout_func = TrueOffloadRollouts.create(
                 settings, tokenizer, {messages[-1]["content"]: problem
-                                      for messages, problem in zip(dataset["prompt"], dataset["problem"])})
+                                      for messages, problem in zip(dataset["prompt"], dataset["problem"])},
+                large_tokenizer=large_tokenizer)
         trainer = build_grpo_trainer(settings, model, tokenizer, dataset, rewards=rewards,
                                      checkpoints=checkpoints_dir(settings.out), bf16=bf16, callbacks=callbacks,
                                      rollout_log=settings.out / ROLLOUTS,

@@ -1,10 +1,12 @@
 """Step 3 of `train grpo`: TRL's GRPOTrainer, configured from the settings, writing a sample of each
 step's rollouts to OUT/rollouts.jsonl.
 
-The rollout log is written where TRL has everything of a batch at once: after the rewards are
-computed (`_calculate_rewards`), with the completion ids, the rewards of each function, and
-whatever the rollout function passed along (with --true-offload: the segments each model wrote and
-which tokens are in the loss).
+The rollout log is written once TRL has built a batch (`_generate_and_score_completions`): the
+completion ids, the rewards of each function (kept from `_calculate_rewards`), whatever the rollout
+function passed along (with --true-offload: the segments each model wrote), and which tokens are in
+the loss read from the very masks TRL's loss multiplies by (`completion_mask` times `tool_mask`,
+where TRL put the rollout function's `env_mask`), so the log cannot say a token was kept out of the
+loss that TRL trained on.
 """
 
 from __future__ import annotations
@@ -77,9 +79,18 @@ def build_grpo_trainer(settings: GRPOSettings, model, tokenizer, dataset, *, rew
             if per_step and self.is_world_process_zero():
                 start = self.accelerator.process_index * len(prompts)
                 local = per_function[start:start + len(prompts)].tolist()
-                write_rollouts(rollout_log, self.state.global_step + 1, inputs, completions, completion_ids_list,
-                               local, rewards, tokenizer, per_step)
+                self._rollouts_to_log = (completions, completion_ids_list, local)
             return per_function
+
+        def _generate_and_score_completions(self, inputs):
+            self._rollouts_to_log = None
+            output = super()._generate_and_score_completions(inputs)
+            if self._rollouts_to_log is not None:
+                completions, completion_ids_list, local = self._rollouts_to_log
+                self._rollouts_to_log = None
+                write_rollouts(rollout_log, self.state.global_step + 1, inputs, completions, completion_ids_list,
+                               local, rewards, tokenizer, per_step, loss_masks=trained_masks(output))
+            return output
 
     import os
 
@@ -91,9 +102,21 @@ def build_grpo_trainer(settings: GRPOSettings, model, tokenizer, dataset, *, rew
     return trainer
 
 
+def trained_masks(output: dict) -> list[list[int]]:
+    """Per completion of the batch TRL built, the mask its loss (and the KL inside it) is multiplied
+    by: `completion_mask`, times `tool_mask` where TRL has one (the rollout function's `env_mask`),
+    as TRL's `compute_loss` does; padded, so the caller cuts each row to its completion's length."""
+    mask = output["completion_mask"]
+    if output.get("tool_mask") is not None:
+        mask = mask * output["tool_mask"]
+    return [[int(value) for value in row] for row in mask.tolist()]
+
+
 def write_rollouts(path: Path, step: int, inputs: list[dict], completions: list, completion_ids: list,
-                   per_function: list[list[float]], rewards, tokenizer, limit: int) -> None:
-    """Append `limit` rollouts of this step, spread over the batch's problems."""
+                   per_function: list[list[float]], rewards, tokenizer, limit: int, *,
+                   loss_masks: list[list[int]]) -> None:
+    """Append `limit` rollouts of this step, spread over the batch's problems; `loss_masks` are the
+    masks TRL trains with (`trained_masks`), one padded row per completion."""
     from splitreason.train.rewards import text_pieces
 
     names = rewards.active_names()
@@ -105,13 +128,17 @@ def write_rollouts(path: Path, step: int, inputs: list[dict], completions: list,
             text = completions[index] if isinstance(completions[index], str) else completions[index][-1]["content"]
             scored = rewards.last[index] if index < len(rewards.last) else None
             values = dict(zip(names, per_function[index]))
-            segments = example.get("segments")
-            if segments is None:  # the paper's setting: the small model wrote every token, all in the loss
-                segments = [{"model": model, "written_by": "small", "text": piece,
-                             "tokens": len(tokenizer(piece, add_special_tokens=False)["input_ids"]), "in_loss": True}
-                            for model, piece in text_pieces(text)]
-            mask = example.get("loss_mask")
             ids = list(completion_ids[index])
+            mask = loss_masks[index][:len(ids)]
+            segments = [dict(segment) for segment in example.get("segments") or ()]
+            for segment in segments:  # with --true-offload: where each segment lies among the completion ids
+                start = segment.pop("start")
+                segment["tokens_in_loss"] = sum(mask[start:start + segment["tokens"]])
+                segment["in_loss"] = segment["tokens_in_loss"] == segment["tokens"] > 0
+            if not segments:  # the paper's setting: the small model wrote every token (pieces re-tokenized)
+                segments = [{"model": model, "written_by": "small", "text": piece,
+                             "tokens": len(tokenizer(piece, add_special_tokens=False)["input_ids"]),
+                             "in_loss": all(mask)} for model, piece in text_pieces(text)]
             entry: dict[str, Any] = {
                 "step": step, "problem_id": example.get("problem_id"), "gold": example.get("answer"),
                 "text": text, "segments": segments,
@@ -121,8 +148,8 @@ def write_rollouts(path: Path, step: int, inputs: list[dict], completions: list,
                 "format_faults": scored.faults if scored else None,
                 "speedup": scored.speedup if scored else None,
                 "completion_tokens": len(ids),
-                "tokens_in_loss": sum(mask) if mask is not None else len(ids),
-                "loss_mask": _runs(mask if mask is not None else [1] * len(ids)),
+                "tokens_in_loss": sum(mask),
+                "loss_mask": _runs(mask),
             }
             handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 

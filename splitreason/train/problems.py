@@ -44,7 +44,8 @@ class Problems:
 
 def load_problems(settings: GRPOSettings) -> Problems:
     problem_set = load_eval_set(settings.problems, problem_field=settings.problem_field,
-                                answer_field=settings.answer_field, need_answers=True, problem_option="--problem-field")
+                                answer_field=settings.answer_field, need_answers=True, problem_option="--problem-field",
+                                kind="problem set", set_option="--problems")
     problems = Problems(settings.problems, len(problem_set.problems), list(problem_set.problems))
     if settings.decontaminate_against:
         _decontaminate(problems, settings)
@@ -63,7 +64,7 @@ def _decontaminate(problems: Problems, settings: GRPOSettings) -> None:
     from splitreason.curate.boilerplate import Boilerplate
     from splitreason.curate.specific import SpecificRule
 
-    eval_sets = [load_eval_set(spec) for spec in settings.decontaminate_against]
+    eval_sets = [load_eval_set(spec, set_option="--decontaminate-against") for spec in settings.decontaminate_against]
     rule = SpecificRule(eval_sets, boilerplate=Boilerplate())
     rule.learn_corpus(problem.problem for problem in problems.kept[:CORPUS_SAMPLE])
     kept = []

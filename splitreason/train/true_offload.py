@@ -17,7 +17,9 @@ What goes back to TRL per rollout:
                      term is inside that loss, so neither the loss nor the KL sees those tokens.
     segments         what each model wrote, for the rewards (offload share and latency from the
                      real segments) and OUT/rollouts.jsonl
-    loss_mask        the same mask again under a name TRL does not consume, for the rollout log
+
+OUT/rollouts.jsonl's `loss_mask` is not a copy of `env_mask`: it is read from the masks TRL built
+(train/grpo_trainer.py `trained_masks`), so it shows what was really trained on.
 
 The runtime's own `completion_mask` counts a close found by the close check as the small model's
 choice (1); GRPO sets every close that ends a segment to 0, as the issue asks: the close is the runtime's decision, a
@@ -35,7 +37,7 @@ from typing import Any
 from splitreason.errors import ServiceUnavailable, UsageError
 from splitreason.schemas.grpo import GRPOSettings
 
-__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large", "load_large"]
+__all__ = ["LargeUnavailable", "TrueOffloadRollouts", "check_large", "check_large_tokenizer", "load_large"]
 
 
 class LargeUnavailable(ServiceUnavailable):
@@ -69,26 +71,47 @@ def check_large(spec: str, *, timeout_s: float = 5.0) -> None:
         raise UsageError(f"--large {spec} is not a model directory (no config.json)")
 
 
-def load_large(settings: GRPOSettings):
-    """The large model's runner: in this process (transformers) for a directory or hub id, or an
-    OpenAI-compatible vLLM server for a URL (issue12's backend: `/v1/completions` with token ids)."""
+def check_large_tokenizer(settings: GRPOSettings, policy_tokenizer):
+    """The large model's tokenizer, loaded and checked against the policy's vocabulary (the runtime
+    passes token ids between them): a missing path, a hub id that cannot be reached, or another
+    vocabulary is one line. `train grpo` calls it before OUT is created, so a bad --large leaves
+    nothing behind; the tokenizer is then handed to `load_large`."""
+    from splitreason.evaluate.handoff import check_shared_vocabulary
+    from splitreason.models.tokenizer import load_tokenizer
+
+    spec = settings.large or ""
+    if _is_url(spec):
+        name = settings.large_tokenizer
+        if name is None:  # the model the server was started with: a path on this machine or a hub id
+            from splitreason.io.redaction import redact
+
+            try:
+                with urllib.request.urlopen(spec.rstrip("/") + "/models", timeout=30) as answer:  # noqa: S310
+                    listed = json.loads(answer.read().decode("utf-8"))
+                name = listed["data"][0].get("root") or listed["data"][0]["id"]
+            except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+                raise LargeUnavailable(f"--large {redact(spec)} lists no model; name its tokenizer with "
+                                       "--large-tokenizer") from None
+        tokenizer = load_tokenizer(name, what="large model's tokenizer (--large-tokenizer)")
+    else:
+        tokenizer = load_tokenizer(spec, what="large model's tokenizer (--large)")
+    check_shared_vocabulary(policy_tokenizer, tokenizer, small_name="policy", large_name=f"large model {spec}")
+    return tokenizer
+
+
+def load_large(settings: GRPOSettings, tokenizer):
+    """The large model's runner with its checked tokenizer (`check_large_tokenizer`): in this process
+    (transformers) for a directory or hub id, or an OpenAI-compatible vLLM server for a URL
+    (issue12's backend: `/v1/completions` with token ids)."""
     from splitreason.evaluate.handoff import HFRunner
 
     spec = settings.large or ""
     if not _is_url(spec):
-        return HFRunner.load(spec, what="large model")
-    from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
-    from splitreason.models.tokenizer import load_tokenizer
+        from splitreason.models.loading import load_causal_lm
 
-    name = settings.large_tokenizer
-    if name is None:  # the model the server was started with: a path on this machine or a hub id
-        with urllib.request.urlopen(spec.rstrip("/") + "/models", timeout=30) as answer:  # noqa: S310
-            listed = json.loads(answer.read().decode("utf-8"))
-        try:
-            name = listed["data"][0].get("root") or listed["data"][0]["id"]
-        except (KeyError, IndexError, TypeError, AttributeError):
-            raise LargeUnavailable(f"--large {spec} lists no model; name its tokenizer with --large-tokenizer") from None
-    tokenizer = load_tokenizer(name, what="large model's tokenizer (--large-tokenizer)")
+        return HFRunner(load_causal_lm(spec, device="auto", dtype="auto", what="large model"), tokenizer)
+    from splitreason.evaluate.handoff.openai_server import OpenAIServerRunner
+
     return OpenAIServerRunner(spec, tokenizer, what="large model")
 
 
@@ -104,14 +127,16 @@ class TrueOffloadRollouts:
     calls: int = 0
 
     @classmethod
-    def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str]):
-        from splitreason.evaluate.handoff import HandoffSettings, Sampling, check_shared_vocabulary, tag_ids_of
+    def create(cls, settings: GRPOSettings, tokenizer, problems_by_user_turn: dict[str, str], *, large_tokenizer):
+        """`large_tokenizer`: from `check_large_tokenizer`, which checked it against `tokenizer`."""
+        from splitreason.evaluate.handoff import HandoffSettings, Sampling, tag_ids_of
         from splitreason.evaluate.offload.prompts import PromptBuilder
 
-        large = load_large(settings)
-        check_shared_vocabulary(tokenizer, large.tokenizer, small_name="policy", large_name=f"large model {settings.large}")
+        large = load_large(settings, large_tokenizer)
+        # count_tags: --max-completion-length caps the whole completion TRL trains on (tags and the end
+        # of turn included), not only the segments' tokens as `evaluate offload --max-tokens` does
         handoff = HandoffSettings(chunk_tokens=settings.chunk_tokens, max_segment_tokens=settings.max_segment_tokens,
-                                  max_tokens=settings.max_completion_length,
+                                  max_tokens=settings.max_completion_length, count_tags=True,
                                   sampling=Sampling(temperature=settings.temperature, top_p=settings.top_p))
         # the large model reads the problem alone under its own template, as in `evaluate offload`
         return cls(settings, tokenizer, large, PromptBuilder.for_large(large.tokenizer), tag_ids_of(tokenizer),
@@ -120,41 +145,59 @@ class TrueOffloadRollouts:
     def __call__(self, prompts: list[list[dict]], trainer) -> dict[str, list]:
         import torch
 
-        from splitreason.evaluate.handoff import HFRunner, run_trace
+        from splitreason.evaluate.handoff import HFRunner
 
         policy = trainer.accelerator.unwrap_model(trainer.model)  # the live weights of this step
         small = HFRunner(policy, self.tokenizer)
         was_training = policy.training
         policy.eval()
         out: dict[str, list] = {"prompt_ids": [], "completion_ids": [], "logprobs": None, "env_mask": [],
-                                "loss_mask": [], "segments": []}
-        eos = self.tokenizer.eos_token_id
+                                "segments": []}
         try:
             with torch.no_grad():
                 for index, messages in enumerate(prompts):
-                    # rendered and tokenized as TRL does for the policy's own generation
-                    prompt_ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True,
-                                                                         tokenize=True, return_dict=True)["input_ids"])
-                    problem = self.problems_by_user_turn[messages[-1]["content"]]
                     seed = hash((self.settings.seed, trainer.state.global_step, self.calls, index)) % (2**31)
-                    result = run_trace(small, self.large, small_prompt_ids=prompt_ids,
-                                       large_prompt_ids=self.large_prompt.ids(problem),
-                                       tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
-                    ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
-                    mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
-                    if result.finish == "eos" and eos is not None:
-                        ids.append(eos)  # the end of turn: the policy's choice unless the large model ended
-                        mask.append(0 if result.ended_in_segment else 1)
+                    prompt_ids, ids, mask, segments = self.rollout(small, messages, seed)
                     out["prompt_ids"].append(prompt_ids)
                     out["completion_ids"].append(ids)
                     out["env_mask"].append(mask)
-                    out["loss_mask"].append(list(mask))
-                    out["segments"].append([_segment(s) for s in result.segments])
+                    out["segments"].append(segments)
         finally:
             self.calls += 1
             if was_training:
                 policy.train()
         return out
+
+    def rollout(self, small, messages: list[dict], seed: int) -> tuple[list[int], list[int], list[int], list[dict]]:
+        """One prompt through the handoff runtime with `small` (an HFRunner on the policy):
+        (prompt ids, completion ids, env_mask, segments)."""
+        from splitreason.evaluate.handoff import run_trace
+
+        # rendered and tokenized as TRL does for the policy's own generation
+        prompt_ids = list(self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
+                                                             return_dict=True)["input_ids"])
+        problem = self.problems_by_user_turn[messages[-1]["content"]]
+        result = run_trace(small, self.large, small_prompt_ids=prompt_ids, large_prompt_ids=self.large_prompt.ids(problem),
+                           tags=self.tags, settings=self.handoff, mode="learned", seed=seed)
+        ids, mask = list(result.completion_ids), [int(m) for m in result.completion_mask]
+        mask = _closes_out_of_loss(ids, mask, self.tags.close_ids)
+        end = end_of_turn(result, self.tokenizer.eos_token_id)
+        if end is not None:
+            ids.append(end)  # the end of turn: the policy's choice unless the large model ended
+            mask.append(0 if result.ended_in_segment else 1)
+        starts = _segment_starts(ids, result.segments)
+        return prompt_ids, ids, mask, [_segment(s, start) for s, start in zip(result.segments, starts)]
+
+
+def end_of_turn(result, fallback: int | None) -> int | None:
+    """The end of turn to put after a trace that a model ended: the id that model sampled (a model
+    whose generation config lists several may have ended with any of them; training on another
+    would teach a token it never chose). `fallback` (the tokenizer's) only when the backend did not
+    say which, which only a large model behind a server can leave unsaid, and its end of turn is
+    out of the loss. None when the trace ran out of tokens instead."""
+    if result.finish != "eos":
+        return None
+    return result.eos_id if result.eos_id is not None else fallback
 
 
 def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, ...]) -> list[int]:
@@ -170,6 +213,20 @@ def _closes_out_of_loss(ids: list[int], mask: list[int], close_ids: tuple[int, .
     return mask
 
 
-def _segment(segment) -> dict[str, Any]:
+def _segment_starts(ids: list[int], segments) -> list[int]:
+    """Where each segment's tokens begin among the completion ids (the segments are in order, tags
+    between them), so the rollout log can read each segment's share of the loss from TRL's mask."""
+    starts, at = [], 0
+    for segment in segments:
+        width = len(segment.token_ids)
+        while width and at + width <= len(ids) and ids[at:at + width] != list(segment.token_ids):
+            at += 1
+        starts.append(at)
+        at += width
+    return starts
+
+
+def _segment(segment, start: int) -> dict[str, Any]:
+    """What each model wrote; `start` is consumed by the rollout log, which adds `in_loss` from TRL's mask."""
     return {"model": segment.model, "written_by": segment.model, "text": segment.text,
-            "tokens": len(segment.token_ids), "forced": bool(segment.forced), "in_loss": segment.model == "small"}
+            "tokens": len(segment.token_ids), "forced": bool(segment.forced), "start": start}

@@ -21,10 +21,13 @@ __all__ = ["Generation", "ModelRunner", "ModelSession", "PositionView"]
 @dataclass(frozen=True)
 class Generation:
     """What a model wrote: `ids` (a stop sequence it ended with included, the end of turn not),
-    and why it stopped: `eos` (end of turn), `stop` (a stop sequence), `length` (max_new_tokens)."""
+    and why it stopped: `eos` (end of turn), `stop` (a stop sequence), `length` (max_new_tokens).
+    The end of turn takes one of the `max_new_tokens`; `eos_id` is the one the model wrote (a model
+    may have several), None when the backend does not say."""
 
     ids: list[int]
     reason: Literal["eos", "stop", "length"]
+    eos_id: int | None = None
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ class HFSession:
             logits = self._logits_after([*context, *written], len(context) + len(written) - 1)[-1]
             token = self._pick(logits, sampling, banned)
             if token in self.eos_ids:
-                return Generation(written, "eos")
+                return Generation(written, "eos", token)
             written.append(token)
             if any(written[-len(stop):] == stop for stop in stops):
                 return Generation(written, "stop")

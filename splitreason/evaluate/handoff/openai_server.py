@@ -140,9 +140,8 @@ class OpenAIServerSession:
             if not ids or ids[-1] != stop_reason:
                 ids.append(stop_reason)
             return Generation(ids, "stop")
-        if ids and ids[-1] in self.runner.eos_ids:
-            ids.pop()
-        return Generation(ids, "eos")
+        eos_id = ids.pop() if ids and ids[-1] in self.runner.eos_ids else None
+        return Generation(ids, "eos", eos_id)
 
     def next_token_views(self, context: Sequence[int], start: int, watch: Collection[int]) -> list[PositionView]:
         top = self.runner.close_top

@@ -20,8 +20,9 @@ random   the small model alone, handing the large model segments of `random.segm
          random points, so that the large model writes about `random.share` of the tokens (the
          paper's baseline). The small model sees the tags around them, as in training.
 
-The end: an end of turn from either model, or `max_tokens` tokens (tags not counted). A trace that
-ends while the large model is writing is closed once: one `</bigmodel>` ends its text. Outside a
+The end: an end of turn from either model, or `max_tokens` tokens (tags not counted; with
+`count_tags`, as GRPO's rollouts ask, tags counted and room for one close tag kept back). A trace
+that ends while the large model is writing is closed once: one `</bigmodel>` ends its text. Outside a
 segment the small model never writes a close tag (when the tag is one token).
 """
 
@@ -60,7 +61,8 @@ class RandomPlan:
 class _Trace:
     """The state of one trace: both contexts, the segments, the counters."""
 
-    def __init__(self, small_prompt: Sequence[int], large_prompt: Sequence[int], settings: HandoffSettings):
+    def __init__(self, small_prompt: Sequence[int], large_prompt: Sequence[int], settings: HandoffSettings,
+                 tags: TagIds):
         self.small_context = list(small_prompt)
         self.small_prompt_len = len(small_prompt)
         self.large_context = list(large_prompt)
@@ -68,11 +70,16 @@ class _Trace:
         self.segments: list[TraceSegment] = []
         self.settings = settings
         self.tokens = 0
+        self.tag_tokens = 0
+        # count_tags: a trace that runs out inside a segment still gets its close within max_tokens
+        self.reserved = len(tags.close_ids) if settings.count_tags else 0
         self.result = TraceResult(text="", segments=self.segments, completion_ids=[], completion_mask=self.mask,
                                   finish="max_tokens")
 
     @property
     def budget(self) -> int:
+        if self.settings.count_tags:
+            return self.settings.max_tokens - self.tokens - self.tag_tokens - self.reserved
         return self.settings.max_tokens - self.tokens
 
     def small_writes(self, ids: Sequence[int], *, chosen: bool = True) -> None:
@@ -87,6 +94,7 @@ class _Trace:
     def tag(self, ids: Sequence[int], *, chosen: bool) -> None:
         """A tag in the small model's context (never in the large model's)."""
         self.small_context += ids
+        self.tag_tokens += len(ids)
         self.mask += [int(chosen)] * len(ids)
 
     def large_writes(self, ids: Sequence[int], segment: TraceSegment) -> None:
@@ -147,7 +155,7 @@ def run_trace(small: ModelRunner | None, large: ModelRunner | None, *, small_pro
         raise ValueError(f"mode {mode} needs the large model")
     if mode == "random" and random_plan is None:
         raise ValueError("mode random needs a RandomPlan")
-    trace = _Trace(small_prompt_ids, large_prompt_ids, settings)
+    trace = _Trace(small_prompt_ids, large_prompt_ids, settings, tags)
     result = trace.result
     sessions: dict[str, ModelSession] = {}
     try:
@@ -197,6 +205,7 @@ def _large_alone(trace: _Trace, session: ModelSession, large: ModelRunner, tags:
     trace.large_context += written.ids
     trace.mask += [0] * len(written.ids)
     result.finish = "eos" if written.reason == "eos" else "max_tokens"
+    result.eos_id = written.eos_id
 
 
 def _banned_for_large(tags: TagIds, large: ModelRunner) -> set[int]:
@@ -231,10 +240,11 @@ def _with_small(trace: _Trace, sessions: dict[str, ModelSession], small: ModelRu
         trace.small_writes(text_ids)
         if written.reason == "eos":
             result.finish = "eos"
+            result.eos_id = written.eos_id
             return
         if written.reason == "stop":
             trace.tag(tags.open_ids, chosen=True)
-        elif not (planned and trace.budget > 0):
+        elif not (planned and trace.budget > (len(tags.open_ids) - 1 if settings.count_tags else 0)):
             result.finish = "max_tokens"
             return
         else:
@@ -281,6 +291,7 @@ def _segment(trace: _Trace, sessions: dict[str, ModelSession], large: ModelRunne
             trace.tag(tags.close_ids, chosen=False)
             result.ended_in_segment = True
             result.finish = "eos" if chunk.reason == "eos" else "max_tokens"
+            result.eos_id = chunk.eos_id
             return True
         if len(segment.token_ids) >= length:
             # mode random ends each segment at its planned length: that is the plan, not a cut

@@ -37,7 +37,11 @@ class HandoffSettings:
 
     chunk_tokens        the large model writes this many tokens before the small model checks for a close
     max_segment_tokens  a large segment this long is closed whatever the small model says (a forced close)
-    max_tokens          cap on the answer's tokens (both models' segments; tags not counted)
+    max_tokens          cap on the answer's tokens (both models' segments; tags not counted unless count_tags)
+    count_tags          False (`evaluate offload`): max_tokens counts the segments' tokens only. True (GRPO's
+                        rollouts, whose completions TRL caps): the tags count too, and room for one close tag is
+                        kept back, so the small model's completion ids with the end of turn that ended them
+                        (which takes one of a generation's tokens) never pass max_tokens
     close_threshold     None: the segment closes where the small model's greedy next token is the close
                         tag; a number: where the close tag's probability is at least this
     """
@@ -47,6 +51,7 @@ class HandoffSettings:
     max_tokens: int = 4096
     close_threshold: float | None = None
     sampling: Sampling = field(default_factory=Sampling)
+    count_tags: bool = False
 
     def __post_init__(self) -> None:
         for name in ("chunk_tokens", "max_segment_tokens", "max_tokens"):
@@ -86,6 +91,8 @@ class TraceResult:
                          the close tags its close check found), 0 for the large model's tokens and for
                          tags the runtime inserted (forced closes, random mode): GRPO's `env_mask`
     finish               "eos" (a model ended the answer), "max_tokens" (the cap was reached)
+    eos_id               with finish "eos": the end-of-turn id the model that ended wrote (a model may have
+                         several); None when its backend did not say
     ended_in_segment     the trace ended while the large model was writing
     handoffs             large segments
     forced_closes        large segments closed by force
@@ -100,6 +107,7 @@ class TraceResult:
     completion_ids: list[int]
     completion_mask: list[int]
     finish: Literal["eos", "max_tokens"]
+    eos_id: int | None = None
     ended_in_segment: bool = False
     handoffs: int = 0
     forced_closes: int = 0
