@@ -83,3 +83,14 @@ class ReviewOutcome(BaseModel):
                                                      "(None with fewer than two).")
     judge_agreement: float = Field(ge=0.0, le=1.0, description="Character F1 of the merged spans against the judge's.")
     changed: bool = Field(description="Whether the outcome differs from the judge's annotation.")
+
+
+def spans_after_review(annotation, outcome: ReviewOutcome | None,
+                       statuses: frozenset[str] = frozenset({"accepted"})) -> list | None:
+    """The spans a trace is used with downstream, or None when it is left out: human review wins (a
+    trace rejected in review is left out, a reviewed one keeps the merged reviewed spans whatever
+    its status); an unreviewed trace keeps the judge's spans when its status is in `statuses`.
+    export writes by this rule, `report` counts by it and `evaluate labels` scores by it."""
+    if outcome is not None:
+        return None if outcome.decision == "rejected" else outcome.spans
+    return annotation.spans if annotation.status in statuses else None
