@@ -76,6 +76,9 @@ def test_planted_spans_lift_and_random_spans_do_not(grounded_pair, labelled_runs
     html = page.read_text()
     assert "Labels against the small model" in html and "by construction" in html and str(planted) in html
     assert "excess lift" in shown.stdout
+    summary = json.loads(ok(run_cli("report", judged, "-o", tmp_path / "again.html", "--labels", saved, "--json",
+                                    "--no-progress", timeout=300)).stdout)
+    assert summary["labels"] == report and summary["traces"] == 24
 
 
 def test_table_without_a_large_model(grounded_pair, labelled_runs):
