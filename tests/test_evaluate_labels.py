@@ -76,6 +76,9 @@ def test_planted_spans_lift_and_random_spans_do_not(grounded_pair, labelled_runs
     html = page.read_text()
     assert "Labels against the small model" in html and "by construction" in html and str(planted) in html
     assert "excess lift" in shown.stdout
+    summary = json.loads(ok(run_cli("report", judged, "-o", tmp_path / "again.html", "--labels", saved, "--json",
+                                    "--no-progress", timeout=300)).stdout)
+    assert summary["labels"] == report and summary["traces"] == 24
 
 
 def test_table_without_a_large_model(grounded_pair, labelled_runs):
@@ -83,7 +86,34 @@ def test_table_without_a_large_model(grounded_pair, labelled_runs):
     result = ok(run_cli("evaluate", "labels", planted, judged, "--small", grounded_pair.small, "--no-progress",
                         timeout=300))
     assert "loss lift" in result.stdout and "excess lift" not in result.stdout
-    assert "by construction" in " ".join(result.stdout.split())
+    assert "by construction" in result.stdout
+    # captured = piped: plain columns (no box lines), each run's path whole on its line
+    assert "│" not in result.stdout and "…" not in result.stdout
+    assert any(line.startswith(str(planted)) for line in result.stdout.splitlines())
+
+
+def test_reviews_apply_as_export_applies_them(grounded_pair, labelled_runs, tmp_path):
+    """Traces rejected in review are left out and a reviewed trace counts with its reviewed spans:
+    the spans scored are those export would train on (the reviews used to be ignored)."""
+    from splitreason.io.run_dir import RunDir
+    from splitreason.review.store import ReviewStore
+    from tests.builders import review_of
+
+    _, planted, _ = labelled_runs
+    reviewed = tmp_path / "reviewed"
+    shutil.copytree(planted, reviewed)
+    first, second, third = sorted(RunDir(reviewed).iter_annotations(), key=lambda a: a.trace_id)[:3]
+    with ReviewStore.for_run(reviewed) as store:
+        store.save(review_of(first, "alice", "rejected"))
+        store.save(review_of(second, "alice", "rejected", minutes=1))
+        store.save(review_of(third, "bob", "accepted", slice(0, 1), minutes=2))  # keeps 1 of its 2 planted steps
+    result = ok(run_cli("evaluate", "labels", reviewed, planted, "--small", grounded_pair.small, "--json",
+                        timeout=300))
+    report = json.loads(result.stdout)
+    assert report["traces"] == 22 and report["left_out"] == {str(planted): 2}
+    assert report["runs"][0]["judge"].endswith(", 1 reviewed")
+    assert report["runs"][0]["token_share"] < report["runs"][1]["token_share"]
+    assert 0.95 < report["agreement"][0]["char_f1"] < 1  # the same spans but on the one trace reviewed
 
 
 def test_bad_input_is_one_line(grounded_pair, labelled_runs, tmp_path):

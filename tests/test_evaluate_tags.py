@@ -45,3 +45,20 @@ def test_table_and_bad_data(tagged_model, offload_export, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"error: {bad}:1: not an export row: no 'messages' and no "
                                      "'prompt'/'completion' (keys: id, text)")
+
+
+def test_a_device_this_machine_lacks_and_a_missing_data_option_are_one_line(offload_export):
+    base, heldout = offload_export.base_model, offload_export.heldout
+    missing = run_cli("evaluate", "tags", "--model", base)
+    assert (missing.returncode, missing.stderr.strip()) == (2, "error: evaluate tags: --data is required")
+    import torch
+
+    if torch.cuda.is_available():
+        asked, why = f"cuda:{torch.cuda.device_count()}", f"it has {torch.cuda.device_count()} cuda device(s), numbered from 0"
+    else:
+        asked, why = "cuda", "(this torch is a CPU build)" if torch.version.cuda is None else ""
+    result = run_cli("evaluate", "tags", "--model", base, "--data", heldout, "--device", asked, "--no-progress")
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: device '{asked}' is not available on this machine"), lines
+    assert why in lines[0]

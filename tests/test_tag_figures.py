@@ -100,6 +100,30 @@ def test_counts_on_a_hand_made_row():
     assert silent_metrics.offload_share_predicted == 0.0
 
 
+def test_a_model_that_opens_but_never_closes_is_not_given_the_datas_share():
+    """A predicted span runs to the model's first close at or after the gold open, or to the end of
+    the reply: a model that never closes used to be credited with the data's span lengths, and so
+    with exactly the data's offload share."""
+    row = Row(4, 20, [Span(7, 8, 11, 12), Span(15, 16, 17, 18)])  # as above; tags at 7, 11, 15, 17
+    OPEN, CLOSE = 100, 101
+    greedy = [0] * 19
+    greedy[6] = greedy[14] = OPEN  # both opens right, no close anywhere
+    logprob = [math.log(0.5)] * 19
+    never = TagCounts()
+    count_row(never, row, greedy, logprob, {OPEN}, {CLOSE}, window=2)
+    # to the end of the reply (token 19), tags not counted: 8-10, 12-14, 16, 18, 19; and 16, 18, 19
+    assert never.predicted_span_tokens == [9, 3] and never.close_predicted == 0
+    metrics = metrics_of(never, mode="special", window=2)
+    assert metrics.offload_share_data == pytest.approx(4 / 12)
+    assert metrics.offload_share_predicted > metrics.offload_share_data
+    assert metrics.offload_share_predicted == pytest.approx(1.0)  # 2 opens x 6 tokens over 12, capped at 1
+    # A close past the data's close ends the span there (the close tag itself not counted).
+    greedy[12] = CLOSE
+    late = TagCounts()
+    count_row(late, row, greedy, logprob, {OPEN}, {CLOSE}, window=2)
+    assert late.predicted_span_tokens == [4, 3] and late.close_predicted == 0  # closes outside spans are not judged
+
+
 def test_a_text_tag_probability_is_the_product_of_its_tokens():
     row = Row(1, 12, [Span(3, 6, 7, 10)])  # open tag = tokens 3,4,5; close tag = tokens 7,8,9
     logprob = [math.log(0.9)] * 11

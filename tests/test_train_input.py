@@ -101,6 +101,34 @@ def test_bad_settings_and_outputs_are_one_line(offload_export, tmp_path):
     assert sorted(p.name for p in other.iterdir()) == ["notes"]
 
 
+def test_attention_and_lora_targets_are_checked_before_out_is_created(offload_export, tmp_path):
+    """A wrong kernel or LoRA target used to fail after OUT held a "running" train.json (exit 3 for
+    the LoRA one), which then refused a plain rerun."""
+    base, data = offload_export.base_model, offload_export.train
+    assert refused(tmp_path, base, data, "--attn-implementation", "bogus").startswith(
+        "train sft: attn-implementation: unknown attention 'bogus' (one of eager, sdpa,")
+    out = tmp_path / "out"
+    result = run_cli("train", "sft", data, "--model", base, "-o", out, "--no-progress", "--lora-r", "4",
+                     "--lora-targets", "nonexistent_mod")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip() == ("error: --lora-targets nonexistent_mod: no module of the model has that name (its "
+                                     "linear layers: down_proj, gate_proj, k_proj, lm_head, o_proj, q_proj, up_proj, "
+                                     "v_proj; or all-linear)")
+    assert not out.exists()
+    # The same check, in this process: a module LoRA cannot wrap, a kernel that is not installed.
+    from splitreason.schemas.training import SFTSettings
+    from splitreason.train import TrainDataError
+    from splitreason.train.model import check_model_build
+
+    for extra, message in (({"lora_r": 4, "lora_targets": "q_proj,layers"},
+                            "--lora-targets q_proj,layers: names a module LoRA cannot wrap (its linear layers: down_proj,"),
+                           ({"attn_implementation": "flash_attention_2"},
+                            f"--attn-implementation flash_attention_2: cannot build {base}: FlashAttention2")):
+        with pytest.raises(TrainDataError) as caught:
+            check_model_build(SFTSettings(data=[data], model=str(base), out=out, **extra))
+        assert str(caught.value).startswith(message), caught.value
+
+
 def test_a_missing_model_is_one_line(offload_export, tmp_path):
     data = offload_export.train
     assert refused(tmp_path, tmp_path / "no-model", data) == \

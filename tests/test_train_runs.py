@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +136,25 @@ def test_killed_run_resumes_from_its_last_checkpoint(offload_export, tmp_path):
     assert sorted(set(train_steps)) == list(range(1, 31))  # each step logged; none twice past the checkpoint
     assert len([s for s in steps if s > checkpoint]) == len(set(s for s in steps if s > checkpoint)) + 1  # + the summary line
     assert not (out / "checkpoints").exists()
+
+
+def test_a_run_stopped_before_its_first_checkpoint_is_replaced_by_a_plain_rerun(offload_export, tmp_path):
+    """Nothing to resume from: the rerun starts over instead of asking for --resume."""
+    data = write_export(tmp_path / "rows.jsonl", synthetic_rows(16, seed=3))
+    out = tmp_path / "out"
+    args = ["train", "sft", data, "--model", offload_export.base_model, "-o", out, "--epochs", "1", "--batch-size", "4",
+            "--grad-accum", "1", "--max-length", "512", "--eval-fraction", "0", "--save-steps", "2",
+            "--logging-steps", "1", "--no-progress"]
+    killed = subprocess.run([sys.executable, "-m", "tests.killed_at", "checkpoint:2", *map(str, args)], cwd=REPO,
+                            env=cli_env(OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    shutil.rmtree(out / "checkpoints")  # as if killed before the trainer saved anything
+    assert TrainRecord.read(out).status == "running"
+    rerun = ok(run_cli(*args))
+    assert f"{out} held an unfinished run that stopped before its first checkpoint; starting over" in rerun.stderr
+    record = TrainRecord.read(out)
+    assert record.status == "done" and record.steps == 4 and record.resumed_from is None
+    assert [json.loads(line)["step"] for line in (out / "log.jsonl").read_text().splitlines()][:4] == [1, 2, 3, 4]
 
 
 def test_two_processes_under_accelerate_launch(offload_export, tmp_path):

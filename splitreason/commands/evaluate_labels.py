@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings
+from splitreason.commands.options import build_settings, result_console
 from splitreason.schemas.label_eval import LabelsEvalSettings as S
 
 Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
@@ -47,7 +47,7 @@ def labels(
     if settings.json_output:
         print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
         return
-    print_labels(result, Console(markup=False, emoji=False))
+    print_labels(result, result_console())  # plain columns in a pipe, nothing cut
 
 
 @contextmanager

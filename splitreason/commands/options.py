@@ -71,7 +71,18 @@ def build_settings(ctx: typer.Context, settings_class, *, required: tuple[str, .
     for name in required:
         if given.get(name) is None or given.get(name) in ([], ()):
             given.pop(name, None)
-    return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"))
+    return settings_class.build(given, explicit=typed_on_command_line(ctx), config_file=ctx.params.get("config"),
+                                option_names=_option_names(ctx, required))
+
+
+def _option_names(ctx: typer.Context, names: tuple[str, ...]) -> dict[str, str]:
+    """How the user names each of `names`: its long flag (`--data`), or the argument (`DATA`)."""
+    found = {}
+    for param in getattr(ctx.command, "params", []):
+        if param.name in names:
+            flags = [flag for flag in param.opts if flag.startswith("--")]
+            found[param.name] = max(flags, key=len) if flags else param.name.upper()
+    return found
 
 
 def settings_options(settings_class):  # type: ignore[no-untyped-def]

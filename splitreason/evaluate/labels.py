@@ -1,8 +1,10 @@
 """`evaluate labels`: how well each labelling's spans pick out where the small model struggles.
 
-For the traces every run annotated (same text; rejected annotations left out), the small model
-reads the problem and the trace once (the large one too with `--large`), exactly as the
-model-grounded judges read it (judges/grounded.py). Per trace token: the small model's loss, and
+For the traces every run annotated (same text), with each run's spans as export would train on
+them (tables.load_run: a trace rejected by its judge or in review is left out, a reviewed trace
+counts with its reconciled reviewed spans), the small model reads the problem and the trace once
+(the large one too with `--large`), exactly as the model-grounded judges read it
+(judges/grounded.py). Per trace token: the small model's loss, and
 with a large model its *excess* loss, max(0, loss_small - loss_large). A token is inside a run's
 spans when its last character is. For each run:
 
@@ -42,17 +44,28 @@ def inside_mask(starts: list[int], ends: list[int], spans: list[tuple[int, int]]
 
 
 def _read_runs(settings: LabelsEvalSettings):
-    from splitreason.io.run_dir import RunDir, RunDirError
+    """Per run: its path, its judges, and per trace the annotation and the spans it is scored with,
+    read through the loader export uses (tables.load_run) so that reviews apply as they do there: a
+    trace rejected by its judge or in review is left out, a reviewed one is scored on the reconciled
+    reviewed spans (what export would train on, with --include-review for traces awaiting review)."""
     from splitreason.judges.kinds import judge_kind
+    from splitreason.schemas.review import spans_after_review
+    from splitreason.tables.run import load_run
 
     runs = []
     for path in settings.runs:
-        try:
-            annotations = {a.trace_id: a for a in RunDir(path).iter_annotations() if a.status != "rejected"}
-        except RunDirError as error:
-            raise LabelsEvalError(str(error)) from None
-        judges = {f"{a.judge.name} ({judge_kind([a.judge, *a.other_judges])})" for a in annotations.values()}
-        runs.append((str(path), " + ".join(sorted(judges)) or "-", annotations))
+        loaded = load_run(path)  # not a run: one line (RunTablesError)
+        annotations, spans, reviewed = {}, {}, 0
+        for annotation, outcome in loaded.iter_with_outcomes():
+            kept = spans_after_review(annotation, outcome, statuses=frozenset({"accepted", "review"}))
+            if kept is None:
+                continue
+            annotations[annotation.trace_id] = annotation
+            spans[annotation.trace_id] = [(span.start, span.end) for span in kept]
+            reviewed += outcome is not None
+        judges = " + ".join(sorted({f"{a.judge.name} ({judge_kind([a.judge, *a.other_judges])})"
+                                    for a in annotations.values()})) or "-"
+        runs.append((str(path), judges + (f", {reviewed} reviewed" if reviewed else ""), annotations, spans))
     return runs
 
 
@@ -61,16 +74,17 @@ def evaluate_labels(settings: LabelsEvalSettings, *, progress_factory=None) -> L
     first = runs[0][2]
     shared = [trace_id for trace_id in sorted(first)
               if all(trace_id in annotations and annotations[trace_id].trace == first[trace_id].trace
-                     for _, _, annotations in runs[1:])]
+                     for _, _, annotations, _ in runs[1:])]
     if not shared:
         raise LabelsEvalError("the runs share no annotated trace (same trace id and text, not rejected): "
                               "evaluate labels compares labellings of the same traces")
-    left_out = {path: len(annotations) - len(shared) for path, _, annotations in runs if len(annotations) > len(shared)}
+    left_out = {path: len(annotations) - len(shared) for path, _, annotations, _ in runs
+                if len(annotations) > len(shared)}
 
     losses, excesses, masks = _score(settings, [first[trace_id] for trace_id in shared], runs, shared,
                                      progress_factory)
     metrics = []
-    for index, (path, judge, _) in enumerate(runs):
+    for index, (path, judge, _, _) in enumerate(runs):
         tokens = sum(len(mask) for mask in masks[index])
         inside = sum(sum(mask) for mask in masks[index])
         token_share = inside / tokens if tokens else 0.0
@@ -92,9 +106,8 @@ def evaluate_labels(settings: LabelsEvalSettings, *, progress_factory=None) -> L
     if len(runs) > 1:
         from splitreason.agreement import char_f1
 
-        for (a_path, _, a), (b_path, _, b) in combinations(runs, 2):
-            scores = [char_f1([(s.start, s.end) for s in a[t].spans], [(s.start, s.end) for s in b[t].spans])
-                      for t in shared]
+        for (a_path, _, _, a), (b_path, _, _, b) in combinations(runs, 2):
+            scores = [char_f1(a[t], b[t]) for t in shared]
             agreement.append(RunAgreement(a=a_path, b=b_path, char_f1=round(sum(scores) / len(scores), 4)))
     return LabelsReport(small=settings.small, large=settings.large, traces=len(shared), left_out=left_out,
                         runs=metrics, agreement=agreement)
@@ -136,9 +149,8 @@ def _score(settings, annotations, runs, shared, progress_factory):
                 if excesses is not None:
                     excesses.append([max(0.0, score.reference.target_logprob[p] - score.target_logprob[p])
                                      for p in positions])
-                for index, (_, _, run) in enumerate(runs):
-                    spans = [(s.start, s.end) for s in run[annotation.trace_id].spans]
-                    masks[index].append(inside_mask(item.starts, item.ends, spans))
+                for index, (_, _, _, spans) in enumerate(runs):
+                    masks[index].append(inside_mask(item.starts, item.ends, spans[annotation.trace_id]))
             if advance:
                 advance(min(len(annotations), begin + step))
     return losses, excesses, masks

@@ -12,9 +12,11 @@ At every reply position t the model predicts token t+1 from the data's own token
   positions of its open; each predicted open finds at most one span (nearest first). Recall
   over gold spans, precision over predicted opens.
 * **offload share**: the data's, tokens inside spans over reply tokens (tags not counted); the
-  model's, estimated as its predicted opens times its mean span length (from a gold open to its
-  first predicted close inside that span; the gold length where it predicts none), over the
-  same reply tokens. Only generation measures the real share (`evaluate offload`).
+  model's, estimated as its predicted opens times its mean span length, over the same reply
+  tokens. A span's length runs from a gold open to the model's first predicted close at or
+  after it (inside the data's span or past its end), or to the end of the reply where it
+  predicts none: a model that never closes gets spans that run to the end, not the data's
+  lengths. Only generation measures the real share (`evaluate offload`).
 * **tag probability**: the probability of the whole tag at the data's positions, the product of
   its tokens' teacher-forced probabilities (one token when the tags are added tokens).
 
@@ -73,13 +75,14 @@ def count_row(counts: TagCounts, row, greedy: Sequence[int], target_logprob: Seq
     counts.open_predicted += len(predicted_opens)
     counts.open_hits += len(set(gold_opens) & set(predicted_opens))
     tag_tokens = 0
+    tag_positions = {k for span in row.spans for k in (*range(span.open_at, span.start), *range(span.close_at, span.after))}
     for span in row.spans:
         inside = range(span.start - 1, span.close_at)  # contexts after the open tag, up to the close
         closes = [t for t in inside if greedy[t] in close_ids]
         counts.close_gold += 1
         counts.close_predicted += len(closes)
         counts.close_hits += (span.close_at - 1) in closes
-        counts.predicted_span_tokens.append((closes[0] - inside.start) if closes else span.close_at - span.start)
+        counts.predicted_span_tokens.append(_predicted_span(span, greedy, close_ids, last, tag_positions))
         counts.open_probs.append(math.exp(sum(target_logprob[k - 1] for k in range(span.open_at, span.start))))
         counts.close_probs.append(math.exp(sum(target_logprob[k - 1] for k in range(span.close_at, span.after))))
         counts.inside_tokens += span.close_at - span.start
@@ -89,6 +92,14 @@ def count_row(counts: TagCounts, row, greedy: Sequence[int], target_logprob: Seq
     counts.span_gold += len(gold_opens)
     counts.span_predicted += len(predicted_opens)
     counts.span_found += found
+
+
+def _predicted_span(span, greedy: Sequence[int], close_ids: set[int], last: int, tag_positions: set[int]) -> int:
+    """Reply tokens (tags not counted) in the span the model would write after the data's open tag:
+    up to its first greedy close at or after the span's start, inside the data's span or past its
+    end; with no close before the reply ends, up to the end of the reply (never the data's length)."""
+    end = next((t + 1 for t in range(span.start - 1, last + 1) if greedy[t] in close_ids), last + 2)
+    return sum(1 for k in range(span.start, end) if k not in tag_positions)
 
 
 def _match_within(gold: Sequence[int], predicted: Sequence[int], window: int) -> int:

@@ -30,7 +30,7 @@ from splitreason.judges.kinds import HEURISTIC, judge_kind
 from splitreason.models.tokens import TokenCounter
 from splitreason.schemas import Annotation
 from splitreason.schemas.export import user_content
-from splitreason.schemas.review import ReviewOutcome
+from splitreason.schemas.review import ReviewOutcome, spans_after_review
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +94,8 @@ class ExportSummary:
         return (self.offload_tokens or 0) / self.total_tokens
 
 
-def exported_spans(annotation: Annotation, outcome: ReviewOutcome | None,
-                   statuses: frozenset[str] = frozenset({"accepted"})) -> list | None:
-    """The spans this trace is exported with, or None when it is left out: human review wins (a
-    trace rejected in review is left out, a reviewed one keeps the reconciled reviewed spans whatever
-    its status); an unreviewed trace is exported with the judge's spans when its status is in
-    `statuses`. `splitreason report` counts the offload share by the same rule."""
-    if outcome is not None:
-        return None if outcome.decision == "rejected" else outcome.spans
-    return annotation.spans if annotation.status in statuses else None
+#: The spans a trace is exported with (None: left out); the rule lives with the review records.
+exported_spans = spans_after_review
 
 
 def write_export(

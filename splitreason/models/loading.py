@@ -43,12 +43,31 @@ def pick_device(device: str = "auto"):
 
     if device != "auto":
         try:
-            return torch.device(device)
+            target = torch.device(device)
         except RuntimeError as error:
             raise ModelError(f"unknown device {device!r}: {error}") from None
+        _check_available(target, device)
+        return target
     if torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+def _check_available(target, asked: str) -> None:
+    """A device this machine has: `cuda` without a GPU (or a CPU build of torch), or `cuda:3` on a
+    machine with two, is one line here rather than an assertion deep in torch when weights move."""
+    import torch
+
+    backend = getattr(torch, target.type, None)  # torch.cuda, torch.mps, torch.xpu, …
+    if target.type in ("cpu", "meta") or not hasattr(backend, "is_available"):
+        return
+    if not backend.is_available():
+        build = " (this torch is a CPU build)" if target.type == "cuda" and torch.version.cuda is None else ""
+        raise ModelError(f"device {asked!r} is not available on this machine{build}; use --device auto or cpu")
+    count = backend.device_count() if hasattr(backend, "device_count") else None
+    if target.index is not None and count is not None and target.index >= count:
+        raise ModelError(f"device {asked!r} is not available on this machine: it has {count} {target.type} "
+                         f"device(s), numbered from 0")
 
 
 def pick_dtype(device, dtype: str = "auto"):

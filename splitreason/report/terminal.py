@@ -26,6 +26,7 @@ def summary_numbers(data: ReportData, written: str) -> dict:
         "curation": None if data.curation is None else {"kept": data.curation.counts.kept,
                                                         "traces_in": data.curation.counts.traces_in,
                                                         "excluded": data.curation.counts.excluded},
+        "labels": None if data.labels is None else data.labels.model_dump(mode="json"),  # --labels, as given
     }
 
 

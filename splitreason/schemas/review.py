@@ -1,7 +1,7 @@
-"""Human review records: one reviewer's decision on one trace, and the merged outcome.
+"""Human review records: one reviewer's decision on one trace, and the reconciled outcome.
 
 Both review paths (Argilla, and the built-in review UI) produce the same `Review` record, kept
-in OUT/review.sqlite; export and stats read the merged `ReviewOutcome` of each trace.
+in OUT/review.sqlite; export and stats read the reconciled `ReviewOutcome` of each trace.
 Offsets are Python code points, like every span in splitreason (Argilla's UTF-16 offsets are
 converted at the boundary).
 """
@@ -69,7 +69,7 @@ class Review(BaseModel):
 
 
 class ReviewOutcome(BaseModel):
-    """What the reviews of one trace decide, merged by the policy in review/reconcile.py."""
+    """What the reviews of one trace decide, reconciled by the policy in review/reconcile.py."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -77,9 +77,20 @@ class ReviewOutcome(BaseModel):
     decision: Decision
     spans: list[ReviewedSpan] = Field(default_factory=list)
     reviewers: list[str] = Field(description="Everyone whose review counted, sorted.")
-    decision_agreement: float = Field(ge=0.0, le=1.0, description="Share of reviewers who made the merged decision.")
+    decision_agreement: float = Field(ge=0.0, le=1.0, description="Share of reviewers who made the reconciled decision.")
     span_agreement: float | None = Field(default=None, ge=0.0, le=1.0,
                                          description="Mean pairwise character F1 of accepting reviewers' spans "
                                                      "(None with fewer than two).")
-    judge_agreement: float = Field(ge=0.0, le=1.0, description="Character F1 of the merged spans against the judge's.")
+    judge_agreement: float = Field(ge=0.0, le=1.0, description="Character F1 of the reconciled spans against the judge's.")
     changed: bool = Field(description="Whether the outcome differs from the judge's annotation.")
+
+
+def spans_after_review(annotation, outcome: ReviewOutcome | None,
+                       statuses: frozenset[str] = frozenset({"accepted"})) -> list | None:
+    """The spans a trace is used with downstream, or None when it is left out: human review wins (a
+    trace rejected in review is left out, a reviewed one keeps the reconciled reviewed spans whatever
+    its status); an unreviewed trace keeps the judge's spans when its status is in `statuses`.
+    export writes by this rule, `report` counts by it and `evaluate labels` scores by it."""
+    if outcome is not None:
+        return None if outcome.decision == "rejected" else outcome.spans
+    return annotation.spans if annotation.status in statuses else None

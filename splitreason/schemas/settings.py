@@ -73,9 +73,10 @@ class CommandSettings(BaseModel):
 
     @classmethod
     def build(cls, given: dict[str, Any], *, explicit: set[str] | None = None,
-              config_file: Path | None = None) -> Self:
+              config_file: Path | None = None, option_names: dict[str, str] | None = None) -> Self:
         """Settings from the command line's values (`given`), of which `explicit` were typed by the
-        user, over a config file's values. Invalid values are one `SettingsError` line."""
+        user, over a config file's values. Invalid values are one `SettingsError` line; a required
+        one missing is named as `option_names` says (`--data`, `DATA`) where it has the field."""
         values: dict[str, Any] = {}
         if config_file is not None:
             values.update(load_config_file(config_file, cls))
@@ -86,7 +87,7 @@ class CommandSettings(BaseModel):
         try:
             return cls(**values)
         except ValidationError as error:
-            raise SettingsError(_one_line(error, cls.command)) from None
+            raise SettingsError(_one_line(error, cls.command, option_names or {})) from None
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that shape the output (everything not operational), JSON-ready."""
@@ -143,11 +144,13 @@ def load_config_file(path: Path, model: type[CommandSettings]) -> dict[str, Any]
     return values
 
 
-def _one_line(error: ValidationError, command: str) -> str:
+def _one_line(error: ValidationError, command: str, option_names: dict[str, str]) -> str:
     problem = error.errors()[0]
     where = ".".join(str(part) for part in problem["loc"])
     prefix = f"{command}: " if command else ""
     more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    if problem["type"] == "missing" and where in option_names:
+        return f"{prefix}{option_names[where]} is required{more}"
     # A model validator's message names its options itself ("--min-chars 5 is above --max-chars 3").
     message = problem["msg"].removeprefix("Value error, ")
     if message.startswith("--"):

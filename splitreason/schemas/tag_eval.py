@@ -63,6 +63,7 @@ class TagMetrics(BaseModel):
     offload_share_data: float | None = Field(description="Share of reply tokens inside the data's spans (tags not counted).")
     offload_share_predicted: float | None = Field(
         description="Teacher-forced estimate of the share the model would offload: predicted opens times its mean "
-                    "span length (open to its first predicted close inside a gold span), over reply tokens.")
+                    "span length (a gold open to the model's first predicted close after it, inside the span or "
+                    "past it; to the end of the reply where it predicts none), over reply tokens.")
     open_prob_mean: float | None = Field(description="Mean probability of the whole open tag at the data's open positions.")
     close_prob_mean: float | None = Field(description="Mean probability of the whole close tag at the data's close positions.")

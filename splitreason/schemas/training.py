@@ -11,6 +11,7 @@ trainer: `evaluate offload` and GRPO prompt the model the way it was trained,
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,12 @@ TRAIN_RECORD = "train.json"
 # transformers' SchedulerType values, listed here so settings validate without importing it.
 LR_SCHEDULERS = ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
                  "inverse_sqrt", "cosine_with_min_lr", "cosine_warmup_with_min_lr", "warmup_stable_decay")
+
+
+# transformers' attention implementations (ALL_ATTENTION_FUNCTIONS and eager), listed here so settings
+# validate without importing it; a kernel on the hub ("kernels-community/flash-attn") is also accepted.
+ATTENTION_KERNELS = ("eager", "sdpa", "flash_attention_2", "flash_attention_3", "flash_attention_4", "flex_attention",
+                     "paged|eager")
 
 
 class TrainSettings(CommandSettings):
@@ -72,6 +79,14 @@ class TrainSettings(CommandSettings):
         if value not in LR_SCHEDULERS:
             raise ValueError(f"unknown schedule {value!r} (one of {', '.join(LR_SCHEDULERS)})")
         return value
+
+    @field_validator("attn_implementation")
+    @classmethod
+    def _known_attention(cls, value: str | None) -> str | None:
+        # A name transformers knows, or a kernel on the hub ("org/repo" or "org/repo:name").
+        if value is None or value in ATTENTION_KERNELS or re.fullmatch(r"[\w.-]+/[\w.-]+(@[\w.-]+)?(:[\w.-]+)?", value):
+            return value
+        raise ValueError(f"unknown attention {value!r} (one of {', '.join(ATTENTION_KERNELS)}, or a hub kernel org/repo)")
 
     @field_validator("report_to")
     @classmethod

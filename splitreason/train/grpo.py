@@ -77,6 +77,8 @@ def run_grpo(settings: GRPOSettings, *, console=None) -> GRPOResult:
                      f"(listed in {settings.out / REJECTS})")
     data_files = [problems.file_record()]
     out_plan = plan(settings, data_files) if main else None
+    if out_plan is not None and out_plan.note:
+        notes.append(out_plan.note)
     if out_plan is not None and out_plan.action == "finished":
         return GRPOResult(out_plan.previous, already_finished=True, notes=notes)
     if settings.true_offload:
@@ -150,6 +152,9 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
 
         large_tokenizer = check_large_tokenizer(settings, tokenizer)
 
+    from splitreason.train.model import check_model_build
+
+    check_model_build(settings)  # --attn-implementation, --lora-targets: one line before OUT exists
     main = is_main_process()
     lock = record = None
     if main:

@@ -12,11 +12,12 @@ peft's deltas there. The adapter is merged back before saving, so OUT loads with
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from splitreason.schemas.training import TrainSettings
 
-__all__ = ["load_base_model", "merged_for_saving", "precision"]
+__all__ = ["check_model_build", "load_base_model", "merged_for_saving", "precision"]
 
 
 def precision(settings: TrainSettings) -> str:
@@ -26,6 +27,49 @@ def precision(settings: TrainSettings) -> str:
     import torch
 
     return "bf16" if pick_dtype(pick_device("auto"), settings.dtype) == torch.bfloat16 else "fp32"
+
+
+def check_model_build(settings: TrainSettings) -> None:
+    """Build the model's skeleton (its config on the meta device: no weights read) with the asked
+    attention and LoRA targets, so that a kernel that is missing or unknown, or a --lora-targets
+    that names no module, is one line before OUT is created rather than a failure that leaves OUT
+    holding a run that never trained."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from splitreason.io.hub import require_hub_for_model
+    from splitreason.models.loading import quiet_library_progress
+    from splitreason.models.tokenizer import looks_local
+    from splitreason.train import TrainDataError
+
+    quiet_library_progress()
+    name = settings.model
+    if not (looks_local(name) or Path(name).expanduser().exists()):
+        require_hub_for_model(name, "base model")
+    path = Path(name).expanduser()
+    source = str(path) if path.exists() else name
+    extra = {"attn_implementation": settings.attn_implementation} if settings.attn_implementation else {}
+    dtype = torch.bfloat16 if precision(settings) == "bf16" else torch.float32
+    try:
+        config = AutoConfig.from_pretrained(source)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype, **extra)
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as error:  # ImportError: a kernel not installed
+        what = f"--attn-implementation {settings.attn_implementation}" if extra else "the base model"
+        raise TrainDataError(f"{what}: cannot build {name}: {' '.join(str(error).split())[:300]}") from None
+    if settings.lora_r > 0:
+        from peft import LoraConfig, get_peft_model
+
+        try:
+            get_peft_model(model, LoraConfig(r=settings.lora_r, target_modules=settings.lora_target_modules,
+                                             task_type="CAUSAL_LM"))
+        except ValueError as error:  # peft's NoMatchingPeftModuleError is one; so is a module of a kind LoRA cannot wrap
+            linear = sorted({module_name.rsplit(".", 1)[-1] for module_name, module in model.named_modules()
+                             if isinstance(module, torch.nn.Linear)})
+            found = type(error).__name__ != "NoMatchingPeftModuleError"
+            detail = "names a module LoRA cannot wrap" if found else "no module of the model has that name"
+            raise TrainDataError(f"--lora-targets {settings.lora_targets}: {detail} (its linear layers: "
+                                 f"{', '.join(linear)}; or all-linear)") from None
 
 
 def load_base_model(settings: TrainSettings, tokenizer, tags) -> tuple[Any, dict[str, Any]]:

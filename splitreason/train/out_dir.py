@@ -11,7 +11,8 @@
 
 What a run may do with OUT is decided before anything is created (`plan`): a new or empty OUT
 starts fresh; OUT holding a run is refused unless --resume (the settings and data must match) or
---overwrite; OUT holding anything else is always refused.
+--overwrite, except an unfinished run that stopped before its first checkpoint (nothing trained
+is kept), which a plain rerun replaces; OUT holding anything else is always refused.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class OutPlan:
     action: Literal["fresh", "resume", "overwrite", "finished"]
     previous: TrainRecord | None = None
     checkpoint: Path | None = None
+    note: str | None = None  # said to the user (a run replaced without --overwrite)
 
 
 def checkpoints_dir(out: Path) -> Path:
@@ -72,6 +74,11 @@ def plan(settings: TrainSettings, data_files: list[dict]) -> OutPlan:
     state = "a finished" if previous.status == "done" else "an unfinished"
     if settings.overwrite:
         return OutPlan("overwrite", previous)
+    if previous.status != "done" and not settings.resume and last_checkpoint(out) is None:
+        # It stopped before its first checkpoint: there is nothing to continue (--resume would start
+        # over too), so a plain rerun replaces it rather than asking for --resume.
+        return OutPlan("overwrite", previous, note=f"{out} held an unfinished run that stopped before its first "
+                                                   "checkpoint; starting over")
     if not settings.resume:
         raise OutDirConflict(f"{out} holds {state} training run ({TRAIN_RECORD}); pass --resume to continue it "
                              "or --overwrite to replace it")

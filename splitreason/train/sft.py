@@ -1,8 +1,8 @@
 """`splitreason train sft DATA... --model MODEL -o OUT`: an export in, a model that offloads out.
 
     rows (checked, split by problem)  ->  OUT planned  ->  tokenizer with tags + chat template
-    ->  ids and labels  ->  OUT created and locked  ->  base model (+ tag rows, LoRA)
-    ->  SFTTrainer  ->  OUT: model, tokenizer, train.json  ->  evaluate tags on the eval split
+    ->  ids and labels  ->  model skeleton checked (attention, LoRA targets)  ->  OUT created and locked
+    ->  base model (+ tag rows, LoRA)  ->  SFTTrainer  ->  OUT: model, tokenizer, train.json  ->  evaluate tags on the eval split
 
 Under `accelerate launch` every process runs this; the main one (rank 0) alone checks, creates,
 locks and writes OUT, and the others wait for it before training.
@@ -65,6 +65,8 @@ def run_sft(settings: SFTSettings, *, console=None) -> SFTResult:
     data = prepare_data(settings)
     data_files = [f.record() for f in data.files]
     out_plan = plan(settings, data_files) if main else None
+    if out_plan is not None and out_plan.note:
+        data.notes.append(out_plan.note)
     if out_plan is not None and out_plan.action == "finished":
         return SFTResult(out_plan.previous, already_finished=True, notes=data.notes)
 
@@ -96,6 +98,9 @@ def _run(settings: SFTSettings, data: TrainingData, data_files: list[dict], out_
                            instruction=data.instruction, tags=tags.mode, open_ids=list(tags.open_ids),
                            close_ids=list(tags.close_ids))
 
+    from splitreason.train.model import check_model_build
+
+    check_model_build(settings)  # --attn-implementation, --lora-targets: one line before OUT exists
     lock = None
     record = None
     if main:
