@@ -7,7 +7,7 @@
 
 `--format prompt-completion` writes TRL's conversational prompt/completion pair instead.
 
-Human review wins over the judge: a trace people reviewed is exported with the merged reviewed
+Human review wins over the judge: a trace people reviewed is exported with the reconciled reviewed
 spans whatever the judge's status was, a trace they rejected is left out, and every row's
 metadata says whether it was reviewed (see review/reconcile.py for how several reviewers' reviews are reconciled).
 """

@@ -1,6 +1,6 @@
 """Does confidence mean something? Compare the judge's confidence with what reviewers changed.
 
-A reviewed trace is *changed* when the merged reviews (review/reconcile.py) differ from the judge:
+A reviewed trace is *changed* when the reconciled reviews (review/reconcile.py) differ from the judge:
 rejected, or other spans. For each threshold t the report gives, among reviewed traces, how
 many have confidence >= t and how often they were changed, and the same below t, each rate with
 a 95% Wilson interval (it stays wide for small counts instead of claiming 0% or 100%).
