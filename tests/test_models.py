@@ -49,6 +49,24 @@ def test_tags_become_single_non_special_tokens_with_mean_rows(tiny):
     assert add_tag_tokens(tokenizer, model) == tags  # idempotent
 
 
+def test_tied_embeddings_stay_tied_and_start_at_the_mean(tiny):
+    # R1-Distill-Qwen-1.5B ties its input and output embeddings: the new rows are one matrix, set once.
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    tokenizer = load_tokenizer(tiny)
+    config = AutoConfig.from_pretrained(tiny)
+    config.tie_word_embeddings = True
+    model = AutoModelForCausalLM.from_config(config)
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    old_rows = model.get_input_embeddings().weight.shape[0]
+    old = model.get_input_embeddings().weight.detach().clone()
+    add_tag_tokens(tokenizer, model)
+    weight = model.get_input_embeddings().weight
+    assert model.get_output_embeddings().weight.data_ptr() == weight.data_ptr()  # still one matrix
+    assert torch.equal(weight[:old_rows], old)  # the old rows untouched
+    assert torch.allclose(weight[old_rows:], old.mean(0).expand(2, -1))
+
+
 def test_scores_match_a_plain_forward_pass_and_windows_stay_close(tiny):
     tokenizer = load_tokenizer(tiny)
     model = load_causal_lm(tiny)
