@@ -171,3 +171,23 @@ def test_settings_that_cannot_work_are_one_line(tagged_model, problems, tmp_path
     result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", tmp_path / "o",
                      "--config", config)
     assert_one_clean_error(result, "unknown setting 'kl'")
+
+
+@pytest.mark.slow
+def test_lora_settings_from_a_config_file_and_json_output(tagged_model, problems, tmp_path):
+    # --config (the command line wins), LoRA merged into the saved weights, and --json: the record on stdout.
+    from splitreason.models.loading import load_causal_lm
+
+    config = tmp_path / "grpo.yaml"
+    config.write_text("steps: 1\nlora_r: 4\nlearning_rate: 0.01\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli("train", "grpo", "--model", tagged_model, "--problems", problems, "-o", out, *FAST,
+                     "--config", config, "--learning-rate", "0.02", "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    record = json.loads(result.stdout)  # stdout is the record alone
+    assert record["kind"] == "grpo" and record["status"] == "done" and record["steps"] == 1
+    assert record["model"]["lora"]["r"] == 4 and record["model"]["lora"]["merged"]
+    saved = json.loads((out / "train.json").read_text())
+    assert saved["settings"]["learning_rate"] == 0.02 and saved["settings"]["lora_r"] == 4
+    model = load_causal_lm(out, device="cpu")  # a plain model: the adapter is merged in
+    assert not any("lora" in name for name, _ in model.named_parameters())
