@@ -4,14 +4,13 @@ LabelsEvalSettings -> evaluate/labels.py."""
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings, result_console
+from splitreason.commands.options import build_settings, counting_progress, result_console
 from splitreason.schemas.label_eval import LabelsEvalSettings as S
 
 Dtype = S.model_fields["dtype"].annotation  # a closed set: the CLI shows its choices
@@ -42,19 +41,11 @@ def labels(
     from splitreason.evaluate.labels import evaluate_labels, print_labels
 
     settings = build_settings(ctx, S, required=("runs", "small"))
-    result = evaluate_labels(settings, progress_factory=_progress if settings.progress and not settings.json_output
-                             else None)
+    show = settings.progress and not settings.json_output
+    result = evaluate_labels(settings, progress_factory=counting_progress("evaluate labels", "traces", console)
+                             if show else None)
     if settings.json_output:
         print(json.dumps(result.model_dump(mode="json"), ensure_ascii=False))
         return
     print_labels(result, result_console())  # plain columns in a pipe, nothing cut
 
-
-@contextmanager
-def _progress(total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("evaluate labels"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
-        task = bar.add_task("traces", total=total)
-        yield lambda done: bar.update(task, completed=done)

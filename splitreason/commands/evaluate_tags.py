@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from splitreason.commands.options import build_settings, result_console
+from splitreason.commands.options import build_settings, counting_progress, result_console
 from splitreason.schemas.tag_eval import TagsEvalSettings as S
 
 console = Console(stderr=True, emoji=False)
@@ -44,21 +43,14 @@ def tags(
     from splitreason.evaluate.tags import evaluate_tags
 
     settings = build_settings(ctx, S, required=("model", "data"))
-    metrics = evaluate_tags(settings, progress_factory=_progress if settings.progress and not settings.json_output else None)
+    show = settings.progress and not settings.json_output
+    metrics = evaluate_tags(settings, progress_factory=counting_progress("[bold]evaluate tags", "rows", console)
+                            if show else None)
     if settings.json_output:
         print(json.dumps(metrics.model_dump(mode="json"), ensure_ascii=False))
         return
     _table(settings.model, metrics)
 
-
-@contextmanager
-def _progress(total: int):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("[bold]evaluate tags"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console) as bar:
-        task = bar.add_task("rows", total=total)
-        yield lambda done: bar.update(task, completed=done)
 
 
 def _table(model: str, metrics) -> None:

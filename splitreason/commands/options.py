@@ -223,3 +223,20 @@ def _plain_console_class():  # type: ignore[no-untyped-def]
 
     return PlainConsole
 
+
+
+def counting_progress(label: str, unit: str, console):  # type: ignore[no-untyped-def]
+    """A `progress_factory` for library calls that report (done) out of a total they know: a rich bar
+    on `console` (stderr) labelled `label`, counting `unit`."""
+    from contextlib import contextmanager
+
+    @contextmanager
+    def factory(total: int):  # type: ignore[no-untyped-def]
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=console) as bar:
+            task = bar.add_task(unit, total=total)
+            yield lambda done: bar.update(task, completed=done)
+
+    return factory

@@ -22,12 +22,11 @@ from typing import Any
 
 from splitreason.errors import UsageError
 from splitreason.io.jsonl import atomic_write_json, atomic_write_text, atomic_writer
-from splitreason.io.lock import OutputLock
 from splitreason.schemas.grpo import GRPOSettings, parse_reward_weights
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, TrainedPrompt, TrainRecord
 from splitreason.train import TrainDataError
 from splitreason.train.fit import check_model, is_main_process, wait_for_main
-from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
+from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, claim, plan, trim_log, wipe
 from splitreason.train.problems import Problems, load_problems
 
 __all__ = ["GRPOResult", "ModelWithoutTags", "run_grpo"]
@@ -152,14 +151,9 @@ def _run(settings: GRPOSettings, problems: Problems, data_files: list[dict], con
 
         large_tokenizer = check_large_tokenizer(settings, tokenizer)
 
-    from splitreason.train.model import check_model_build
-
-    check_model_build(settings)  # --attn-implementation, --lora-targets: one line before OUT exists
     main = is_main_process()
-    lock = record = None
-    if main:
-        settings.out.mkdir(parents=True, exist_ok=True)
-        lock = OutputLock(settings.out / ".lock", f"output directory {settings.out}").acquire()
+    lock = claim(settings, main=main)
+    record = None
     try:
         if main:
             out_plan = plan(settings, data_files)  # again, under the lock

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Literal
 
 from splitreason.io.jsonl import atomic_write_text
-from splitreason.io.lock import LOCK_NAME
+from splitreason.io.lock import LOCK_NAME, OutputLock
 from splitreason.schemas.training import TRAIN_RECORD, TrainRecord, TrainSettings
 from splitreason.train import OutDirConflict
 
@@ -44,6 +44,18 @@ class OutPlan:
     previous: TrainRecord | None = None
     checkpoint: Path | None = None
     note: str | None = None  # said to the user (a run replaced without --overwrite)
+
+
+def claim(settings: TrainSettings, *, main: bool) -> OutputLock | None:
+    """After the last checks that need no OUT (the model skeleton: --attn-implementation and
+    --lora-targets), the main process creates and locks OUT; the others get None."""
+    from splitreason.train.model import check_model_build
+
+    check_model_build(settings)  # one line before OUT exists
+    if not main:
+        return None
+    settings.out.mkdir(parents=True, exist_ok=True)
+    return OutputLock(settings.out / LOCK_NAME, f"output directory {settings.out}").acquire()
 
 
 def checkpoints_dir(out: Path) -> Path:

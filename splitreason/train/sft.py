@@ -19,13 +19,12 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from splitreason.io.jsonl import atomic_write_json, atomic_write_text, atomic_writer
-from splitreason.io.lock import OutputLock
 from splitreason.schemas.reject import Reject
 from splitreason.schemas.training import TRAIN_RECORD, RowCounts, SFTSettings, TrainedPrompt, TrainRecord
 from splitreason.train import TrainDataError
 from splitreason.train.data import TrainingData, prepare_data
 from splitreason.train.fit import check_model, is_main_process, wait_for_main
-from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, plan, trim_log, wipe
+from splitreason.train.out_dir import CONFIG, LOG, REJECTS, OutPlan, checkpoints_dir, claim, plan, trim_log, wipe
 
 __all__ = ["SFTResult", "check_settings", "run_sft"]
 
@@ -98,14 +97,8 @@ def _run(settings: SFTSettings, data: TrainingData, data_files: list[dict], out_
                            instruction=data.instruction, tags=tags.mode, open_ids=list(tags.open_ids),
                            close_ids=list(tags.close_ids))
 
-    from splitreason.train.model import check_model_build
-
-    check_model_build(settings)  # --attn-implementation, --lora-targets: one line before OUT exists
-    lock = None
+    lock = claim(settings, main=main)
     record = None
-    if main:
-        settings.out.mkdir(parents=True, exist_ok=True)
-        lock = OutputLock(settings.out / ".lock", f"output directory {settings.out}").acquire()
     try:
         if main:
             out_plan = plan(settings, data_files)  # again, under the lock
