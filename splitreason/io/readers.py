@@ -152,6 +152,14 @@ def _check_file(path: Path) -> None:
         raise InputError(f"unsupported input file {path} (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read input file {path} (permission denied)")
+    if _suffix_kind(path) == "jsonl.gz":
+        # Read the first block through the same gzip reader the rows use, so a file that is not gzip
+        # at all is refused before any output directory is made (not after, leaving a failed run).
+        try:
+            with gzip.open(path, "rb") as handle:
+                handle.read(1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"corrupt or truncated gzip file {path}: {one_line(str(exc))}") from exc
     if _suffix_kind(path) == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
