@@ -173,3 +173,39 @@ def test_a_bug_of_ours_stays_a_bug_exit_3_never_a_reject(tmp_path: Path, write_j
     assert "internal error: KeyError" in result.stderr and "please report it" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (out / "rejects.jsonl").exists() and not annotations(out) if out.exists() else True
+
+
+def test_one_depth_limit_for_every_command(tmp_path: Path) -> None:
+    """A row nested 500 levels deep in a field nobody reads is rejected by annotate, shard and curate
+    alike, with the same reason and detail (the limit is MAX_ROW_DEPTH, not whatever recursion
+    depth is left at parse time); one nested 50 levels is accepted by all three."""
+    from splitreason.io.untrusted_json import MAX_ROW_DEPTH
+
+    def nested(name: str, depth: int) -> str:
+        text = json.dumps(openr1_record(name, [reasoning_trace(len(name), 3)]))
+        return text.replace('"correctness_llama": null', '"correctness_llama": ' + "[" * depth + "]" * depth)
+
+    assert 50 < MAX_ROW_DEPTH < 500
+    source = tmp_path / "deep.jsonl"
+    source.write_text(nested("deep500", 500) + "\n" + nested("deep50", 50) + "\n", encoding="utf-8")
+    ok(run_cli("annotate", source, "-o", tmp_path / "annotated", "--no-progress"))
+    ok(run_cli("shard", source, "-o", tmp_path / "shards", "--shards", "1"))
+    ok(run_cli("curate", source, "-o", tmp_path / "curated", "--no-dedup", "--no-near-dedup", "--no-progress"))
+    for out in ("annotated", "shards", "curated"):
+        rejects = [(r["row"], r["reason"], r["detail"]) for r in read_jsonl(tmp_path / out / "rejects.jsonl")]
+        assert rejects == [(1, "nested_too_deeply", f"nested more than {MAX_ROW_DEPTH} levels deep")], out
+    assert {record["trace_id"] for record in annotations(tmp_path / "annotated")} == {"deep50:0"}
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert [trace_id for info in manifest["shards"] for trace_id in info["trace_ids"]] == ["deep50:0"]
+    assert json.loads((tmp_path / "curated" / "curate.json").read_text())["counts"]["input_rejects"] == 1
+
+
+def test_parquet_and_hub_records_meet_the_same_depth_limit() -> None:
+    from splitreason.io.untrusted_json import MAX_ROW_DEPTH
+
+    deep: list = []
+    for _ in range(MAX_ROW_DEPTH - 1):  # MAX_ROW_DEPTH lists; with the record itself, one level too many
+        deep = [deep]
+    reject = readers._row_unless_too_deep("x.parquet", 3, {"uuid": "u", "extra": deep})
+    assert (reject.reason, reject.row) == ("nested_too_deeply", 3)
+    assert readers._row_unless_too_deep("x.parquet", 4, {"uuid": "u", "extra": deep[0]}).data["uuid"] == "u"

@@ -2,8 +2,8 @@
 
 `iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a row that cannot be
 a record, whatever its content does: ``invalid_utf8``, ``invalid_json``, ``not_an_object``,
-``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (past the
-recursion limit), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
+``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (more than
+`MAX_ROW_DEPTH` levels, the same limit for every source), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
 ``unreadable_row`` (a parquet value Python cannot hold, such as a date past year 9999); reading
 continues after a reject. Only what the content causes is caught: our own code runs outside
 those handlers, so a bug is never taken for a bad row. Problems that make the whole source
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
+from splitreason.io.untrusted_json import MAX_ROW_DEPTH, BadJson, json_depth, parse_untrusted_json, too_deep
 from splitreason.schemas.reject import Reject
 from splitreason.errors import UsageError, one_line
 
@@ -241,13 +241,20 @@ def _row_or_reject(origin: str, line_no: int, raw: bytes) -> RawRow | Reject | N
     if not text.strip():
         return None
     try:
-        value = parse_untrusted_json(text)
+        value = parse_untrusted_json(text, max_depth=MAX_ROW_DEPTH)
     except BadJson as exc:
         return Reject(origin=origin, row=line_no, reason=exc.reason, detail=one_line(exc.detail))
     if not isinstance(value, dict):
         return Reject(origin=origin, row=line_no, reason="not_an_object",
                       detail=f"the line is a JSON {_json_type(value)}, not an object")
     return RawRow(origin=origin, row=line_no, data=value)
+
+
+def _row_unless_too_deep(origin: str, row: int, data: dict[str, Any]) -> RawRow | Reject:
+    """A parquet or hub record as a row, or the same `nested_too_deeply` reject a JSON line gets."""
+    if json_depth(data, MAX_ROW_DEPTH) > MAX_ROW_DEPTH:
+        return Reject(origin=origin, row=row, reason="nested_too_deeply", detail=too_deep(MAX_ROW_DEPTH).detail)
+    return RawRow(origin=origin, row=row, data=data)
 
 
 def _json_type(value: Any) -> str:
@@ -264,7 +271,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _iter_parquet(path: Path) -> Iterator[RawRow]:
+def _iter_parquet(path: Path) -> Iterator[RawRow | Reject]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -296,13 +303,13 @@ def _batch_records(batch, origin: str, first_row: int) -> list[RawRow | Reject]:
     import pyarrow as pa
 
     try:
-        return [RawRow(origin=origin, row=first_row + i, data=record) for i, record in enumerate(batch.to_pylist())]
+        return [_row_unless_too_deep(origin, first_row + i, record) for i, record in enumerate(batch.to_pylist())]
     except (ValueError, OverflowError, pa.ArrowException):
         pass
     records: list[RawRow | Reject] = []
     for i in range(batch.num_rows):
         try:
-            records.append(RawRow(origin=origin, row=first_row + i, data=batch.slice(i, 1).to_pylist()[0]))
+            records.append(_row_unless_too_deep(origin, first_row + i, batch.slice(i, 1).to_pylist()[0]))
         except (ValueError, OverflowError, pa.ArrowException) as exc:
             records.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
                                   detail=one_line(f"{type(exc).__name__}: {exc}")))
@@ -323,7 +330,7 @@ def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, 
                       "(check the id, the config and the split; a private or gated dataset needs HF_TOKEN)")
 
 
-def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow]:
+def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow | Reject]:
     from splitreason.io.hub import HubUnavailable, go_offline, in_local_cache, local_copy_hint, why_hub_unusable
 
     unusable = why_hub_unusable()
@@ -347,7 +354,7 @@ def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -
     return _iter_hub_rows(hub_id, dataset, split=split, config=config)
 
 
-def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow]:
+def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow | Reject]:
     try:
         iterator = iter(dataset)
     except Exception as exc:
@@ -360,5 +367,5 @@ def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None)
             break
         except Exception as exc:
             raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
-        yield RawRow(origin=hub_id, row=row, data=dict(record))
+        yield _row_unless_too_deep(hub_id, row, dict(record))
         row += 1
