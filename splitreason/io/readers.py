@@ -299,21 +299,22 @@ def _iter_parquet(path: Path) -> Iterator[RawRow | Reject]:
 
 def _batch_records(batch, origin: str, first_row: int) -> list[RawRow | Reject]:
     """The rows of one record batch; a row whose values Python cannot hold (a timestamp past year
-    9999, say) is a reject of its own, not the end of the file."""
+    9999, say) is a reject of its own, not the end of the file. Only pyarrow's conversion to Python
+    is inside the handlers: what our code does with a row runs outside, so its bug stays a bug."""
     import pyarrow as pa
 
     try:
-        return [_row_unless_too_deep(origin, first_row + i, record) for i, record in enumerate(batch.to_pylist())]
+        converted: list[Any] = batch.to_pylist()
     except (ValueError, OverflowError, pa.ArrowException):
-        pass
-    records: list[RawRow | Reject] = []
-    for i in range(batch.num_rows):
-        try:
-            records.append(_row_unless_too_deep(origin, first_row + i, batch.slice(i, 1).to_pylist()[0]))
-        except (ValueError, OverflowError, pa.ArrowException) as exc:
-            records.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
-                                  detail=one_line(f"{type(exc).__name__}: {exc}")))
-    return records
+        converted = []
+        for i in range(batch.num_rows):
+            try:
+                converted.append(batch.slice(i, 1).to_pylist()[0])
+            except (ValueError, OverflowError, pa.ArrowException) as exc:
+                converted.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
+                                        detail=one_line(f"{type(exc).__name__}: {exc}")))
+    return [record if isinstance(record, Reject) else _row_unless_too_deep(origin, first_row + i, record)
+            for i, record in enumerate(converted)]
 
 
 def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, when: str) -> InputError:
