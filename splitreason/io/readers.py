@@ -355,18 +355,60 @@ def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -
     return _iter_hub_rows(hub_id, dataset, split=split, config=config)
 
 
+# After this many rows in a row that fail to convert, the trouble is the source, not its rows
+# (a corrupt shard fails again at every restart): stop with one line instead of rejecting forever.
+MAX_CONSECUTIVE_BAD_HUB_ROWS = 100
+
+
 def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow | Reject]:
-    try:
-        iterator = iter(dataset)
-    except Exception as exc:
-        raise _hub_error(hub_id, config, split, exc, "read") from exc
+    """The dataset's rows. A row that fails to convert (a value Python cannot hold) is an
+    `unreadable_row` reject, as in a local parquet file. A `datasets` iterator is finished once a
+    row has raised in it, so reading goes on from a fresh one that starts after that row
+    (`Dataset.select`, or `IterableDataset.skip`, which streams past the rows already read)."""
+    from splitreason.io.hub import is_network_failure
+
+    rows = dataset
     row = 0
+    consecutive_bad = 0
     while True:
         try:
-            record = next(iterator)
-        except StopIteration:
-            break
+            iterator = iter(rows)
         except Exception as exc:
-            raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
-        yield _row_unless_too_deep(hub_id, row, dict(record))
+            raise _hub_error(hub_id, config, split, exc, "read") from exc
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                if is_network_failure(exc):
+                    raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
+                failure = exc
+                break
+            consecutive_bad = 0
+            yield _row_unless_too_deep(hub_id, row, dict(record))
+            row += 1
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+        consecutive_bad += 1
+        what = one_line(f"{type(failure).__name__}: {failure}", 200)
+        rows = _hub_rows_after(dataset, row + 1)
+        if rows is None or consecutive_bad >= MAX_CONSECUTIVE_BAD_HUB_ROWS:
+            why = ("this reader cannot go on past a row that fails" if rows is None else
+                   f"{consecutive_bad} rows in a row failed, so the source itself is broken")
+            raise InputError(f"hub dataset {hub_id} (split={split!r}): row {row} cannot be read ({what}) and {why}; "
+                             f"rows 0 to {row - 1} were read") from failure
+        yield Reject(origin=hub_id, row=row, reason="unreadable_row", detail=what)
         row += 1
+
+
+def _hub_rows_after(dataset: Any, start: int) -> Any | None:
+    """The dataset's rows from `start` on, or None where this kind of dataset cannot give them."""
+    import datasets
+
+    if isinstance(dataset, datasets.Dataset):
+        return dataset.select(range(start, len(dataset)))
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.skip(start)
+    return None
