@@ -30,6 +30,7 @@ from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from splitreason.errors import UsageError
@@ -178,6 +179,13 @@ def _sign_in(access: Access, token: str) -> web.Response:
     return response
 
 
+# What a peer that went away raises in a handler: aiohttp cancels the request's payload with
+# ConnectionResetError("Connection lost"), its own ClientConnectionResetError is one too, and an
+# incomplete payload can surface as ClientPayloadError. (asyncio.CancelledError is not caught:
+# aiohttp handles it quietly, and cancellation must go on.)
+_CLIENT_GONE = (ConnectionError, aiohttp.ClientPayloadError)
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler):
     """Every failure becomes a JSON error with one line of text; tracebacks stay on the server."""
@@ -191,6 +199,11 @@ async def errors_as_json(request: web.Request, handler):
         if error.status == 413:
             return json_error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         return json_error(error.status, error.reason)
+    except _CLIENT_GONE as error:
+        # The client went away (mid-body, say): no bug of ours, and no one left to answer.
+        log.debug("review UI request %s %s: the client disconnected (%s)", request.method, request.path,
+                  type(error).__name__)
+        return json_error(400, "the connection was closed before the request was complete")
     except Exception:
         log.exception("review UI request %s %s failed", request.method, request.path)
         return json_error(500, "internal error (the server's console has the details)")
