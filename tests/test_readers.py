@@ -343,6 +343,8 @@ def test_a_hub_reader_that_cannot_go_past_a_bad_row_says_so_naming_the_row(monke
         ({"correctness_math_verify": [True, "yes"]}, "bad_field", "correctness_math_verify"),
         ({"is_reasoning_complete": {"0": True}}, "bad_field", "is_reasoning_complete"),
         ({"answer": {"value": 2}}, "bad_field", "answer"),
+        ({"source": float("-inf")}, "bad_field", "source"),  # `"source": -Infinity` in a JSON line
+        ({"answer": float("nan")}, "bad_field", "answer"),
     ],
 )
 def test_row_level_rejects(tmp_path: Path, overrides: dict[str, Any], reason: str, field: str) -> None:
