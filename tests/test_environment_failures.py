@@ -210,6 +210,26 @@ ls -A "$MNT" > {shlex.quote(str(tmp_path / "left.txt"))}
     assert (tmp_path / "left.txt").read_text().split() == ["out"]
 
 
+@needs_namespaces
+def test_review_serve_on_a_read_only_run_says_what_to_do_without_an_o_option(tmp_path: Path,
+                                                                            sample_in_review: Path) -> None:
+    """`review serve` writes OUT/review.sqlite and has no -o: the line names the database and says to
+    copy the run somewhere writable, not "choose an output (-o)" nor "permission denied"."""
+    script = RUN.format(out=shlex.quote(str(tmp_path))) + f"""
+mount -t tmpfs -o size=4m tmpfs "$MNT"
+cp -a {shlex.quote(str(sample_in_review))} "$MNT/out"
+mount -o remount,ro "$MNT"
+run serve timeout 60 $CLI review serve "$MNT/out" --port 0
+"""
+    result = in_namespace(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    code, stderr = outcome(tmp_path, "serve")
+    line = assert_one_clean_error(subprocess.CompletedProcess([], code, "", stderr),
+                                  f"cannot write {tmp_path / 'mnt' / 'out' / 'review.sqlite'}: it is on a read-only "
+                                  "file system", "copy it somewhere writable", "splitreason review serve COPY")
+    assert code == 2 and "(-o)" not in line and "permission denied" not in line
+
+
 def without_capabilities() -> list[str]:
     """A command prefix under which permission checks apply: as root, uid 0 without any capability
     (root's permission bypass is CAP_DAC_OVERRIDE); as another user, nothing is needed."""

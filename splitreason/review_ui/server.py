@@ -21,9 +21,11 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -35,7 +37,7 @@ from aiohttp import web
 
 from splitreason.errors import UsageError
 from splitreason.io.run_dir import RunDir
-from splitreason.review.store import ReviewStore
+from splitreason.review.store import REVIEW_DB_NAME, ReviewStore
 from splitreason.review_ui.api import ReviewApi
 from splitreason.review_ui.edits import ReviewRequestError
 from splitreason.review_ui.queue import ReviewQueue
@@ -268,6 +270,26 @@ def _static_routes() -> list[web.RouteDef]:
     return [web.get("/", index), web.get("/favicon.ico", favicon), web.get("/static/{name:.+}", static)]
 
 
+def _store_error(out: Path, error: BaseException) -> BaseException:
+    """Why OUT/review.sqlite cannot be opened, in one line that fits `review serve` (it has no -o):
+    OUT itself must be writable, or the run copied somewhere that is."""
+    from splitreason.io.environment import OutputNotWritable, environment_error
+
+    database = out / REVIEW_DB_NAME
+    translated = environment_error(error, path=database)
+    if not isinstance(translated, OutputNotWritable):
+        return translated or error  # a full disk keeps its own line; anything else is not the machine's
+    try:
+        read_only = bool(os.statvfs(out).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = "it is on a read-only file system" if read_only else \
+        "this user may not write there" if not os.access(out, os.W_OK) else "it cannot be opened for writing"
+    return ReviewUIError(f"cannot write {database}: {why}; review serve saves every decision there, so the run "
+                         f"must be writable: copy it somewhere writable (cp -r {out} COPY) and run "
+                         "`splitreason review serve COPY`")
+
+
 def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") -> web.Application:
     """The web app for one run directory and one reviewer; raises ReviewUIError if there is nothing to review."""
     if len(token) < 16:
@@ -280,7 +302,10 @@ def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") 
     if not annotations:
         hint = "" if status == "all" else " (--status all reviews every annotation)"
         raise ReviewUIError(f"{out} has no annotations with status {status!r} to review{hint}")
-    store = ReviewStore.for_run(out)
+    try:
+        store = ReviewStore.for_run(out)
+    except (sqlite3.Error, OSError) as error:
+        raise _store_error(out, error) from error
     try:
         own_reviews = [review for review in store.reviews() if review.reviewer == reviewer]
     except BaseException:
