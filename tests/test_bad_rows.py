@@ -157,19 +157,70 @@ def test_a_parquet_value_python_cannot_hold_is_a_reject_of_its_own_row(tmp_path:
     assert {record["trace_id"] for record in annotations(out)} == {"p0:0", "p2:0"}
 
 
-@pytest.mark.parametrize("target", ["splitreason.io.selection._validate", "splitreason.io.readers.parse_untrusted_json"])
-def test_a_bug_of_ours_stays_a_bug_exit_3_never_a_reject(tmp_path: Path, write_jsonl, target: str) -> None:
+@pytest.mark.parametrize(("target", "error", "kind"), [
+    ("splitreason.io.selection._validate", "KeyError", "jsonl"),
+    ("splitreason.io.readers.parse_untrusted_json", "KeyError", "jsonl"),
+    # A ValueError of ours while a parquet row is made into a record: the reader catches ValueError
+    # only around pyarrow's conversion, so this is not taken for an unreadable row.
+    ("splitreason.io.readers.RawRow", "ValueError", "parquet"),
+])
+def test_a_bug_of_ours_stays_a_bug_exit_3_never_a_reject(tmp_path: Path, write_jsonl, target: str, error: str,
+                                                          kind: str) -> None:
     """A fault injected into our own validation code (as a real bug would be) must not be taken for
     bad input: the run stops with exit 3 and "please report it", and no row is rejected for it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     module, name = target.rsplit(".", 1)
     code = (f"import sys, {module} as m\n"
-            "def bug(*args, **kwargs):\n    raise KeyError('a bug of ours')\n"
+            f"def bug(*args, **kwargs):\n    raise {error}('a bug of ours')\n"
             f"m.{name} = bug\nsys.argv[0] = 'splitreason'\nfrom splitreason.cli import main\nmain()\n")
-    source = write_jsonl("in.jsonl", [openr1_record("u1", [reasoning_trace(1, 3)])])
+    rows = [openr1_record("u1", [reasoning_trace(1, 3)])]
+    if kind == "parquet":
+        source = tmp_path / "in.parquet"
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    else:
+        source = write_jsonl("in.jsonl", rows)
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, "-c", code, "annotate", str(source), "-o", str(out), "--no-progress"],
                             capture_output=True, text=True, env=cli_env(), timeout=120)
     assert result.returncode == 3, result.stderr
-    assert "internal error: KeyError" in result.stderr and "please report it" in result.stderr
+    assert f"internal error: {error}" in result.stderr and "please report it" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (out / "rejects.jsonl").exists() and not annotations(out) if out.exists() else True
+
+
+def test_one_depth_limit_for_every_command(tmp_path: Path) -> None:
+    """A row nested 500 levels deep in a field nobody reads is rejected by annotate, shard and curate
+    alike, with the same reason and detail (the limit is MAX_ROW_DEPTH, not whatever recursion
+    depth is left at parse time); one nested 50 levels is accepted by all three."""
+    from splitreason.io.untrusted_json import MAX_ROW_DEPTH
+
+    def nested(name: str, depth: int) -> str:
+        text = json.dumps(openr1_record(name, [reasoning_trace(len(name), 3)]))
+        return text.replace('"correctness_llama": null', '"correctness_llama": ' + "[" * depth + "]" * depth)
+
+    assert 50 < MAX_ROW_DEPTH < 500
+    source = tmp_path / "deep.jsonl"
+    source.write_text(nested("deep500", 500) + "\n" + nested("deep50", 50) + "\n", encoding="utf-8")
+    ok(run_cli("annotate", source, "-o", tmp_path / "annotated", "--no-progress"))
+    ok(run_cli("shard", source, "-o", tmp_path / "shards", "--shards", "1"))
+    ok(run_cli("curate", source, "-o", tmp_path / "curated", "--no-dedup", "--no-near-dedup", "--no-progress"))
+    for out in ("annotated", "shards", "curated"):
+        rejects = [(r["row"], r["reason"], r["detail"]) for r in read_jsonl(tmp_path / out / "rejects.jsonl")]
+        assert rejects == [(1, "nested_too_deeply", f"nested more than {MAX_ROW_DEPTH} levels deep")], out
+    assert {record["trace_id"] for record in annotations(tmp_path / "annotated")} == {"deep50:0"}
+    manifest = json.loads((tmp_path / "shards" / "manifest.json").read_text())
+    assert [trace_id for info in manifest["shards"] for trace_id in info["trace_ids"]] == ["deep50:0"]
+    assert json.loads((tmp_path / "curated" / "curate.json").read_text())["counts"]["input_rejects"] == 1
+
+
+def test_parquet_and_hub_records_meet_the_same_depth_limit() -> None:
+    from splitreason.io.untrusted_json import MAX_ROW_DEPTH
+
+    deep: list = []
+    for _ in range(MAX_ROW_DEPTH - 1):  # MAX_ROW_DEPTH lists; with the record itself, one level too many
+        deep = [deep]
+    reject = readers._row_unless_too_deep("x.parquet", 3, {"uuid": "u", "extra": deep})
+    assert (reject.reason, reject.row) == ("nested_too_deeply", 3)
+    assert readers._row_unless_too_deep("x.parquet", 4, {"uuid": "u", "extra": deep[0]}).data["uuid"] == "u"

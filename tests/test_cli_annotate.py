@@ -279,3 +279,13 @@ def test_judges_command_lists_heuristic(tmp_path: Path) -> None:
     [note] = [line for line in result.stderr.splitlines() if line.startswith("Note:")]
     assert "for trying the pipeline offline" in note and "barely above chance" in note
     assert "not that it chose the right steps" in note
+
+
+def test_a_jsonl_gz_that_is_not_gzip_leaves_no_output_directory(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"garbage\n")
+    out = tmp_path / "q2"
+    result = run_cli("annotate", bad, "-o", out, "--no-progress", timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert_one_clean_error(result, "corrupt or truncated gzip file", str(bad))
+    assert not out.exists(), sorted(p.name for p in out.rglob("*"))

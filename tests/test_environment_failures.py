@@ -164,6 +164,26 @@ run probe {shlex.quote(sys.executable)} {shlex.quote(str(probe))} "$MNT/cache.sq
     assert kind == "DiskFull" and "cache.sqlite" in line and "the answers before are kept" in line
 
 
+@needs_namespaces
+def test_curate_on_a_full_disk_names_its_dedup_database(tmp_path: Path, write_jsonl) -> None:
+    """The dedup index is an SQLite file made before the first row: SQLite's "database or disk is
+    full" names no file, so the line must (not "a database file")."""
+    source = shlex.quote(str(write_jsonl("in.jsonl", rows(3, 3))))
+    script = RUN.format(out=shlex.quote(str(tmp_path))) + f"""
+mount -t tmpfs -o size=64k tmpfs "$MNT"
+dd if=/dev/zero of="$MNT/fill" bs=1k 2>/dev/null
+run curate $CLI curate {source} -o "$MNT/curated" --no-progress
+ls -A "$MNT" > {shlex.quote(str(tmp_path / "left.txt"))}
+"""
+    result = in_namespace(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    code, stderr = outcome(tmp_path, "curate")
+    line = assert_one_clean_error(subprocess.CompletedProcess([], code, "", stderr), "disk full",
+                                  "dedup-index.sqlite", "nothing was written")
+    assert code == 1 and str(tmp_path / "mnt") in line and "a database file" not in line
+    assert (tmp_path / "left.txt").read_text().split() == ["fill"]  # no CURATED, no work directory
+
+
 @pytest.mark.slow
 @needs_namespaces
 def test_an_output_on_a_read_only_file_system_is_one_line_exit_2(tmp_path: Path, write_jsonl) -> None:
@@ -188,6 +208,26 @@ ls -A "$MNT" > {shlex.quote(str(tmp_path / "left.txt"))}
                                "choose an output on a writable file system")
         assert code == 2, (name, stderr)
     assert (tmp_path / "left.txt").read_text().split() == ["out"]
+
+
+@needs_namespaces
+def test_review_serve_on_a_read_only_run_says_what_to_do_without_an_o_option(tmp_path: Path,
+                                                                            sample_in_review: Path) -> None:
+    """`review serve` writes OUT/review.sqlite and has no -o: the line names the database and says to
+    copy the run somewhere writable, not "choose an output (-o)" nor "permission denied"."""
+    script = RUN.format(out=shlex.quote(str(tmp_path))) + f"""
+mount -t tmpfs -o size=4m tmpfs "$MNT"
+cp -a {shlex.quote(str(sample_in_review))} "$MNT/out"
+mount -o remount,ro "$MNT"
+run serve timeout 60 $CLI review serve "$MNT/out" --port 0
+"""
+    result = in_namespace(tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    code, stderr = outcome(tmp_path, "serve")
+    line = assert_one_clean_error(subprocess.CompletedProcess([], code, "", stderr),
+                                  f"cannot write {tmp_path / 'mnt' / 'out' / 'review.sqlite'}: it is on a read-only "
+                                  "file system", "copy it somewhere writable", "splitreason review serve COPY")
+    assert code == 2 and "(-o)" not in line and "permission denied" not in line
 
 
 def without_capabilities() -> list[str]:

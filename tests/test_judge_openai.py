@@ -554,6 +554,7 @@ def cli_errors(tmp_path_factory):
     with ScriptedJudgeServer() as server:
         runs = {
             "unreachable": (["--judge", JUDGE, "--base-url", closed], env),
+            "with_query": (["--judge", JUDGE, "--base-url", closed + "?api_key=sk-in-the-query-123"], env),
             "alias": (["--judge", "qwen-32b"], {**env, "SPLITREASON_QWEN_32B_URL": closed}),
             "no_key": (["--judge", "gpt-4o"], env),
             "mismatch": (["--judge", "openai:some-other-model", "--base-url", server.base_url], env),
@@ -588,6 +589,13 @@ def test_unreachable_judge_is_one_clear_line(cli_errors):
     assert f"cannot reach {url}" in line and f"GET {url}/models" in line
     assert "--base-url" in line
     assert not (cli_errors["root"] / "unreachable" / "run.json").exists()
+
+
+def test_the_probe_url_keeps_a_base_url_query_after_the_models_path(cli_errors):
+    url = cli_errors["closed"]
+    line = assert_one_line_error(cli_errors["results"]["with_query"], 1)
+    assert f"GET {url}/models?api_key=*** -> APIConnectionError" in line, line
+    assert "sk-in-the-query-123" not in line
 
 
 def test_unreachable_alias_suggests_how_to_start_it(cli_errors):

@@ -196,6 +196,65 @@ def test_every_writer_is_refused_while_another_process_holds_its_output(tmp_path
 
 
 @pytest.mark.slow
+def test_grade_hf_export_training_and_offload_are_refused_while_their_output_is_held(
+        tmp_path: Path, write_jsonl, offload_export, tagged_model: Path, large_model: Path) -> None:
+    """`evaluate grade -o`, `export --hf-dataset`, `train sft`, `train grpo` and `evaluate offload`,
+    each with its output held by this process: refused with one line naming the holder (exit 1),
+    before any model is loaded, the held output untouched (export has written its -o JSONL by then:
+    the dataset directory is claimed after it). Run side by side: each is a fresh interpreter
+    importing torch."""
+    from tests.offload_fixtures import TRAIN_ARGS
+
+    sample = tmp_path / "sample"
+    ok(run_cli("annotate", "-o", sample, "--no-progress"))  # the bundled sample: some traces accepted
+    problem = "Problem 20000: there are 10 apples in a basket, and 3 more arrive; work out the value step by step."
+    eval_set = write_jsonl("eval.jsonl", [{"id": f"q{i}", "problem": problem.replace("20000", str(20000 + i)),
+                                           "answer": "13"} for i in range(4)])
+    predictions = write_jsonl("predictions.jsonl", [{"id": "q0", "text": "\\boxed{13}"}])
+    files = {"grade": tmp_path / "graded.jsonl", "hf": tmp_path / "hf"}
+    dirs = {name: tmp_path / name for name in ("sft", "grpo", "offload")}
+    locks = [OutputLock(lock_path_for_file(path), f"{name} output {path}", command="splitreason test holder")
+             for name, path in files.items()]
+    locks += [OutputLock(path / LOCK_NAME, f"output directory {path}", command="splitreason test holder")
+              for path in dirs.values()]
+    for path in dirs.values():
+        path.mkdir()
+    commands = {
+        "grade": ("evaluate", "grade", predictions, "--eval-set", eval_set, "-o", files["grade"]),
+        "hf": ("export", sample, "-o", tmp_path / "train.jsonl", "--hf-dataset", files["hf"]),
+        "sft": ("train", "sft", offload_export.train, "--model", offload_export.base_model, "-o", dirs["sft"],
+                *TRAIN_ARGS, "--no-progress"),
+        "grpo": ("train", "grpo", "--model", tagged_model, "--problems", eval_set, "-o", dirs["grpo"],
+                 "--num-generations", "2", "--batch-size", "2", "--max-completion-length", "16", "--no-progress"),
+        "offload": ("evaluate", "offload", "--small", tagged_model, "--large", large_model, "--eval-set", eval_set,
+                    "-o", dirs["offload"], "--max-tokens", "16", "--no-progress"),
+    }
+    env = cli_env(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    for lock in locks:
+        lock.acquire()
+    try:
+        processes = {name: subprocess.Popen(cli_command(*args), env=env, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+                     for name, args in commands.items()}
+        attempts = {}
+        for name, process in processes.items():
+            stdout, stderr = process.communicate(timeout=600)
+            attempts[name] = subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+    finally:
+        for lock in locks:
+            lock.release()
+    hf = attempts.pop("hf")  # export writes its JSONL and says so before it claims the dataset directory
+    *said, refused = [line for line in hf.stderr.splitlines() if line.strip()]
+    assert hf.returncode == 1 and "Traceback" not in hf.stderr and not any(text.startswith("error") for text in said)
+    assert refused.startswith(f"error: dataset directory {files['hf']} is in use by pid {os.getpid()}"), hf.stderr
+    for name, result in attempts.items():
+        line = assert_one_clean_error(result, f"is in use by pid {os.getpid()}", "(splitreason test holder, since")
+        assert result.returncode == 1, (name, line)
+    assert all(not any(path.iterdir()) for path in dirs.values())
+    assert not files["grade"].exists() and not files["hf"].exists()
+
+
+@pytest.mark.slow
 def test_curate_holds_its_lock_through_the_swap_into_place(tmp_path: Path, write_jsonl) -> None:
     """curate writes into a work directory and swaps it in at the end: the lock goes with it, and a
     finished curate leaves no lock file."""

@@ -86,22 +86,37 @@ def test_the_same_lock_object_never_refuses_itself(tmp_path: Path) -> None:
     lock.release()  # twice is harmless
 
 
-def test_a_lock_file_removed_under_a_waiting_opener_is_not_a_second_holder(tmp_path: Path) -> None:
+def test_a_lock_file_removed_under_a_waiting_opener_is_not_a_second_holder(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The race that makes removing lock files unsafe without a check: B opened the file, A released
     and removed it, C created a new one and locked it, then B's flock on the old file succeeds. B
-    must notice that the file at the path is no longer the one it locked, and open again."""
-    path = tmp_path / LOCK_NAME
-    first = OutputLock(path, "out").acquire()
-    stale_fd = os.open(path, os.O_RDWR)  # B's open, before A lets go
-    first.release()
-    third = OutputLock(path, "out").acquire()  # C: a new file at the path
-    try:
-        import fcntl
+    must notice that the file at the path is no longer the one it locked, and open again.
 
-        fcntl.flock(stale_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # B's flock succeeds on the old inode...
-        os.close(stale_fd)
-        with pytest.raises(LockHeld):  # ...but OutputLock checks the inode and finds C's lock
+    The race is made to happen inside B's own `acquire`: its first flock call first lets A go and
+    C take a new file, then flocks the old inode B opened."""
+    import fcntl
+    import types
+
+    from splitreason.io import lock as lock_module
+
+    path = tmp_path / LOCK_NAME
+    first = OutputLock(path, "out").acquire()  # A
+    third = OutputLock(path, "out")  # C, once A has let go
+    raced: list[int] = []
+
+    def flock_after_a_release(fd: int, operation: int) -> None:
+        if not raced:
+            raced.append(os.fstat(fd).st_ino)  # the inode B opened: A's file
+            first.release()  # A unlinks its file and unlocks it
+            third.acquire()  # C creates a new file at the path and locks it
+        fcntl.flock(fd, operation)
+
+    monkeypatch.setattr(lock_module, "fcntl", types.SimpleNamespace(
+        flock=flock_after_a_release, LOCK_EX=fcntl.LOCK_EX, LOCK_NB=fcntl.LOCK_NB))
+    try:
+        with pytest.raises(LockHeld):  # B's flock on A's old inode succeeded, but C holds the path
             OutputLock(path, "out").acquire()
+        assert raced and raced[0] != os.stat(path).st_ino  # the race did happen: B had opened A's file
     finally:
         third.release()
 

@@ -262,6 +262,66 @@ def test_hub_rows_via_monkeypatched_load_dataset(monkeypatch: pytest.MonkeyPatch
     assert not isinstance(info.value, HubUnavailable)
 
 
+def parquet_with_a_year_10000_row(path: Path, bad_rows: set[int], count: int = 4) -> Path:
+    """A parquet file whose rows `bad_rows` hold a timestamp Python cannot hold."""
+    year_10000 = 253402300800 * 10**6  # microseconds since 1970 at 10000-01-01
+    table = pa.Table.from_pylist([{"uuid": f"h{i}"} for i in range(count)])
+    stamps = [year_10000 if i in bad_rows else 0 for i in range(count)]
+    pq.write_table(table.append_column("checked_at", pa.array(stamps, type=pa.timestamp("us"))), path)
+    return path
+
+
+@pytest.mark.parametrize("streaming", [True, False])
+def test_a_hub_row_that_cannot_be_converted_is_a_reject_and_reading_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streaming: bool) -> None:
+    """The hub seam: load_dataset gives a real `datasets` object (an IterableDataset when streaming,
+    a Dataset when not) over a local parquet file, instead of one downloaded from the hub. Its
+    iterator ends once a row raises; the reader rejects that row and goes on after it."""
+    import datasets
+
+    import splitreason.io.hub
+
+    monkeypatch.setattr(splitreason.io.hub, "why_hub_unusable", lambda: None)
+    source = parquet_with_a_year_10000_row(tmp_path / "odd.parquet", {1, 2})
+    real_load_dataset = datasets.load_dataset
+
+    def local(hub_id: str, name: str | None = None, split: str | None = None, streaming: bool = False):
+        return real_load_dataset("parquet", data_files=str(source), split="train", streaming=streaming,
+                                 cache_dir=str(tmp_path / "cache"))
+
+    monkeypatch.setattr(datasets, "load_dataset", local)
+    items = list(iter_rows("owner/name", streaming=streaming))
+    assert [(type(item).__name__, item.row) for item in items] == [
+        ("RawRow", 0), ("Reject", 1), ("Reject", 2), ("RawRow", 3)]
+    assert [item.data["uuid"] for item in items if not isinstance(item, Reject)] == ["h0", "h3"]
+    assert all(item.reason == "unreadable_row" and "out of range" in item.detail
+               for item in items if isinstance(item, Reject))
+
+
+def test_a_hub_reader_that_cannot_go_past_a_bad_row_says_so_naming_the_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A source whose iterator cannot be restarted after a row (not a `datasets` object): one line
+    naming the row and what was read, not "check the id"."""
+    import datasets
+
+    import splitreason.io.hub
+
+    monkeypatch.setattr(splitreason.io.hub, "why_hub_unusable", lambda: None)
+
+    def rows():
+        yield record("h0")
+        raise ValueError("year 10000 is out of range")
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kwargs: rows())
+    items = iter_rows("owner/name")
+    assert next(items).data["uuid"] == "h0"
+    with pytest.raises(InputError) as info:
+        next(items)
+    message = str(info.value)
+    assert "row 1 cannot be read (ValueError: year 10000 is out of range)" in message, message
+    assert "cannot go on past a row that fails" in message and "rows 0 to 0 were read" in message
+    assert "check the id" not in message and "\n" not in message
+
+
 # -- selection: row-level rejects ------------------------------------------------
 
 
@@ -283,6 +343,8 @@ def test_hub_rows_via_monkeypatched_load_dataset(monkeypatch: pytest.MonkeyPatch
         ({"correctness_math_verify": [True, "yes"]}, "bad_field", "correctness_math_verify"),
         ({"is_reasoning_complete": {"0": True}}, "bad_field", "is_reasoning_complete"),
         ({"answer": {"value": 2}}, "bad_field", "answer"),
+        ({"source": float("-inf")}, "bad_field", "source"),  # `"source": -Infinity` in a JSON line
+        ({"answer": float("nan")}, "bad_field", "answer"),
     ],
 )
 def test_row_level_rejects(tmp_path: Path, overrides: dict[str, Any], reason: str, field: str) -> None:

@@ -698,3 +698,47 @@ def test_reading_view_draws_math_beside_the_exact_source(browser, out: Path) -> 
     reviews, drafts = stored(out, "reader")
     assert reviews == [] and drafts == [annotation.trace_id]
     assert errors == []
+
+
+def test_a_client_that_drops_mid_body_is_not_logged_as_our_bug(out: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Content-Length 10, two bytes of body, then the connection closed: the client went away, which
+    is no bug of ours: no traceback, nothing at warning level or above, and the server stays up."""
+    import logging
+    import socket
+    import time
+
+    from splitreason.review_ui.server import SESSION_COOKIE
+
+    caplog.set_level(logging.DEBUG)
+    with ReviewServerThread(out) as server:
+        head = (f"POST /api/decision HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                f"Cookie: {SESSION_COOKIE}={server.session}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 10\r\n\r\n{\"")
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(head.encode())
+            time.sleep(0.2)  # the server meets the closed connection while it reads the body
+        assert call(server, "GET", "/api/queue")[0] == 200
+    loud = [record for record in caplog.records if record.exc_info or record.levelno >= logging.WARNING]
+    assert not loud, [(record.name, record.getMessage(), record.exc_info) for record in loud]
+
+
+def test_a_body_that_never_arrives_in_full_is_a_408(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiohttp caps a body's size, not its time: a client that announces 10 bytes, sends 2 and waits
+    gets a 408 once BODY_READ_TIMEOUT_S has passed, and its handler is freed."""
+    import socket
+
+    from splitreason.review_ui import api
+    from splitreason.review_ui.server import SESSION_COOKIE
+
+    monkeypatch.setattr(api, "BODY_READ_TIMEOUT_S", 0.5)
+    with ReviewServerThread(out) as server:
+        head = (f"POST /api/decision HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+                f"Cookie: {SESSION_COOKIE}={server.session}\r\nContent-Type: application/json\r\n"
+                "Content-Length: 10\r\n\r\n{\"")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(head.encode())
+            answer = sock.recv(4096).decode("latin-1")
+        assert answer.split(" ", 2)[1] == "408", answer
+        assert "request body not received within 0.5 s" in answer and "Traceback" not in answer
+        assert call(server, "GET", "/api/queue")[0] == 200

@@ -10,7 +10,8 @@ from splitreason.curate.decontaminate import DEFAULT_NGRAM, NgramRule
 from splitreason.curate.specific import DEFAULT_MIN_OVERLAP_RATIO, DEFAULT_SPECIFIC_NGRAM, SpecificRule
 from splitreason.io.eval_sets import load_eval_set
 from splitreason.curate.dedup import EmbeddingDedup, ExactDedup, MinHashDedup
-from splitreason.curate.index import DedupIndex
+from splitreason.curate.index import DEDUP_INDEX_NAME, DedupIndex
+from splitreason.io.environment import environment_errors
 from splitreason.curate.filters import CharLength, CorrectCount, FieldIn, Language, TokenLength, TraceFilter
 from splitreason.curate.sampling import StratifiedSampler
 from splitreason.io.selection import Selection
@@ -114,7 +115,9 @@ def build_plan(options: CurateSettings, work: Path | None = None) -> CuratePlan:
                                                boilerplate=Boilerplate(), strict=settings["strict"])
             plan.boilerplate_sample = settings["boilerplate_sample"]
     if options.dedup or options.near_dedup:
-        plan.index = DedupIndex(work)
+        # SQLite's errors name no file: the one line must say which database could not be made.
+        with environment_errors("nothing was written", path=work / DEDUP_INDEX_NAME):
+            plan.index = DedupIndex(work)
     if options.dedup:
         plan.checkers.append(ExactDedup(plan.index))
         plan.exact = True

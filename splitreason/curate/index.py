@@ -26,6 +26,9 @@ def band_keys(values: bytes, bands: int, rows: int) -> list[int]:
             for band in range(bands)]
 
 
+DEDUP_INDEX_NAME = "dedup-index.sqlite"
+
+
 class DedupIndex:
     """Exact keys, LSH band buckets and kept signatures of one curate run."""
 
@@ -33,7 +36,7 @@ class DedupIndex:
         self._owned = directory is None  # a scratch file of our own, removed on close
         if directory is None:
             directory = Path(tempfile.mkdtemp(prefix="splitreason-dedup-"))
-        self.path = directory / "dedup-index.sqlite"
+        self.path = directory / DEDUP_INDEX_NAME
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         for pragma in ("journal_mode=OFF", "synchronous=OFF", f"cache_size=-{CACHE_KIB}", "temp_store=FILE"):
             self._db.execute(f"PRAGMA {pragma}")  # a scratch file: rebuilt from the input if lost

@@ -2,8 +2,8 @@
 
 `iter_rows(source)` yields one `RawRow` per record, or a `Reject` for a row that cannot be
 a record, whatever its content does: ``invalid_utf8``, ``invalid_json``, ``not_an_object``,
-``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (past the
-recursion limit), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
+``number_too_large`` (more digits than Python converts), ``nested_too_deeply`` (more than
+`MAX_ROW_DEPTH` levels, the same limit for every source), ``row_too_large`` (a line over `MAX_ROW_BYTES`, read past without being held),
 ``unreadable_row`` (a parquet value Python cannot hold, such as a date past year 9999); reading
 continues after a reject. Only what the content causes is caught: our own code runs outside
 those handlers, so a bug is never taken for a bad row. Problems that make the whole source
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from splitreason.io.untrusted_json import BadJson, parse_untrusted_json
+from splitreason.io.untrusted_json import MAX_ROW_DEPTH, BadJson, json_depth, parse_untrusted_json, too_deep
 from splitreason.schemas.reject import Reject
 from splitreason.errors import UsageError, one_line
 
@@ -152,6 +152,14 @@ def _check_file(path: Path) -> None:
         raise InputError(f"unsupported input file {path} (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
     if not os.access(path, os.R_OK):
         raise InputError(f"cannot read input file {path} (permission denied)")
+    if _suffix_kind(path) == "jsonl.gz":
+        # Read the first block through the same gzip reader the rows use, so a file that is not gzip
+        # at all is refused before any output directory is made (not after, leaving a failed run).
+        try:
+            with gzip.open(path, "rb") as handle:
+                handle.read(1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"corrupt or truncated gzip file {path}: {one_line(str(exc))}") from exc
     if _suffix_kind(path) == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -233,13 +241,20 @@ def _row_or_reject(origin: str, line_no: int, raw: bytes) -> RawRow | Reject | N
     if not text.strip():
         return None
     try:
-        value = parse_untrusted_json(text)
+        value = parse_untrusted_json(text, max_depth=MAX_ROW_DEPTH)
     except BadJson as exc:
         return Reject(origin=origin, row=line_no, reason=exc.reason, detail=one_line(exc.detail))
     if not isinstance(value, dict):
         return Reject(origin=origin, row=line_no, reason="not_an_object",
                       detail=f"the line is a JSON {_json_type(value)}, not an object")
     return RawRow(origin=origin, row=line_no, data=value)
+
+
+def _row_unless_too_deep(origin: str, row: int, data: dict[str, Any]) -> RawRow | Reject:
+    """A parquet or hub record as a row, or the same `nested_too_deeply` reject a JSON line gets."""
+    if json_depth(data, MAX_ROW_DEPTH) > MAX_ROW_DEPTH:
+        return Reject(origin=origin, row=row, reason="nested_too_deeply", detail=too_deep(MAX_ROW_DEPTH).detail)
+    return RawRow(origin=origin, row=row, data=data)
 
 
 def _json_type(value: Any) -> str:
@@ -256,7 +271,7 @@ def _json_type(value: Any) -> str:
     return type(value).__name__
 
 
-def _iter_parquet(path: Path) -> Iterator[RawRow]:
+def _iter_parquet(path: Path) -> Iterator[RawRow | Reject]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -284,21 +299,22 @@ def _iter_parquet(path: Path) -> Iterator[RawRow]:
 
 def _batch_records(batch, origin: str, first_row: int) -> list[RawRow | Reject]:
     """The rows of one record batch; a row whose values Python cannot hold (a timestamp past year
-    9999, say) is a reject of its own, not the end of the file."""
+    9999, say) is a reject of its own, not the end of the file. Only pyarrow's conversion to Python
+    is inside the handlers: what our code does with a row runs outside, so its bug stays a bug."""
     import pyarrow as pa
 
     try:
-        return [RawRow(origin=origin, row=first_row + i, data=record) for i, record in enumerate(batch.to_pylist())]
+        converted: list[Any] = batch.to_pylist()
     except (ValueError, OverflowError, pa.ArrowException):
-        pass
-    records: list[RawRow | Reject] = []
-    for i in range(batch.num_rows):
-        try:
-            records.append(RawRow(origin=origin, row=first_row + i, data=batch.slice(i, 1).to_pylist()[0]))
-        except (ValueError, OverflowError, pa.ArrowException) as exc:
-            records.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
-                                  detail=one_line(f"{type(exc).__name__}: {exc}")))
-    return records
+        converted = []
+        for i in range(batch.num_rows):
+            try:
+                converted.append(batch.slice(i, 1).to_pylist()[0])
+            except (ValueError, OverflowError, pa.ArrowException) as exc:
+                converted.append(Reject(origin=origin, row=first_row + i, reason="unreadable_row",
+                                        detail=one_line(f"{type(exc).__name__}: {exc}")))
+    return [record if isinstance(record, Reject) else _row_unless_too_deep(origin, first_row + i, record)
+            for i, record in enumerate(converted)]
 
 
 def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, when: str) -> InputError:
@@ -315,7 +331,7 @@ def _hub_error(hub_id: str, config: str | None, split: str, exc: BaseException, 
                       "(check the id, the config and the split; a private or gated dataset needs HF_TOKEN)")
 
 
-def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow]:
+def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -> Iterator[RawRow | Reject]:
     from splitreason.io.hub import HubUnavailable, go_offline, in_local_cache, local_copy_hint, why_hub_unusable
 
     unusable = why_hub_unusable()
@@ -339,18 +355,60 @@ def _iter_hub(hub_id: str, *, split: str, config: str | None, streaming: bool) -
     return _iter_hub_rows(hub_id, dataset, split=split, config=config)
 
 
-def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow]:
-    try:
-        iterator = iter(dataset)
-    except Exception as exc:
-        raise _hub_error(hub_id, config, split, exc, "read") from exc
+# After this many rows in a row that fail to convert, the trouble is the source, not its rows
+# (a corrupt shard fails again at every restart): stop with one line instead of rejecting forever.
+MAX_CONSECUTIVE_BAD_HUB_ROWS = 100
+
+
+def _iter_hub_rows(hub_id: str, dataset: Any, *, split: str, config: str | None) -> Iterator[RawRow | Reject]:
+    """The dataset's rows. A row that fails to convert (a value Python cannot hold) is an
+    `unreadable_row` reject, as in a local parquet file. A `datasets` iterator is finished once a
+    row has raised in it, so reading goes on from a fresh one that starts after that row
+    (`Dataset.select`, or `IterableDataset.skip`, which streams past the rows already read)."""
+    from splitreason.io.hub import is_network_failure
+
+    rows = dataset
     row = 0
+    consecutive_bad = 0
     while True:
         try:
-            record = next(iterator)
-        except StopIteration:
-            break
+            iterator = iter(rows)
         except Exception as exc:
-            raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
-        yield RawRow(origin=hub_id, row=row, data=dict(record))
+            raise _hub_error(hub_id, config, split, exc, "read") from exc
+        while True:
+            try:
+                record = next(iterator)
+            except StopIteration:
+                return
+            except Exception as exc:
+                if is_network_failure(exc):
+                    raise _hub_error(hub_id, config, split, exc, f"read row {row} of") from exc
+                failure = exc
+                break
+            consecutive_bad = 0
+            yield _row_unless_too_deep(hub_id, row, dict(record))
+            row += 1
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+        consecutive_bad += 1
+        what = one_line(f"{type(failure).__name__}: {failure}", 200)
+        rows = _hub_rows_after(dataset, row + 1)
+        if rows is None or consecutive_bad >= MAX_CONSECUTIVE_BAD_HUB_ROWS:
+            why = ("this reader cannot go on past a row that fails" if rows is None else
+                   f"{consecutive_bad} rows in a row failed, so the source itself is broken")
+            raise InputError(f"hub dataset {hub_id} (split={split!r}): row {row} cannot be read ({what}) and {why}; "
+                             f"rows 0 to {row - 1} were read") from failure
+        yield Reject(origin=hub_id, row=row, reason="unreadable_row", detail=what)
         row += 1
+
+
+def _hub_rows_after(dataset: Any, start: int) -> Any | None:
+    """The dataset's rows from `start` on, or None where this kind of dataset cannot give them."""
+    import datasets
+
+    if isinstance(dataset, datasets.Dataset):
+        return dataset.select(range(start, len(dataset)))
+    if isinstance(dataset, datasets.IterableDataset):
+        return dataset.skip(start)
+    return None

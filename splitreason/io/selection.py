@@ -8,7 +8,8 @@ Each `RawRow` is validated first. Problems with the row as a whole give one
   ``generations`` not a non-empty list of strings, a per-generation list
   (``correctness_math_verify``, ``finish_reasons``, ``is_reasoning_complete``) that is
   present but not a list, has the wrong length or ill-typed elements, or ``answer`` /
-  ``source`` / ``problem_type`` / ``question_type`` of a non-scalar type;
+  ``source`` / ``problem_type`` / ``question_type`` of a non-scalar type or a number that is not
+  finite (``-Infinity``, ``NaN``);
 * ``bad_trace_id``: the row's trace ids (``{uuid}:{index}``) would hold a control character
   (newline, escape, NUL ...), a line separator or a lone surrogate, or be longer than
   `MAX_TRACE_ID_CHARS` (what the review UI accepts), so every selected trace can be reviewed.
@@ -46,6 +47,8 @@ traces yielded; reading stops as soon as it is reached.
 """
 
 from __future__ import annotations
+
+import math
 
 import re
 from collections import Counter
@@ -338,6 +341,10 @@ def _validate(
         value = data.get(name)
         if value is None or isinstance(value, str):
             meta[name] = value
+        elif isinstance(value, float) and not math.isfinite(value):
+            # JSON has no Infinity or NaN, but Python's parser takes them: stored as "-inf" they would
+            # pass for a source or an answer.
+            raise _RowError("bad_field", who + f"field {name} must be a string, a finite number or null, got {value}")
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             meta[name] = str(value)
         else:

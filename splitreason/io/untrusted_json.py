@@ -14,7 +14,13 @@ import json
 import sys
 from typing import Any
 
-__all__ = ["BadJson", "json_depth", "parse_untrusted_json"]
+__all__ = ["MAX_ROW_DEPTH", "BadJson", "json_depth", "parse_untrusted_json", "too_deep"]
+
+# How deeply an input row may nest (a flat object is 1). Explicit, so every reader and every
+# command gives the same answer for the same row: without it the limit was Python's recursion
+# limit less whatever the call stack held at parse time, and curate refused rows annotate took.
+# OpenR1-Math rows nest 3 or 4 levels; 200 leaves room for any honest data.
+MAX_ROW_DEPTH = 200
 
 
 class BadJson(ValueError):
@@ -52,13 +58,20 @@ def parse_untrusted_json(text: str | bytes, *, max_depth: int | None = None) -> 
     except UnicodeDecodeError as error:
         raise BadJson("invalid_utf8", f"invalid UTF-8 byte at offset {error.start}") from None
     except RecursionError:
+        if max_depth is not None:  # deeper than the recursion limit is deeper than max_depth too
+            raise too_deep(max_depth) from None
         raise BadJson("nested_too_deeply", "JSON nested too deeply (more than Python's recursion limit, "
                       f"about {sys.getrecursionlimit()} levels)") from None
     except ValueError as error:  # only the int-conversion limit reaches here from json.loads
         raise BadJson("number_too_large", f"a number has too many digits ({_first_line(error)})") from None
     if max_depth is not None and json_depth(value, max_depth) > max_depth:
-        raise BadJson("nested_too_deeply", f"JSON nested more than {max_depth} levels deep")
+        raise too_deep(max_depth)
     return value
+
+
+def too_deep(max_depth: int) -> BadJson:
+    """The one answer for a value nested deeper than `max_depth`, however it was found."""
+    return BadJson("nested_too_deeply", f"nested more than {max_depth} levels deep")
 
 
 def _first_line(error: BaseException) -> str:

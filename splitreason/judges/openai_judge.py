@@ -15,6 +15,15 @@ from splitreason.judges.registry import JudgeConfigError
 from splitreason.judges.transport import Transport, sdk_error
 
 
+def models_url(base_url: str) -> str:
+    """The model-list URL under `base_url`: `/models` joins the path, any query stays after it
+    (`http://h/v1?k=v` gives `http://h/v1/models?k=v`, not `http://h/v1?k=v/models`)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/models"))
+
+
 class OpenAIJudge(LLMJudge):
     backend = "openai"
 
@@ -60,8 +69,8 @@ class OpenAIJudge(LLMJudge):
         except (openai.APIConnectionError, openai.APITimeoutError) as error:
             hint = f" Start one with: {self.start_hint}." if self.start_hint else ""
             raise JudgeUnavailable(
-                f"judge {self.name}: cannot reach {where} (tried GET {where.rstrip('/')}/models: "
-                f"{type(error).__name__}).{hint} Or point to a running server with --base-url."
+                f"judge {self.name}: cannot reach {where} (tried GET {models_url(where)} "
+                f"-> {type(error).__name__}).{hint} Or point to a running server with --base-url."
             ) from error
         except openai.NotFoundError as error:
             raise JudgeConfigError(

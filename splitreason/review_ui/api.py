@@ -13,6 +13,7 @@ between reading and writing a draft, so requests cannot interleave inside one ed
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,10 @@ from splitreason.schemas.annotation import Annotation
 
 DECISIONS = ("accepted", "rejected")
 MAX_BODY_DEPTH = 4
+# aiohttp has no body-read timeout of its own (client_max_size caps the size only): a client that
+# announces a body and sends part of it would hold its handler forever. Every valid body is under
+# 64 KiB, sent at once by the page.
+BODY_READ_TIMEOUT_S = 30.0
 
 
 def utc_now() -> datetime:
@@ -38,7 +43,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ReviewRequestError("send a JSON body with Content-Type: application/json", 415)
     try:
-        body = parse_untrusted_json(await request.read(), max_depth=MAX_BODY_DEPTH)
+        async with asyncio.timeout(BODY_READ_TIMEOUT_S):
+            raw = await request.read()
+    except TimeoutError:
+        raise ReviewRequestError(f"request body not received within {BODY_READ_TIMEOUT_S:g} s", 408) from None
+    try:
+        body = parse_untrusted_json(raw, max_depth=MAX_BODY_DEPTH)
     except BadJson as error:
         raise ReviewRequestError(f"body is not usable JSON: {error.detail}") from None
     if not isinstance(body, dict):

@@ -21,20 +21,23 @@ import asyncio
 import ipaddress
 import json
 import logging
+import os
 import secrets
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
 from importlib.resources import files
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 
 from splitreason.errors import UsageError
 from splitreason.io.run_dir import RunDir
-from splitreason.review.store import ReviewStore
+from splitreason.review.store import REVIEW_DB_NAME, ReviewStore
 from splitreason.review_ui.api import ReviewApi
 from splitreason.review_ui.edits import ReviewRequestError
 from splitreason.review_ui.queue import ReviewQueue
@@ -178,6 +181,13 @@ def _sign_in(access: Access, token: str) -> web.Response:
     return response
 
 
+# What a peer that went away raises in a handler: aiohttp cancels the request's payload with
+# ConnectionResetError("Connection lost"), its own ClientConnectionResetError is one too, and an
+# incomplete payload can surface as ClientPayloadError. (asyncio.CancelledError is not caught:
+# aiohttp handles it quietly, and cancellation must go on.)
+_CLIENT_GONE = (ConnectionError, aiohttp.ClientPayloadError)
+
+
 @web.middleware
 async def errors_as_json(request: web.Request, handler):
     """Every failure becomes a JSON error with one line of text; tracebacks stay on the server."""
@@ -191,6 +201,11 @@ async def errors_as_json(request: web.Request, handler):
         if error.status == 413:
             return json_error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
         return json_error(error.status, error.reason)
+    except _CLIENT_GONE as error:
+        # The client went away (mid-body, say): no bug of ours, and no one left to answer.
+        log.debug("review UI request %s %s: the client disconnected (%s)", request.method, request.path,
+                  type(error).__name__)
+        return json_error(400, "the connection was closed before the request was complete")
     except Exception:
         log.exception("review UI request %s %s failed", request.method, request.path)
         return json_error(500, "internal error (the server's console has the details)")
@@ -255,6 +270,26 @@ def _static_routes() -> list[web.RouteDef]:
     return [web.get("/", index), web.get("/favicon.ico", favicon), web.get("/static/{name:.+}", static)]
 
 
+def _store_error(out: Path, error: BaseException) -> BaseException:
+    """Why OUT/review.sqlite cannot be opened, in one line that fits `review serve` (it has no -o):
+    OUT itself must be writable, or the run copied somewhere that is."""
+    from splitreason.io.environment import OutputNotWritable, environment_error
+
+    database = out / REVIEW_DB_NAME
+    translated = environment_error(error, path=database)
+    if not isinstance(translated, OutputNotWritable):
+        return translated or error  # a full disk keeps its own line; anything else is not the machine's
+    try:
+        read_only = bool(os.statvfs(out).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only = False
+    why = "it is on a read-only file system" if read_only else \
+        "this user may not write there" if not os.access(out, os.W_OK) else "it cannot be opened for writing"
+    return ReviewUIError(f"cannot write {database}: {why}; review serve saves every decision there, so the run "
+                         f"must be writable: copy it somewhere writable (cp -r {out} COPY) and run "
+                         "`splitreason review serve COPY`")
+
+
 def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") -> web.Application:
     """The web app for one run directory and one reviewer; raises ReviewUIError if there is nothing to review."""
     if len(token) < 16:
@@ -267,7 +302,10 @@ def create_app(out: Path, *, reviewer: str, token: str, status: str = "review") 
     if not annotations:
         hint = "" if status == "all" else " (--status all reviews every annotation)"
         raise ReviewUIError(f"{out} has no annotations with status {status!r} to review{hint}")
-    store = ReviewStore.for_run(out)
+    try:
+        store = ReviewStore.for_run(out)
+    except (sqlite3.Error, OSError) as error:
+        raise _store_error(out, error) from error
     try:
         own_reviews = [review for review in store.reviews() if review.reviewer == reviewer]
     except BaseException:
