@@ -88,6 +88,8 @@ def export(
     # OUT is only read (a run writing it meanwhile is fine: only complete lines are read); the file
     # written is locked, and replaced in one step when complete.
     with ExitStack() as stack:
+        if hf_dataset is not None:  # claimed first: a dataset directory in use refuses before any row is written
+            stack.enter_context(claim_output_file(hf_dataset, f"dataset directory {hf_dataset}"))
         if to_stdout:  # written whole into a scratch file first: stdout gets only complete rows
             output = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="splitreason-export-"))) / "rows.jsonl"
         with claim_output_file(output, f"export target {output}"), \
@@ -115,7 +117,6 @@ def _finish(summary, output: Path, *, to_stdout: bool, as_json: bool, tokenizer:
     """The rows to stdout (-o -), then what was written: on stderr, or as JSON on stdout."""
     from splitreason.exports.sft import save_hf_dataset
     from splitreason.io.environment import environment_errors
-    from splitreason.io.lock import claim_output_file
 
     if to_stdout:
         with open(output, "rb") as rows:
@@ -145,8 +146,8 @@ def _finish(summary, output: Path, *, to_stdout: bool, as_json: bool, tokenizer:
         if summary.rows == 0:  # datasets cannot save an empty dataset (it fails deep inside)
             raise typer.BadParameter(f"no examples to save in {hf_dataset}: the export is empty (skipped: {skipped})",
                                      param_hint="--hf-dataset")
-        with claim_output_file(hf_dataset, f"dataset directory {hf_dataset}"), \
-                environment_errors(f"{output} is written; {hf_dataset} may be incomplete", path=hf_dataset):
+        # hf_dataset is claimed by the caller, before the rows were written
+        with environment_errors(f"{output} is written; {hf_dataset} may be incomplete", path=hf_dataset):
             rows = save_hf_dataset(output, hf_dataset)
         console.print(f"saved {rows} rows as a Hugging Face dataset in {hf_dataset}", highlight=False)
     if push_to_hub is not None:
