@@ -188,10 +188,7 @@ def test_every_writer_is_refused_while_another_process_holds_its_output(tmp_path
     finally:
         for lock in locks:
             lock.release()
-    for name, result in attempts.items():
-        line = assert_one_clean_error(result, f"is in use by pid {os.getpid()}", "(splitreason test holder, since")
-        assert result.returncode == 1, (name, line)
-    assert all(not any(path.iterdir()) for path in dirs.values())
+    _each_refused_by_this_holder(attempts, dirs)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*dirs, "in.jsonl"])
 
 
@@ -243,10 +240,7 @@ def test_grade_hf_export_training_and_offload_are_refused_while_their_output_is_
     finally:
         for lock in locks:
             lock.release()
-    for name, result in attempts.items():
-        line = assert_one_clean_error(result, f"is in use by pid {os.getpid()}", "(splitreason test holder, since")
-        assert result.returncode == 1, (name, line)
-    assert all(not any(path.iterdir()) for path in dirs.values())
+    _each_refused_by_this_holder(attempts, dirs)
     assert not files["grade"].exists() and not files["hf"].exists() and not (tmp_path / "train.jsonl").exists()
 
 
@@ -334,3 +328,12 @@ def test_a_run_refused_at_the_start_leaves_an_existing_out_byte_for_byte(tmp_pat
         result = run_cli("annotate", *args, "-o", out, "--no-progress")
         assert_one_clean_error(result)
         assert snapshot(out) == before, args
+
+
+def _each_refused_by_this_holder(attempts: dict, dirs: dict) -> None:
+    """Every command refused in one line naming this test process as the holder (exit 1); the held
+    directories left empty."""
+    for name, result in attempts.items():
+        line = assert_one_clean_error(result, f"is in use by pid {os.getpid()}", "(splitreason test holder, since")
+        assert result.returncode == 1, (name, line)
+    assert all(not any(path.iterdir()) for path in dirs.values())
